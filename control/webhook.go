@@ -1,0 +1,27 @@
+package control
+
+import (
+	"time"
+
+	"github.com/outbound-webhooks/outbound/windowing"
+)
+
+// Webhook is the current configuration of one workspace's webhook, as every worker
+// sees it after applying the control topic.
+type Webhook struct {
+	Workspace   string
+	URL         string
+	Granularity windowing.Granularity
+	Enabled     bool
+	OwnerEmail  string
+	Secret      string
+	// DisabledReason says why Enabled is false ("auto-disabled after 11
+	// consecutive errors: ...", or the operator's reason).
+	DisabledReason string
+	// Epoch identifies the configure or enable message this state comes from (the
+	// control record's partition and offset, packed). Error counts and pending
+	// windows belong to one epoch: re-enabling starts a fresh count, and windows
+	// buffered before a disable are never delivered after it.
+	Epoch     int64
+	UpdatedAt time.Time
+}

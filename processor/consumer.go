@@ -1,0 +1,381 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/windowing"
+)
+
+// Webhooks looks up the current webhook of a workspace.
+type Webhooks interface {
+	Lookup(workspace string) (control.Webhook, bool)
+}
+
+// Config configures a Consumer.
+type Config struct {
+	Brokers  []string
+	Topic    string // events topic (default "chat.messages")
+	DLQTopic string // dead-letter topic (default "chat.messages.dlq")
+	GroupID  string // consumer group (default "outbound")
+
+	Store    *windowing.Store
+	Flusher  *windowing.Flusher
+	Webhooks Webhooks
+	Logger   *zap.Logger
+
+	// SessionTimeout is how long the group waits for a silent member before
+	// moving its partitions (default 10s; brokers refuse less than their
+	// group.min.session.timeout.ms, 6s by default).
+	SessionTimeout time.Duration
+	// MaxBatch bounds the records applied to Redis in one script (default 500).
+	MaxBatch int
+	// CommitInterval is how often applied offsets are committed (default 1s).
+	// Committing less often only lengthens replays, which the watermark absorbs.
+	CommitInterval time.Duration
+	// MaxEventBytes is the largest event accepted; larger ones are dead-lettered
+	// (default 1 MiB).
+	MaxEventBytes int
+}
+
+// Stats counts what the consumer did since it started. Replays after a crash
+// count again.
+type Stats struct {
+	Consumed          atomic.Int64
+	Appended          atomic.Int64
+	Duplicates        atomic.Int64
+	DeadLettered      atomic.Int64
+	SkippedAttachment atomic.Int64
+	SkippedNoText     atomic.Int64
+	DroppedNoWebhook  atomic.Int64
+	DroppedDisabled   atomic.Int64
+}
+
+// Consumer is one member of the events consumer group.
+type Consumer struct {
+	cfg   Config
+	dlq   *kafka.Writer
+	stats Stats
+
+	mu    sync.Mutex
+	owned map[int]*partitionState
+}
+
+// New validates cfg and fills defaults.
+func New(cfg Config) (*Consumer, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("processor: Config.Brokers is required")
+	}
+	if cfg.Store == nil || cfg.Flusher == nil || cfg.Webhooks == nil {
+		return nil, errors.New("processor: Config needs Store, Flusher and Webhooks")
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = "chat.messages"
+	}
+	if cfg.DLQTopic == "" {
+		cfg.DLQTopic = cfg.Topic + ".dlq"
+	}
+	if cfg.GroupID == "" {
+		cfg.GroupID = "outbound"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = time.Second
+	}
+	if cfg.MaxEventBytes <= 0 {
+		cfg.MaxEventBytes = 1 << 20
+	}
+	return &Consumer{
+		cfg: cfg,
+		// kafka-go's Writer defaults (1 s batch timeout, no acks) are slow and
+		// unsafe; a dead letter must be on the broker before we commit past it.
+		dlq: &kafka.Writer{
+			Addr:                   kafka.TCP(cfg.Brokers...),
+			Topic:                  cfg.DLQTopic,
+			RequiredAcks:           kafka.RequireAll,
+			BatchTimeout:           5 * time.Millisecond,
+			Balancer:               &kafka.Hash{},
+			AllowAutoTopicCreation: true,
+		},
+		owned: map[int]*partitionState{},
+	}, nil
+}
+
+// Stats returns live counters.
+func (c *Consumer) Stats() *Stats { return &c.stats }
+
+// Owned returns the partitions this member currently owns.
+func (c *Consumer) Owned() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int, 0, len(c.owned))
+	for p := range c.owned {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Run joins the group and processes assigned partitions until ctx ends. On
+// return the group has been left and every partition's last applied offset
+// committed (best effort: the watermark covers a missed commit).
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.dlq.Close()
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    c.cfg.GroupID,
+		Brokers:               c.cfg.Brokers,
+		Topics:                []string{c.cfg.Topic},
+		SessionTimeout:        c.cfg.SessionTimeout,
+		HeartbeatInterval:     c.cfg.SessionTimeout / 5,
+		RebalanceTimeout:      30 * time.Second,
+		JoinGroupBackoff:      time.Second,
+		StartOffset:           kafka.FirstOffset,
+		WatchPartitionChanges: true,
+		ErrorLogger:           kafka.LoggerFunc(zapPrintf(c.cfg.Logger)),
+	})
+	if err != nil {
+		return fmt.Errorf("joining consumer group %s: %w", c.cfg.GroupID, err)
+	}
+	defer group.Close()
+	for {
+		gen, err := group.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, kafka.ErrGroupClosed) {
+			return nil
+		}
+		if err != nil {
+			c.cfg.Logger.Warn("waiting for the next group generation", zap.Error(err))
+			continue
+		}
+		assigned := gen.Assignments[c.cfg.Topic]
+		parts := make([]int, 0, len(assigned))
+		for _, a := range assigned {
+			parts = append(parts, a.ID)
+		}
+		c.cfg.Logger.Info("partitions assigned", zap.Int32("generation", gen.ID), zap.Ints("partitions", parts))
+		for _, a := range assigned {
+			gen.Start(func(gctx context.Context) {
+				c.runPartition(gctx, gen, a.ID, a.Offset)
+			})
+		}
+	}
+}
+
+func zapPrintf(l *zap.Logger) func(string, ...any) {
+	return func(format string, args ...any) {
+		l.Warn("kafka consumer group", zap.String("detail", fmt.Sprintf(format, args...)))
+	}
+}
+
+// partitionState is the consumption progress of one owned partition.
+type partitionState struct {
+	caughtUp atomic.Bool  // the last applied record was the partition's last
+	lastTime atomic.Int64 // record time (ms) of the last applied record
+	appended chan struct{}
+}
+
+func (s *partitionState) CaughtUpTo() time.Time {
+	if s.caughtUp.Load() {
+		return time.Now()
+	}
+	return time.UnixMilli(s.lastTime.Load())
+}
+
+func (s *partitionState) Appended() <-chan struct{} { return s.appended }
+
+func (s *partitionState) notify() {
+	select {
+	case s.appended <- struct{}{}:
+	default:
+	}
+}
+
+// runPartition owns one partition for the life of a generation. It never returns
+// before gctx ends: kafka-go ends the whole generation when any partition
+// function returns.
+func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, partition int, committed int64) {
+	log := c.cfg.Logger.With(zap.Int("partition", partition))
+	state := &partitionState{appended: make(chan struct{}, 1)}
+	c.mu.Lock()
+	c.owned[partition] = state
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.owned, partition)
+		c.mu.Unlock()
+	}()
+
+	var wm int64
+	err := retry(gctx, log, "reading watermark", func() (err error) {
+		wm, err = c.cfg.Store.Watermark(gctx, partition)
+		return err
+	})
+	if err != nil {
+		return // generation ended
+	}
+	// Resume after whatever Redis already holds: the committed offset may lag
+	// behind the watermark after a crash, and re-reading that gap is wasted work.
+	start := committed
+	if wm >= 0 && (start < 0 || start <= wm) {
+		start = wm + 1
+	}
+
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.cfg.Brokers,
+		Topic:          c.cfg.Topic,
+		Partition:      partition,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        100 * time.Millisecond,
+		QueueCapacity:  2 * c.cfg.MaxBatch,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+	})
+	defer reader.Close()
+	if err := reader.SetOffset(start); err != nil {
+		log.Error("seeking partition", zap.Int64("offset", start), zap.Error(err))
+		<-gctx.Done()
+		return
+	}
+	if lag, err := reader.ReadLag(gctx); err == nil && lag == 0 {
+		state.caughtUp.Store(true)
+	}
+
+	records := make(chan kafka.Message, c.cfg.MaxBatch)
+	g, ctx := errgroup.WithContext(gctx)
+	g.Go(func() error {
+		defer close(records)
+		for {
+			m, err := reader.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("fetching records", zap.Error(err))
+				}
+				return nil
+			}
+			select {
+			case records <- m:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
+	g.Go(func() error { return c.cfg.Flusher.RunPartition(ctx, partition, state) })
+
+	var applied atomic.Int64
+	applied.Store(wm)
+	g.Go(func() error {
+		c.commitLoop(ctx, gen, partition, &applied, log)
+		return nil
+	})
+	g.Go(func() error {
+		for {
+			batch, ok := nextBatch(ctx, records, c.cfg.MaxBatch)
+			if !ok {
+				return nil
+			}
+			last := batch[len(batch)-1]
+			err := retry(ctx, log, "applying batch", func() error { return c.apply(ctx, partition, batch, wm) })
+			if err != nil {
+				return nil // generation ended while Redis or the DLQ was failing
+			}
+			wm = last.Offset
+			applied.Store(wm)
+			state.lastTime.Store(last.Time.UnixMilli())
+			state.caughtUp.Store(last.HighWaterMark == last.Offset+1 && len(records) == 0)
+			state.notify()
+		}
+	})
+	_ = g.Wait()
+	// The generation may already be over; a failed final commit only means the
+	// next owner re-reads records that the watermark turns into no-ops.
+	if off := applied.Load(); off >= 0 {
+		_ = gen.CommitOffsets(map[string]map[int]int64{c.cfg.Topic: {partition: off + 1}})
+	}
+}
+
+// nextBatch blocks for one record, then takes whatever else is already fetched.
+func nextBatch(ctx context.Context, records <-chan kafka.Message, max int) ([]kafka.Message, bool) {
+	var first kafka.Message
+	select {
+	case m, ok := <-records:
+		if !ok {
+			return nil, false
+		}
+		first = m
+	case <-ctx.Done():
+		return nil, false
+	}
+	batch := []kafka.Message{first}
+	for len(batch) < max {
+		select {
+		case m, ok := <-records:
+			if !ok {
+				return batch, true
+			}
+			batch = append(batch, m)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, partition int, applied *atomic.Int64, log *zap.Logger) {
+	t := time.NewTicker(c.cfg.CommitInterval)
+	defer t.Stop()
+	committed := applied.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		off := applied.Load()
+		if off == committed {
+			continue
+		}
+		if err := gen.CommitOffsets(map[string]map[int]int64{c.cfg.Topic: {partition: off + 1}}); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("committing offset", zap.Int64("offset", off+1), zap.Error(err))
+			}
+			continue
+		}
+		committed = off
+	}
+}
+
+// retry runs op with exponential backoff until it succeeds or ctx ends. Nothing
+// is skipped: a batch that cannot be made durable holds its partition (and only
+// its partition) until Redis or the broker is back.
+func retry(ctx context.Context, log *zap.Logger, what string, op func() error) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
+	b.MaxInterval = 5 * time.Second
+	b.MaxElapsedTime = 0
+	return backoff.RetryNotify(op, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		log.Warn(what, zap.Duration("retry_in", wait), zap.Error(err))
+	})
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,0 +1,127 @@
+package windowing
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/outbound-webhooks/outbound/schemas"
+)
+
+// The stored form of a message and of a window's chat details: length-prefixed
+// fields in a fixed order. It is about half the size of the JSON it replaces and
+// costs no reflection; buffered messages are the bulk of Redis memory.
+
+const codecVersion = 1
+
+var errCorrupt = errors.New("corrupt record")
+
+type encoder struct{ b []byte }
+
+func (e *encoder) str(s string) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *encoder) num(v int64) { e.b = binary.AppendVarint(e.b, v) }
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) str() string {
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || uint64(len(d.b)-k) < n {
+		d.err = errCorrupt
+		d.b = nil
+		return ""
+	}
+	s := string(d.b[k : k+int(n)])
+	d.b = d.b[k+int(n):]
+	return s
+}
+
+func (d *decoder) num() int64 {
+	v, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.err = errCorrupt
+		d.b = nil
+		return 0
+	}
+	d.b = d.b[k:]
+	return v
+}
+
+// encodeMessage stores a message and its arrival order (the record offset), which
+// breaks timestamp ties so a bundle keeps the partition's order.
+func encodeMessage(m Message, offset int64) []byte {
+	e := encoder{b: make([]byte, 0, 64+len(m.Text)+len(m.Permalink))}
+	e.b = append(e.b, codecVersion)
+	e.str(m.Direction)
+	e.num(m.At.UnixMilli())
+	e.num(offset)
+	e.str(m.Sender.FullName)
+	e.str(m.Sender.Phone)
+	e.str(m.Recipient.FullName)
+	e.str(m.Recipient.Phone)
+	e.str(m.Text)
+	e.str(m.Permalink)
+	return e.b
+}
+
+func decodeMessage(id string, b []byte) (Message, int64, error) {
+	if len(b) == 0 || b[0] != codecVersion {
+		return Message{}, 0, errCorrupt
+	}
+	d := decoder{b: b[1:]}
+	m := Message{ID: id}
+	m.Direction = d.str()
+	m.At = time.UnixMilli(d.num()).UTC()
+	offset := d.num()
+	m.Sender = schemas.Party{FullName: d.str(), Phone: d.str()}
+	m.Recipient = schemas.Party{FullName: d.str(), Phone: d.str()}
+	m.Text = d.str()
+	m.Permalink = d.str()
+	return m, offset, d.err
+}
+
+// encodeDetails stores the account and chat details once per window. IsNewChat
+// is kept apart (a window flag) because it is sticky: true if any message had it.
+func encodeDetails(a schemas.Account, c schemas.Chat) []byte {
+	e := encoder{b: make([]byte, 0, 160)}
+	e.b = append(e.b, codecVersion)
+	e.str(a.FullName)
+	e.str(a.Email)
+	e.str(a.Phone)
+	e.str(c.FullName)
+	e.str(c.ResponsibleName)
+	e.str(c.ResponsibleEmail)
+	e.str(c.ChatURL)
+	e.str(c.ChatID)
+	group := int64(0)
+	if c.IsGroup {
+		group = 1
+	}
+	e.num(group)
+	e.str(c.Phone)
+	return e.b
+}
+
+func decodeDetails(b []byte) (schemas.Account, schemas.Chat, error) {
+	if len(b) == 0 || b[0] != codecVersion {
+		return schemas.Account{}, schemas.Chat{}, errCorrupt
+	}
+	d := decoder{b: b[1:]}
+	a := schemas.Account{FullName: d.str(), Email: d.str(), Phone: d.str()}
+	c := schemas.Chat{
+		FullName:         d.str(),
+		ResponsibleName:  d.str(),
+		ResponsibleEmail: d.str(),
+		ChatURL:          d.str(),
+		ChatID:           d.str(),
+	}
+	c.IsGroup = d.num() == 1
+	c.Phone = d.str()
+	return a, c, d.err
+}

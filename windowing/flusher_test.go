@@ -1,0 +1,81 @@
+package windowing
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+type progress struct{ ch chan struct{} }
+
+func (p progress) CaughtUpTo() time.Time     { return time.Now() }
+func (p progress) Appended() <-chan struct{} { return p.ch }
+
+// recorder is a Deliverer that fails the first attempts of chosen messages.
+type recorder struct {
+	mu        sync.Mutex
+	failFirst map[string]int // message id -> attempts to fail
+	attempts  []string
+	delivered []string
+}
+
+func (r *recorder) Deliver(_ context.Context, b Bundle) Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := b.Messages[0].ID
+	r.attempts = append(r.attempts, id)
+	if r.failFirst[id] > 0 {
+		r.failFirst[id]--
+		return Outcome{RetryAt: time.Now().Add(20 * time.Millisecond)}
+	}
+	r.delivered = append(r.delivered, id)
+	return Outcome{Done: true}
+}
+
+func (r *recorder) snapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.delivered...)
+}
+
+func TestFlusherDeliversEveryBundleInChatOrderDespiteFailures(t *testing.T) {
+	s := newTestStore(t, &clock{t: time.Now()})
+	s.cfg.Now = time.Now
+	rec := &recorder{failFirst: map[string]int{"m0": 3, "m4": 1}}
+	f, err := NewFlusher(FlusherConfig{Store: s, Deliverer: rec, PollInterval: 5 * time.Millisecond, Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []Entry
+	for i := range 12 {
+		es = append(es, entry(int64(i), "ws", fmt.Sprint("c", i%2), fmt.Sprint("m", i), time.Now(), None))
+	}
+	mustAppend(t, s, 0, es...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.RunPartition(ctx, 0, progress{make(chan struct{})}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.snapshot()) < 12 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := rec.snapshot()
+	perChat := map[string][]string{}
+	for _, id := range got {
+		var n int
+		fmt.Sscanf(id, "m%d", &n)
+		c := fmt.Sprint("c", n%2)
+		perChat[c] = append(perChat[c], id)
+	}
+	if fmt.Sprint(perChat["c0"]) != "[m0 m2 m4 m6 m8 m10]" || fmt.Sprint(perChat["c1"]) != "[m1 m3 m5 m7 m9 m11]" {
+		t.Fatalf("delivered out of order or incompletely: %v", perChat)
+	}
+	if w, c, _ := s.Pending(context.Background(), 0); w != 0 || c != 0 {
+		t.Fatalf("pending after delivery: %d windows, %d chats", w, c)
+	}
+}

@@ -1,0 +1,70 @@
+-- Applies one fetched batch of a partition, exactly once.
+-- KEYS[1] offset watermark, KEYS[2] due index (windows), KEYS[3] ready index (chats)
+-- ARGV[1] key prefix of the partition, ARGV[2] now (ms), ARGV[3] last offset of the
+-- batch, ARGV[4] how many message ids a chat remembers in granularity none, then one
+-- group of 12 per message: offset, chat ref, message id, timestamp (ms), window
+-- start (ms), granularity name, granularity (ms), epoch, flush delay (ms), new chat
+-- flag, message record, details record.
+-- Records at or below the watermark were applied before (a replay after a crash, a
+-- stale buffer after a rebalance, a zombie consumer): they are skipped, so the
+-- batch is idempotent as a whole.
+local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[3]) <= wm then return {0, 0} end
+local P, now, cap, SEP = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4]), '\31'
+local applied, dups = 0, 0
+for i = 5, #ARGV, 12 do
+  if tonumber(ARGV[i]) > wm then
+    local off, chat, id, ts, start = ARGV[i], ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3]), tonumber(ARGV[i+4])
+    local gname, g, epoch, delay = ARGV[i+5], tonumber(ARGV[i+6]), ARGV[i+7], tonumber(ARGV[i+8])
+    local isnew, data, det = ARGV[i+9], ARGV[i+10], ARGV[i+11]
+    if g == 0 then
+      -- granularity none: the message is a sealed bundle of one, due now.
+      local seen = P .. 's:' .. chat
+      if redis.call('ZSCORE', seen, id) then
+        dups = dups + 1
+      else
+        redis.call('ZADD', seen, off, id)
+        if redis.call('ZCARD', seen) > cap then redis.call('ZREMRANGEBYRANK', seen, 0, 0) end
+        local member = chat .. SEP .. 'none' .. SEP .. off .. SEP .. '0' .. SEP .. epoch
+        local b = P .. 'b:' .. member
+        redis.call('HSET', b, id, data, '\0d', det)
+        if isnew == '1' then redis.call('HSET', b, '\0n', '1') end
+        redis.call('RPUSH', P .. 'q:' .. chat, member)
+        redis.call('ZADD', KEYS[3], 'NX', now, chat)
+        applied = applied + 1
+      end
+    else
+      local c = P .. 'c:' .. chat
+      local st = redis.call('HMGET', c, 'sealed', 'os', 'oe', 'og', 'oep')
+      local sealed = tonumber(st[1] or '0')
+      local wend = start + g
+      if st[4] and st[4] ~= gname and st[5] == epoch and tonumber(st[3]) > sealed
+          and tonumber(st[2]) <= ts and ts < tonumber(st[3]) then
+        -- the granularity changed while this window was open: it keeps its size.
+        gname, start, wend = st[4], tonumber(st[2]), tonumber(st[3])
+      elseif start < sealed then
+        -- its window was already sealed: never drop, join the chat's open window.
+        start = now - now % g
+        if start < sealed then
+          start = sealed - sealed % g
+          if start < sealed then start = start + g end
+        end
+        wend = start + g
+      end
+      local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
+      local w = P .. 'w:' .. member
+      if redis.call('HSETNX', w, id, data) == 1 then
+        redis.call('HSET', w, '\0d', det)
+        if isnew == '1' then redis.call('HSET', w, '\0n', '1') end
+        if redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1 and start >= tonumber(st[2] or '0') then
+          redis.call('HSET', c, 'os', string.format('%d', start), 'oe', string.format('%d', wend), 'og', gname, 'oep', epoch)
+        end
+        applied = applied + 1
+      else
+        dups = dups + 1
+      end
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return {applied, dups}

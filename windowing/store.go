@@ -1,0 +1,405 @@
+package windowing
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outbound-webhooks/outbound/schemas"
+)
+
+var (
+	//go:embed lua/append.lua
+	appendLua string
+	//go:embed lua/seal.lua
+	sealLua string
+	//go:embed lua/claim.lua
+	claimLua string
+	//go:embed lua/ack.lua
+	ackLua string
+	//go:embed lua/retry.lua
+	retryLua string
+
+	appendScript = redis.NewScript(appendLua)
+	sealScript   = redis.NewScript(sealLua)
+	claimScript  = redis.NewScript(claimLua)
+	ackScript    = redis.NewScript(ackLua)
+	retryScript  = redis.NewScript(retryLua)
+)
+
+// sep joins the parts of chat refs and window members. Identifiers containing it
+// are refused by ValidID before they reach the store.
+const sep = "\x1f"
+
+// Reserved hash fields of a window or bundle; message ids never start with NUL.
+const (
+	fieldDetails = "\x00d"
+	fieldNewChat = "\x00n"
+	fieldAttempt = "\x00a"
+)
+
+// ValidID reports whether a workspace or chat id can be stored: non-empty and free
+// of control characters (they delimit keys).
+func ValidID(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Config configures a Store. Durations are nominal: TimeScale divides them, and
+// every granularity, before use.
+type Config struct {
+	Redis *redis.Client
+	// Prefix starts every key (default "outbound").
+	Prefix string
+	// TimeScale divides granularities and the durations below (default 1). At
+	// 3600 an "1h" window lasts one second: for demos and end-to-end tests only.
+	TimeScale float64
+	// Grace delays a window's flush past its close so that messages produced just
+	// before the close, but appended later, still make it (default 1m).
+	Grace time.Duration
+	// MaxSpread caps the stagger added to a window's flush time (hash of the chat
+	// modulo min(granularity/12, MaxSpread)), so a 24h boundary with many chats
+	// does not hit receivers in one second (default 5m).
+	MaxSpread time.Duration
+	// FutureSkew is how far ahead of now a message timestamp may be before it is
+	// clamped to now (default 5m).
+	FutureSkew time.Duration
+	// SeenPerChat is how many message ids a chat remembers in granularity none to
+	// drop upstream duplicates (default 1000). Windowed granularities de-duplicate
+	// on the window itself.
+	SeenPerChat int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Store keeps windows, bundles and the per-partition offset watermark in Redis.
+// Every key of a chat carries the hash tag of its input partition, so each
+// script touches one slot and the model runs unchanged on Redis Cluster.
+type Store struct {
+	cfg Config
+}
+
+// NewStore validates cfg and fills defaults.
+func NewStore(cfg Config) (*Store, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("windowing: Config.Redis is required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "outbound"
+	}
+	if cfg.TimeScale == 0 {
+		cfg.TimeScale = 1
+	}
+	if cfg.TimeScale < 1 {
+		return nil, fmt.Errorf("windowing: TimeScale must be >= 1, got %v", cfg.TimeScale)
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = time.Minute
+	}
+	if cfg.MaxSpread == 0 {
+		cfg.MaxSpread = 5 * time.Minute
+	}
+	if cfg.FutureSkew == 0 {
+		cfg.FutureSkew = 5 * time.Minute
+	}
+	if cfg.Grace < 0 || cfg.MaxSpread < 0 || cfg.FutureSkew < 0 {
+		return nil, errors.New("windowing: Grace, MaxSpread and FutureSkew must not be negative")
+	}
+	if cfg.SeenPerChat == 0 {
+		cfg.SeenPerChat = 1000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{cfg: cfg}, nil
+}
+
+// Scaled divides a nominal duration by the time scale.
+func (s *Store) Scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / s.cfg.TimeScale)
+}
+
+// WindowLength is the length of a window of g after time scaling; zero for None.
+func (s *Store) WindowLength(g Granularity) time.Duration { return s.Scaled(g.Duration()) }
+
+// WindowStart aligns t down to a multiple of length since the Unix epoch (UTC).
+// Windows are tumbling: every instant belongs to exactly one window.
+func WindowStart(t time.Time, length time.Duration) time.Time {
+	if length <= 0 {
+		return t
+	}
+	ms := t.UnixMilli()
+	l := length.Milliseconds()
+	return time.UnixMilli(ms - mod(ms, l)).UTC()
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// Assign returns the instant a message is windowed by: its own timestamp, or now
+// when the timestamp lies further in the future than the allowed skew.
+func (s *Store) Assign(ts, now time.Time) time.Time {
+	if ts.After(now.Add(s.Scaled(s.cfg.FutureSkew))) {
+		return now
+	}
+	return ts
+}
+
+// flushDelay is how long after its close a window of this chat is flushed.
+func (s *Store) flushDelay(chatRef string, length time.Duration) time.Duration {
+	spread := min(length/12, s.Scaled(s.cfg.MaxSpread))
+	d := s.Scaled(s.cfg.Grace)
+	if spread > 0 {
+		h := fnv.New32a()
+		h.Write([]byte(chatRef))
+		d += time.Duration(int64(h.Sum32()) % int64(spread))
+	}
+	return d
+}
+
+func (s *Store) prefix(partition int) string {
+	return s.cfg.Prefix + ":{p" + strconv.Itoa(partition) + "}:"
+}
+
+func chatRef(workspace, chat string) string { return workspace + sep + chat }
+
+// Entry is one deliverable message on its way into a window.
+type Entry struct {
+	Offset      int64
+	Workspace   string
+	Epoch       int64 // the webhook epoch it is buffered under (control.Webhook.Epoch)
+	Granularity Granularity
+	Account     schemas.Account
+	Chat        schemas.Chat
+	Message     Message
+}
+
+// AppendResult counts what one Append did.
+type AppendResult struct {
+	Applied    int // messages stored
+	Duplicates int // messages whose id was already in their window (upstream duplicates)
+}
+
+// Watermark returns the last offset of the partition applied to Redis, or -1.
+func (s *Store) Watermark(ctx context.Context, partition int) (int64, error) {
+	v, err := s.cfg.Redis.Get(ctx, s.prefix(partition)+"wm").Int64()
+	if errors.Is(err, redis.Nil) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading watermark of partition %d: %w", partition, err)
+	}
+	return v, nil
+}
+
+// Append stores a fetched batch of one partition in one atomic script and moves
+// the partition's watermark to through, the batch's last offset (records that
+// were skipped or dead-lettered advance it too). Entries at or below the
+// watermark are ignored, so re-appending a batch after a crash is a no-op. Once
+// Append returns nil the batch is durable in Redis and its offsets may be
+// committed.
+func (s *Store) Append(ctx context.Context, partition int, entries []Entry, through int64) (AppendResult, error) {
+	p := s.prefix(partition)
+	now := s.cfg.Now()
+	args := make([]any, 0, 4+12*len(entries))
+	args = append(args, p, now.UnixMilli(), through, s.cfg.SeenPerChat)
+	for _, e := range entries {
+		ref := chatRef(e.Workspace, e.Chat.ChatID)
+		length := s.WindowLength(e.Granularity)
+		at := s.Assign(e.Message.At, now)
+		isNew := "0"
+		if e.Chat.IsNewChat {
+			isNew = "1"
+		}
+		args = append(args, e.Offset, ref, e.Message.ID, at.UnixMilli(),
+			WindowStart(at, length).UnixMilli(), string(e.Granularity), length.Milliseconds(),
+			e.Epoch, s.flushDelay(ref, length).Milliseconds(), isNew,
+			encodeMessage(e.Message, e.Offset), encodeDetails(e.Account, e.Chat))
+	}
+	keys := []string{p + "wm", p + "due", p + "ready"}
+	res, err := appendScript.Run(ctx, s.cfg.Redis, keys, args...).Int64Slice()
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("appending %d messages to partition %d: %w", len(entries), partition, err)
+	}
+	return AppendResult{Applied: int(res[0]), Duplicates: int(res[1])}, nil
+}
+
+// Seal turns the partition's windows whose flush time is at or before upTo into
+// bundles ready for delivery and returns how many it sealed. The caller passes the
+// earlier of now and the time up to which the partition has been consumed, so a
+// lagging consumer never seals a window whose messages are still unread.
+func (s *Store) Seal(ctx context.Context, partition int, upTo time.Time, limit int) (int, error) {
+	p := s.prefix(partition)
+	n, err := sealScript.Run(ctx, s.cfg.Redis, []string{p + "due", p + "ready"},
+		p, upTo.UnixMilli(), s.cfg.Now().UnixMilli(), limit).Int()
+	if err != nil {
+		return 0, fmt.Errorf("sealing windows of partition %d: %w", partition, err)
+	}
+	return n, nil
+}
+
+// Claimed is a bundle leased to this worker for one delivery attempt.
+type Claimed struct {
+	Bundle
+	partition int
+	chat      string
+	member    string
+}
+
+// Claim leases up to limit chats of the partition whose head bundle is due and
+// returns those bundles. Until the lease ends (or Ack/Retry) no other worker gets
+// the chat.
+func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration) ([]Claimed, error) {
+	p := s.prefix(partition)
+	now := s.cfg.Now()
+	raw, err := claimScript.Run(ctx, s.cfg.Redis, []string{p + "ready"},
+		p, now.UnixMilli(), now.Add(lease).UnixMilli(), limit).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("claiming bundles of partition %d: %w", partition, err)
+	}
+	out := make([]Claimed, 0, len(raw))
+	for _, r := range raw {
+		row, ok := r.([]any)
+		if !ok || len(row) != 3 {
+			return nil, fmt.Errorf("claiming bundles of partition %d: unexpected reply %T", partition, r)
+		}
+		c, err := decodeClaim(partition, row)
+		if err != nil {
+			return nil, fmt.Errorf("decoding bundle of partition %d: %w", partition, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func decodeClaim(partition int, row []any) (Claimed, error) {
+	chat, _ := row[0].(string)
+	member, _ := row[1].(string)
+	fields, _ := row[2].([]any)
+	parts := strings.Split(member, sep)
+	if len(parts) != 6 {
+		return Claimed{}, fmt.Errorf("bundle %q: %w", member, errCorrupt)
+	}
+	c := Claimed{partition: partition, chat: chat, member: member}
+	b := &c.Bundle
+	b.Workspace, b.ChatID, b.Granularity = parts[0], parts[1], Granularity(parts[2])
+	epoch, err := strconv.ParseInt(parts[5], 10, 64)
+	if err != nil {
+		return Claimed{}, fmt.Errorf("bundle %q: epoch: %w", member, err)
+	}
+	b.Epoch = epoch
+	type ordered struct {
+		m   Message
+		off int64
+	}
+	var msgs []ordered
+	isNew := false
+	for i := 0; i+1 < len(fields); i += 2 {
+		k, _ := fields[i].(string)
+		v, _ := fields[i+1].(string)
+		switch k {
+		case fieldDetails:
+			if b.Account, b.Chat, err = decodeDetails([]byte(v)); err != nil {
+				return Claimed{}, fmt.Errorf("bundle %q: details: %w", member, err)
+			}
+		case fieldNewChat:
+			isNew = true
+		case fieldAttempt:
+			b.Attempt, _ = strconv.Atoi(v)
+		default:
+			m, off, err := decodeMessage(k, []byte(v))
+			if err != nil {
+				return Claimed{}, fmt.Errorf("bundle %q: message %q: %w", member, k, err)
+			}
+			msgs = append(msgs, ordered{m, off})
+		}
+	}
+	sort.Slice(msgs, func(i, j int) bool {
+		if !msgs[i].m.At.Equal(msgs[j].m.At) {
+			return msgs[i].m.At.Before(msgs[j].m.At)
+		}
+		return msgs[i].off < msgs[j].off
+	})
+	b.Messages = make([]Message, len(msgs))
+	for i, m := range msgs {
+		b.Messages[i] = m.m
+	}
+	b.Chat.IsNewChat = isNew
+	if b.Granularity == None {
+		if len(b.Messages) != 1 {
+			return Claimed{}, fmt.Errorf("bundle %q: %d messages in a single-message bundle: %w", member, len(b.Messages), errCorrupt)
+		}
+		b.ID = bundleID(b.Workspace, b.ChatID, "msg", b.Messages[0].ID, parts[5])
+	} else {
+		start, err := strconv.ParseInt(parts[3], 10, 64)
+		if err != nil {
+			return Claimed{}, fmt.Errorf("bundle %q: window start: %w", member, err)
+		}
+		b.WindowStart = time.UnixMilli(start).UTC()
+		b.ID = bundleID(b.Workspace, b.ChatID, parts[2], parts[3], parts[5])
+	}
+	return c, nil
+}
+
+// bundleID is the stable webhook-id of a bundle: the same whichever worker
+// delivers it and however often, so receivers can de-duplicate.
+func bundleID(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, sep)))
+	return "obw_" + hex.EncodeToString(h[:16])
+}
+
+// Ack removes a claimed bundle after delivery (or a deliberate drop) and lets the
+// chat's next bundle go. An ack whose lease was lost meanwhile is a no-op.
+func (s *Store) Ack(ctx context.Context, c Claimed) error {
+	p := s.prefix(c.partition)
+	err := ackScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, s.cfg.Now().UnixMilli()).Err()
+	if err != nil {
+		return fmt.Errorf("acknowledging bundle %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Retry keeps a claimed bundle at the head of its chat and makes it due at at.
+func (s *Store) Retry(ctx context.Context, c Claimed, at time.Time) error {
+	p := s.prefix(c.partition)
+	err := retryScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, at.UnixMilli()).Err()
+	if err != nil {
+		return fmt.Errorf("rescheduling bundle %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Pending counts the partition's open windows and queued chats, for metrics and
+// tests.
+func (s *Store) Pending(ctx context.Context, partition int) (windows, chats int64, err error) {
+	p := s.prefix(partition)
+	pipe := s.cfg.Redis.Pipeline()
+	w := pipe.ZCard(ctx, p+"due")
+	c := pipe.ZCard(ctx, p+"ready")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, 0, fmt.Errorf("counting pending windows of partition %d: %w", partition, err)
+	}
+	return w.Val(), c.Val(), nil
+}

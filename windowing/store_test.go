@@ -1,0 +1,409 @@
+package windowing
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outbound-webhooks/outbound/internal/testenv"
+	"github.com/outbound-webhooks/outbound/schemas"
+)
+
+// clock is an injected clock: window tests move time instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func newTestStore(t *testing.T, clk *clock) *Store {
+	t.Helper()
+	s, err := NewStore(Config{Redis: testenv.Redis(t), Now: clk.Now, Grace: time.Minute, MaxSpread: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func entry(off int64, ws, chat, id string, at time.Time, g Granularity) Entry {
+	return Entry{
+		Offset: off, Workspace: ws, Epoch: 1, Granularity: g,
+		Account: schemas.Account{FullName: "Amnon Haha", Email: "amnon@acme.com", Phone: "+972500000000"},
+		Chat:    schemas.Chat{ChatID: chat, FullName: "John Doe", ChatURL: "https://app.example/chat/" + chat},
+		Message: Message{ID: id, Direction: "sent", At: at, Text: "text of " + id,
+			Sender: schemas.Party{FullName: "John Doe"}, Recipient: schemas.Party{FullName: "Jane Smith"}},
+	}
+}
+
+// drain seals everything due at upTo and claims and acks every bundle, returning
+// the bundles in claim order.
+func drain(t *testing.T, s *Store, partition int, upTo time.Time) []Bundle {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.Seal(ctx, partition, upTo, 10000); err != nil {
+		t.Fatal(err)
+	}
+	var out []Bundle
+	for {
+		claimed, err := s.Claim(ctx, partition, 100, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(claimed) == 0 {
+			return out
+		}
+		for _, c := range claimed {
+			if err := s.Ack(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c.Bundle)
+		}
+	}
+}
+
+func ids(b Bundle) []string {
+	out := make([]string, len(b.Messages))
+	for i, m := range b.Messages {
+		out[i] = m.ID
+	}
+	return out
+}
+
+func mustAppend(t *testing.T, s *Store, partition int, es ...Entry) AppendResult {
+	t.Helper()
+	res, err := s.Append(context.Background(), partition, es, es[len(es)-1].Offset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestWindowSealsOnlyAfterCloseAndGrace(t *testing.T) {
+	base := utc("2024-02-29T10:00:00Z")
+	clk := &clock{t: base.Add(62 * time.Minute)} // m3 is not in the future
+	s := newTestStore(t, clk)
+	mustAppend(t, s, 0,
+		entry(0, "ws", "c1", "m2", base.Add(20*time.Minute), H1),
+		entry(1, "ws", "c1", "m1", base.Add(10*time.Minute), H1),
+		entry(2, "ws", "c1", "m3", base.Add(61*time.Minute), H1),
+	)
+	if got := drain(t, s, 0, base.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("sealed at the close, before the grace period: %v", got)
+	}
+	clk.Set(base.Add(time.Hour + time.Minute))
+	got := drain(t, s, 0, clk.Now())
+	if len(got) != 1 {
+		t.Fatalf("got %d bundles after close+grace, want 1", len(got))
+	}
+	b := got[0]
+	if fmt.Sprint(ids(b)) != "[m1 m2]" {
+		t.Fatalf("bundle holds %v, want [m1 m2] sorted by timestamp", ids(b))
+	}
+	if !b.WindowStart.Equal(base) || b.Granularity != H1 || b.Workspace != "ws" || b.ChatID != "c1" {
+		t.Fatalf("bundle metadata = %+v", b)
+	}
+	if b.Account.FullName != "Amnon Haha" || b.Chat.ChatURL != "https://app.example/chat/c1" {
+		t.Fatalf("details not kept: %+v %+v", b.Account, b.Chat)
+	}
+	if b.Attempt != 1 {
+		t.Fatalf("first claim has attempt %d", b.Attempt)
+	}
+}
+
+func TestReplayedBatchIsANoOp(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := &clock{t: base}
+	s := newTestStore(t, clk)
+	batch := []Entry{entry(10, "ws", "c", "a", base, H1), entry(11, "ws", "c", "b", base, H1)}
+	if res := mustAppend(t, s, 3, batch...); res.Applied != 2 {
+		t.Fatalf("first append applied %d", res.Applied)
+	}
+	if res := mustAppend(t, s, 3, batch...); res.Applied != 0 || res.Duplicates != 0 {
+		t.Fatalf("replayed append = %+v, want nothing applied", res)
+	}
+	// A batch straddling the watermark applies only what is new.
+	res := mustAppend(t, s, 3, entry(11, "ws", "c", "b", base, H1), entry(12, "ws", "c", "c", base, H1))
+	if res.Applied != 1 {
+		t.Fatalf("straddling append applied %d, want 1", res.Applied)
+	}
+	if wm, _ := s.Watermark(context.Background(), 3); wm != 12 {
+		t.Fatalf("watermark = %d, want 12", wm)
+	}
+	clk.Set(base.Add(2 * time.Hour))
+	got := drain(t, s, 3, clk.Now())
+	if len(got) != 1 || fmt.Sprint(ids(got[0])) != "[a b c]" {
+		t.Fatalf("bundles = %v", got)
+	}
+}
+
+func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	for _, g := range []Granularity{None, H1} {
+		t.Run(string(g), func(t *testing.T) {
+			clk := &clock{t: base}
+			s := newTestStore(t, clk)
+			mustAppend(t, s, 0, entry(0, "ws", "c", "dup", base, g), entry(1, "ws", "c", "x", base, g))
+			res := mustAppend(t, s, 0, entry(5, "ws", "c", "dup", base, g))
+			if res.Duplicates != 1 || res.Applied != 0 {
+				t.Fatalf("duplicate append = %+v", res)
+			}
+			clk.Set(base.Add(2 * time.Hour))
+			var all []string
+			for _, b := range drain(t, s, 0, clk.Now()) {
+				all = append(all, ids(b)...)
+			}
+			if fmt.Sprint(all) != "[dup x]" {
+				t.Fatalf("delivered %v, want [dup x]", all)
+			}
+		})
+	}
+}
+
+func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
+	base := utc("2024-01-01T10:00:00Z")
+	clk := &clock{t: base}
+	s := newTestStore(t, clk)
+	mustAppend(t, s, 0, entry(0, "ws", "c", "on-time", base.Add(5*time.Minute), H1))
+	clk.Set(base.Add(90 * time.Minute))
+	first := drain(t, s, 0, clk.Now())
+	if len(first) != 1 {
+		t.Fatalf("want the 10:00 bundle, got %v", first)
+	}
+	// A message of 10:30 arrives after the 10:00 window was delivered.
+	mustAppend(t, s, 0, entry(1, "ws", "c", "late", base.Add(30*time.Minute), H1))
+	clk.Set(base.Add(3 * time.Hour))
+	second := drain(t, s, 0, clk.Now())
+	if len(second) != 1 || fmt.Sprint(ids(second[0])) != "[late]" {
+		t.Fatalf("late message: got %v", second)
+	}
+	if want := base.Add(time.Hour); !second[0].WindowStart.Equal(want) {
+		t.Fatalf("late message went to window %s, want the open one %s", second[0].WindowStart, want)
+	}
+	if second[0].ID == first[0].ID {
+		t.Fatal("the late bundle reuses the delivered bundle's id; receivers would drop it")
+	}
+}
+
+func TestFutureTimestampIsClampedIntoTheCurrentWindow(t *testing.T) {
+	now := utc("2024-01-01T10:20:00Z")
+	clk := &clock{t: now}
+	s := newTestStore(t, clk)
+	mustAppend(t, s, 0, entry(0, "ws", "c", "now", now, H1), entry(1, "ws", "c", "next-year", now.AddDate(1, 0, 0), H1))
+	clk.Set(now.Add(2 * time.Hour))
+	got := drain(t, s, 0, clk.Now())
+	if len(got) != 1 || len(got[0].Messages) != 2 {
+		t.Fatalf("want one bundle with both messages, got %v", got)
+	}
+	if !got[0].WindowStart.Equal(utc("2024-01-01T10:00:00Z")) {
+		t.Fatalf("window %s", got[0].WindowStart)
+	}
+	// The payload keeps the message's own timestamp; only its window is clamped.
+	if !got[0].Messages[1].At.Equal(now.AddDate(1, 0, 0)) {
+		t.Fatalf("timestamp rewritten: %s", got[0].Messages[1].At)
+	}
+}
+
+func TestGranularityChangeKeepsTheOpenWindowSize(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := &clock{t: base.Add(10 * time.Hour)}
+	s := newTestStore(t, clk)
+	mustAppend(t, s, 0, entry(0, "ws", "c", "under-24h", base.Add(9*time.Hour), H24))
+	// The webhook switches to 1h at 10:00; the open 24h window keeps its size and
+	// takes the chat's messages until it closes, so the chat stays in order.
+	mustAppend(t, s, 0, entry(1, "ws", "c", "after-change", base.Add(10*time.Hour+time.Minute), H1))
+	clk.Set(base.Add(12 * time.Hour))
+	if got := drain(t, s, 0, clk.Now()); len(got) != 0 {
+		t.Fatalf("a 1h window was flushed while the 24h window was open: %v", got)
+	}
+	clk.Set(base.Add(24*time.Hour + 2*time.Minute))
+	got := drain(t, s, 0, clk.Now())
+	if len(got) != 1 || got[0].Granularity != H24 || fmt.Sprint(ids(got[0])) != "[under-24h after-change]" {
+		t.Fatalf("got %+v", got)
+	}
+	// After it closed, new messages use the new size.
+	mustAppend(t, s, 0, entry(2, "ws", "c", "next-day", base.Add(24*time.Hour+5*time.Minute), H1))
+	clk.Set(base.Add(26 * time.Hour))
+	got = drain(t, s, 0, clk.Now())
+	if len(got) != 1 || got[0].Granularity != H1 || !got[0].WindowStart.Equal(base.Add(24*time.Hour)) {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
+	now := utc("2024-01-01T00:00:00Z")
+	clk := &clock{t: now}
+	s := newTestStore(t, clk)
+	var es []Entry
+	for i := range 50 {
+		// Timestamps deliberately out of order: delivery follows the partition.
+		es = append(es, entry(int64(i), "ws", fmt.Sprint("c", i%3), fmt.Sprint("m", i), now.Add(-time.Duration(i)*time.Second), None))
+	}
+	mustAppend(t, s, 0, es...)
+	perChat := map[string][]string{}
+	for _, b := range drain(t, s, 0, now) {
+		if b.Granularity != None || len(b.Messages) != 1 {
+			t.Fatalf("bundle %+v", b)
+		}
+		perChat[b.ChatID] = append(perChat[b.ChatID], b.Messages[0].ID)
+	}
+	for c, got := range perChat {
+		var want []string
+		for i := range 50 {
+			if fmt.Sprint("c", i%3) == c {
+				want = append(want, fmt.Sprint("m", i))
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("chat %s delivered %v, want %v", c, got, want)
+		}
+	}
+}
+
+func TestOnlyTheHeadOfAChatIsClaimedAndRetryKeepsOrder(t *testing.T) {
+	now := utc("2024-01-01T00:00:00Z")
+	clk := &clock{t: now}
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	mustAppend(t, s, 0, entry(0, "ws", "c", "first", now, None), entry(1, "ws", "c", "second", now, None))
+	claimed, err := s.Claim(ctx, 0, 10, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].Messages[0].ID != "first" {
+		t.Fatalf("claim = %+v, %v", claimed, err)
+	}
+	if again, _ := s.Claim(ctx, 0, 10, time.Minute); len(again) != 0 {
+		t.Fatalf("a leased chat was claimed again: %+v", again)
+	}
+	if err := s.Retry(ctx, claimed[0], now.Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(now.Add(10 * time.Second))
+	claimed, _ = s.Claim(ctx, 0, 10, time.Minute)
+	if len(claimed) != 1 || claimed[0].Messages[0].ID != "first" || claimed[0].Attempt != 2 {
+		t.Fatalf("after retry: %+v", claimed)
+	}
+	if claimed[0].ID != s.mustClaimID(t, claimed[0]) {
+		t.Fatal("bundle id changed between attempts")
+	}
+}
+
+func (s *Store) mustClaimID(t *testing.T, c Claimed) string {
+	t.Helper()
+	return bundleID(c.Workspace, c.ChatID, "msg", c.Messages[0].ID, fmt.Sprint(c.Epoch))
+}
+
+func TestExpiredLeaseIsTakenOverAndStaleAckIsANoOp(t *testing.T) {
+	now := utc("2024-01-01T00:00:00Z")
+	clk := &clock{t: now}
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	mustAppend(t, s, 0, entry(0, "ws", "c", "a", now, None), entry(1, "ws", "c", "b", now, None))
+	dead, _ := s.Claim(ctx, 0, 10, 30*time.Second) // this worker dies mid-delivery
+	clk.Set(now.Add(31 * time.Second))
+	taken, _ := s.Claim(ctx, 0, 10, 30*time.Second)
+	if len(dead) != 1 || len(taken) != 1 || taken[0].ID != dead[0].ID {
+		t.Fatalf("takeover: dead=%+v taken=%+v", dead, taken)
+	}
+	if err := s.Ack(ctx, taken[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The zombie acks late: it must not remove the chat's next bundle.
+	if err := s.Ack(ctx, dead[0]); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := s.Claim(ctx, 0, 10, 30*time.Second)
+	if len(next) != 1 || next[0].Messages[0].ID != "b" {
+		t.Fatalf("next bundle lost after a stale ack: %+v", next)
+	}
+}
+
+// TestMessagesRacingTheSealAreNeverLost appends into windows while other
+// goroutines seal them, many times over: every message must come out in exactly
+// one bundle.
+func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := &clock{t: base}
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	const n = 2000
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			// Time moves on while messages of the closing window keep arriving.
+			clk.Set(base.Add(time.Duration(i) * 3 * time.Second))
+			e := entry(int64(i), "ws", fmt.Sprint("c", i%4), fmt.Sprint("m", i), base.Add(time.Duration(i)*2*time.Second), H1)
+			if _, err := s.Append(ctx, 0, []Entry{e}, int64(i)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	seen := make(chan []Bundle, 2)
+	for range 2 { // two flushers compete for the same windows
+		go func() {
+			defer wg.Done()
+			var got []Bundle
+			for range 400 {
+				if _, err := s.Seal(ctx, 0, clk.Now(), 50); err != nil {
+					t.Error(err)
+					return
+				}
+				cl, err := s.Claim(ctx, 0, 50, time.Hour)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, c := range cl {
+					if err := s.Ack(ctx, c); err != nil {
+						t.Error(err)
+					}
+					got = append(got, c.Bundle)
+				}
+			}
+			seen <- got
+		}()
+	}
+	wg.Wait()
+	all := append(<-seen, <-seen...)
+	clk.Set(base.Add(1000 * time.Hour))
+	all = append(all, drain(t, s, 0, clk.Now())...)
+	count := map[string]int{}
+	bundleIDs := map[string]bool{}
+	for _, b := range all {
+		if bundleIDs[b.ID] {
+			t.Fatalf("bundle %s delivered twice", b.ID)
+		}
+		bundleIDs[b.ID] = true
+		for _, id := range ids(b) {
+			count[id]++
+		}
+	}
+	var missing, twice []string
+	for i := range n {
+		switch count[fmt.Sprint("m", i)] {
+		case 0:
+			missing = append(missing, fmt.Sprint("m", i))
+		case 1:
+		default:
+			twice = append(twice, fmt.Sprint("m", i))
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 || len(twice) > 0 {
+		t.Fatalf("%d missing (%v), %d twice (%v)", len(missing), missing, len(twice), twice)
+	}
+}
