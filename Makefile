@@ -1,0 +1,49 @@
+# outbound: build, test and run targets.
+#
+# `make test` is the project's test command: scripts/with-services installs (when
+# needed) and starts a real Apache Kafka broker and a redis-server on free loopback
+# ports, runs vet and the tests against them (see internal/testenv), and always stops
+# both afterwards.
+
+GO ?= go
+WITH_SERVICES := bash scripts/with-services
+
+.PHONY: all test build lint demo bench bench-quick services kafka-install redis-install clean
+
+all: build
+
+test:
+	$(WITH_SERVICES) sh -c '$(GO) vet ./... && $(GO) test -race -count=1 -timeout 25m ./...'
+
+build:
+	$(GO) build -o bin/outbound ./cmd/outbound
+
+lint:
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt needed on:"; echo "$$unformatted"; exit 1; \
+	fi
+	$(GO) vet ./...
+
+demo:
+	$(GO) run ./cmd/outbound demo
+
+bench:
+	$(WITH_SERVICES) $(GO) run ./cmd/outbound bench
+
+bench-quick:
+	$(WITH_SERVICES) $(GO) run ./cmd/outbound bench --quick
+
+# An interactive shell with Kafka and redis-server running and
+# OUTBOUND_TEST_KAFKA_BROKERS / OUTBOUND_TEST_REDIS_ADDR set; exit it to stop them.
+services:
+	$(WITH_SERVICES) bash -i
+
+kafka-install:
+	bash scripts/kafka.sh install
+
+redis-install:
+	bash scripts/redis.sh install
+
+clean:
+	rm -rf bin/

@@ -1,0 +1,280 @@
+// Package testenv hands each test real services: a real Apache Kafka broker and a
+// fresh, empty database on a real redis-server.
+//
+// `make test` provides both: it runs the tests under scripts/with-services, which
+// installs and starts a single-node Kafka (KRaft) and a redis-server on free loopback
+// ports and exports their addresses as OUTBOUND_TEST_KAFKA_BROKERS and
+// OUTBOUND_TEST_REDIS_ADDR. To run a single package by hand:
+//
+//	scripts/with-services go test ./windowing/
+//
+// A test that needs a service and finds its variable unset fails (it never skips), so a
+// missing service cannot turn into a silently green run.
+//
+// Every helper isolates the calling test: NewTopic makes a uniquely named topic that is
+// deleted at cleanup, and Redis/RedisURL allocate a database no other test (in this or a
+// parallel test process) is using, flushed at cleanup.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+)
+
+// Environment variables set by scripts/with-services.
+const (
+	EnvKafkaBrokers = "OUTBOUND_TEST_KAFKA_BROKERS"
+	EnvRedisAddr    = "OUTBOUND_TEST_REDIS_ADDR"
+)
+
+// How long a helper waits for a service before it fails the test.
+const serviceTimeout = 30 * time.Second
+
+// KafkaBrokers returns the bootstrap addresses of the test broker (env
+// OUTBOUND_TEST_KAFKA_BROKERS, comma-separated).
+func KafkaBrokers(t testing.TB) []string {
+	t.Helper()
+	var brokers []string
+	for _, b := range strings.Split(os.Getenv(EnvKafkaBrokers), ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	if len(brokers) == 0 {
+		t.Fatalf("Kafka for tests is not running: run `make test` (it installs and starts Apache Kafka "+
+			"and redis-server via scripts/with-services), or `scripts/with-services go test ./...`, "+
+			"or set %s to a broker's host:port", EnvKafkaBrokers)
+	}
+	return brokers
+}
+
+// NewTopic creates a uniquely named topic with the given number of partitions
+// (replication 1), waits until it is usable (metadata shows leaders for all
+// partitions), and deletes it at cleanup. Name has a readable prefix from t.Name()
+// (sanitised) + random suffix.
+//
+// kafka-go's Transport answers metadata from a cache that it refreshes every few
+// seconds, so a kafka.Writer on the shared kafka.DefaultTransport could otherwise see
+// "Unknown Topic Or Partition" for a topic created a moment ago. NewTopic therefore
+// creates the topic through kafka.DefaultTransport (which refreshes that cache for the
+// address kafka.TCP(KafkaBrokers(t)...)) and returns only once both the broker and that
+// cache show a leader for every partition. A test with its own kafka.Transport starts
+// from fresh metadata anyway.
+func NewTopic(t testing.TB, partitions int) string {
+	t.Helper()
+	if partitions < 1 {
+		t.Fatalf("testenv.NewTopic: partitions must be >= 1, got %d", partitions)
+	}
+	brokers := KafkaBrokers(t)
+	addr := kafka.TCP(brokers...)
+	name := topicName(t.Name())
+	// Transport nil: kafka.DefaultTransport, shared with Writers that use the default.
+	client := &kafka.Client{Addr: addr, Timeout: serviceTimeout}
+
+	ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+	defer cancel()
+	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: name, NumPartitions: partitions, ReplicationFactor: 1}},
+	})
+	if err == nil {
+		err = res.Errors[name]
+	}
+	if err != nil {
+		t.Fatalf("testenv.NewTopic: create topic %q on %v: %v", name, brokers, err)
+	}
+
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+		defer cancel()
+		res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{name}})
+		if err == nil {
+			err = res.Errors[name]
+		}
+		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+			t.Logf("testenv: delete topic %q: %v", name, err)
+		}
+	})
+
+	// First the broker itself (a new Transport fetches fresh metadata), then the cache
+	// of the default transport.
+	fresh := func(ctx context.Context) error {
+		tr := &kafka.Transport{}
+		defer tr.CloseIdleConnections()
+		c := &kafka.Client{Addr: addr, Timeout: serviceTimeout, Transport: tr}
+		return topicReady(ctx, c, name, partitions)
+	}
+	cached := func(ctx context.Context) error { return topicReady(ctx, client, name, partitions) }
+	for _, check := range []struct {
+		what  string
+		ready func(context.Context) error
+	}{{"broker metadata", fresh}, {"kafka.DefaultTransport's metadata cache", cached}} {
+		if err := poll(ctx, check.ready); err != nil {
+			t.Fatalf("testenv.NewTopic: topic %q not usable within %v (%s): %v", name, serviceTimeout, check.what, err)
+		}
+	}
+	return name
+}
+
+// poll calls ready until it returns nil or ctx ends.
+func poll(ctx context.Context, ready func(context.Context) error) error {
+	for {
+		last := ready(ctx)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last state: %v)", ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// topicReady reports whether metadata from client shows topic with n partitions that
+// all have a leader.
+func topicReady(ctx context.Context, client *kafka.Client, topic string, n int) error {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return err
+	}
+	for _, tp := range md.Topics {
+		if tp.Name != topic {
+			continue
+		}
+		if tp.Error != nil {
+			return tp.Error
+		}
+		if len(tp.Partitions) != n {
+			return fmt.Errorf("metadata shows %d of %d partitions", len(tp.Partitions), n)
+		}
+		for _, p := range tp.Partitions {
+			if p.Error != nil {
+				return fmt.Errorf("partition %d: %w", p.ID, p.Error)
+			}
+			if p.Leader.Host == "" {
+				return fmt.Errorf("partition %d has no leader yet", p.ID)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("topic missing from metadata")
+}
+
+// topicName turns a test name into a legal, unique Kafka topic name:
+// [a-zA-Z0-9-] only (no '.' or '_', which Kafka treats as colliding), at most
+// 100 characters of the test name, and a random suffix.
+func topicName(testName string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range testName {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !ok {
+			if !dash && b.Len() > 0 {
+				b.WriteByte('-')
+				dash = true
+			}
+			continue
+		}
+		if b.Len() >= 100 {
+			break
+		}
+		b.WriteRune(r)
+		dash = false
+	}
+	prefix := strings.TrimRight(b.String(), "-")
+	if prefix == "" {
+		prefix = "test"
+	}
+	return prefix + "-" + randomHex(5)
+}
+
+func randomHex(n int) string {
+	buf := make([]byte, n)
+	_, _ = rand.Read(buf) // never fails (crypto/rand panics instead)
+	return hex.EncodeToString(buf)
+}
+
+// Redis returns a client on a fresh, empty database of the test redis-server (env
+// OUTBOUND_TEST_REDIS_ADDR); the client is closed and the DB flushed at cleanup.
+func Redis(t testing.TB) *redis.Client {
+	t.Helper()
+	addr, db := freshDB(t)
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// RedisURL is like Redis but returns "redis://127.0.0.1:P/DB" for code that dials by
+// URL (e.g. a subprocess).
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	addr, db := freshDB(t)
+	return "redis://" + addr + "/" + strconv.Itoa(db)
+}
+
+func redisAddr(t testing.TB) string {
+	t.Helper()
+	addr := strings.TrimSpace(os.Getenv(EnvRedisAddr))
+	if addr == "" {
+		t.Fatalf("Redis for tests is not running: run `make test` (it installs and starts Apache Kafka "+
+			"and redis-server via scripts/with-services), or `scripts/with-services go test ./...`, "+
+			"or set %s to a redis-server's host:port", EnvRedisAddr)
+	}
+	return addr
+}
+
+// freshDB allocates a database number that no other test in any process is using and
+// returns it empty; a cleanup flushes it again. Database 0 holds only the allocation
+// counter (INCR is atomic across the parallel `go test` processes) and is never handed
+// out; numbers wrap around after databases-1 allocations.
+func freshDB(t testing.TB) (addr string, db int) {
+	t.Helper()
+	addr = redisAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+	defer cancel()
+
+	admin := redis.NewClient(&redis.Options{Addr: addr, DB: 0})
+	defer admin.Close()
+	dbs := 16
+	if v, err := admin.ConfigGet(ctx, "databases").Result(); err != nil {
+		t.Fatalf("testenv: redis-server at %s (%s) does not answer: %v", addr, EnvRedisAddr, err)
+	} else if n, err := strconv.Atoi(v["databases"]); err == nil {
+		dbs = n
+	}
+	if dbs < 2 {
+		t.Fatalf("testenv: redis-server at %s has %d database(s); tests need at least 2 (scripts/redis.sh starts it with --databases 4096)", addr, dbs)
+	}
+	n, err := admin.Incr(ctx, "testenv:next-db").Result()
+	if err != nil {
+		t.Fatalf("testenv: allocate a redis database at %s: %v", addr, err)
+	}
+	db = int(n%int64(dbs-1)) + 1
+
+	flush := func(ctx context.Context) error {
+		c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+		defer c.Close()
+		return c.FlushDB(ctx).Err()
+	}
+	if err := flush(ctx); err != nil {
+		t.Fatalf("testenv: flush redis database %d at %s: %v", db, addr, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+		defer cancel()
+		if err := flush(ctx); err != nil {
+			t.Logf("testenv: flush redis database %d at %s at cleanup: %v", db, addr, err)
+		}
+	})
+	return addr, db
+}

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Runs a real Apache Kafka broker for tests: one node in KRaft combined mode
+# (broker + controller), built from the kafka_2.13 jars on Maven Central.
+#
+#   scripts/kafka.sh install            fetch the jars into .cache/kafka/<version>/libs
+#                                       (once; later runs are offline and instant)
+#   scripts/kafka.sh start <statedir>   start a broker on free loopback ports, wait until
+#                                       it serves, print its bootstrap address 127.0.0.1:PORT
+#   scripts/kafka.sh stop <statedir>    stop it (TERM, then KILL)
+#
+# Environment: KAFKA_VERSION (default below), KAFKA_HEAP (default -Xmx512m),
+# KAFKA_START_TIMEOUT seconds (default 60), KAFKA_LOG_LEVEL for the broker's own
+# log in <statedir>/kafka.log (default WARN, plus the startup/shutdown lines).
+# Needs Java 17+ and, for `install` only, Maven.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+KAFKA_HOME="$ROOT/.cache/kafka/$KAFKA_VERSION"
+LIBS="$KAFKA_HOME/libs"
+MARKER="$KAFKA_HOME/.installed"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+log() { echo "kafka.sh: $*" >&2; }
+
+need_java() {
+	command -v java >/dev/null 2>&1 ||
+		die "java not found: apt-get install openjdk-17-jre-headless (Kafka $KAFKA_VERSION needs Java 17+)"
+	local v
+	v="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')"
+	case "$v" in
+	1.* | [0-9] | 1[0-6]) die "java $v is too old: Kafka $KAFKA_VERSION needs Java 17+ (apt-get install openjdk-17-jre-headless)" ;;
+	esac
+}
+
+installed() { [[ -f "$MARKER" && -f "$LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]]; }
+
+cmd_install() {
+	need_java
+	installed && return 0
+	command -v mvn >/dev/null 2>&1 || die "mvn not found: apt-get install maven (needed once, to fetch the Kafka $KAFKA_VERSION jars)"
+	command -v flock >/dev/null 2>&1 || die "flock not found: apt-get install util-linux"
+	mkdir -p "$KAFKA_HOME"
+	# Serialise concurrent installs (e.g. two `make test` at once).
+	exec 9>"$KAFKA_HOME/.lock"
+	flock 9
+	if installed; then exec 9>&-; return 0; fi
+
+	log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central (once) ..."
+	local tmp="$KAFKA_HOME/libs.tmp" mvnlog="$KAFKA_HOME/mvn.log" t0=$SECONDS
+	rm -rf "$tmp" "$LIBS"
+	# -B: batch mode (no stdin, no colours). The pom pins every version, so when the
+	# local Maven repository (~/.m2) already holds the jars, e.g. in a fresh clone on
+	# a machine that ran this before, the offline (-o) attempt needs no network.
+	local mvn_args=(-B -ntp -f "$ROOT/scripts/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION"
+		dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp")
+	if ! mvn -o "${mvn_args[@]}" >"$mvnlog" 2>&1 && ! mvn "${mvn_args[@]}" >"$mvnlog" 2>&1; then
+		tail -n 40 "$mvnlog" >&2
+		die "maven could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (full log: $mvnlog)"
+	fi
+	[[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "maven finished but $tmp/kafka_2.13-$KAFKA_VERSION.jar is missing (log: $mvnlog)"
+	mv "$tmp" "$LIBS"
+	(cd "$LIBS" && ls) >"$MARKER"
+	exec 9>&-
+	log "installed $(wc -l <"$MARKER") jars in $LIBS ($((SECONDS - t0))s)"
+}
+
+# free_ports N: N distinct free ports on 127.0.0.1, one per line.
+free_ports() {
+	command -v go >/dev/null 2>&1 || die "go not found (needed to pick free ports)"
+	(cd "$ROOT" && go run ./scripts/freeport "$1")
+}
+
+# tcp_open PORT: true when something accepts connections on 127.0.0.1:PORT.
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# alive PID: the process exists and is not a zombie waiting to be reaped.
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+	stat="${stat##*) }"
+	[[ "${stat:0:1}" != Z ]]
+}
+
+write_config() { # statedir broker_port controller_port
+	local dir="$1" bport="$2" cport="$3"
+	cat >"$dir/server.properties" <<EOF
+# Single-node KRaft test broker written by scripts/kafka.sh.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+metadata.log.dir=$dir/metadata
+
+num.partitions=1
+auto.create.topics.enable=true
+delete.topic.enable=true
+default.replication.factor=1
+min.insync.replicas=1
+
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+
+# Tests use short session timeouts and expect groups to form at once.
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+EOF
+	local level="${KAFKA_LOG_LEVEL:-WARN}"
+	cat >"$dir/log4j2.properties" <<EOF
+status = warn
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = $level
+rootLogger.appenderRef.out.ref = STDOUT
+# Keep the lines that say the server started and stopped.
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+logger.kafka.name = kafka.Kafka
+logger.kafka.level = INFO
+EOF
+}
+
+java_opts() {
+	local dir="$1"
+	# shellcheck disable=SC2206
+	local heap=(${KAFKA_HEAP:--Xms256m -Xmx512m})
+	JAVA_OPTS=("${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError
+		-Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/log4j2.properties"
+		-cp "$LIBS/*")
+}
+
+cmd_start() {
+	local dir="${1:?usage: kafka.sh start <statedir>}"
+	cmd_install
+	mkdir -p "$dir"
+	dir="$(cd "$dir" && pwd)"
+	if [[ -f "$dir/kafka.pid" ]] && alive "$(cat "$dir/kafka.pid")"; then
+		die "a broker already runs from $dir (pid $(cat "$dir/kafka.pid")); run: scripts/kafka.sh stop $dir"
+	fi
+	local attempt
+	for attempt in 1 2 3; do
+		if start_once "$dir"; then
+			return 0
+		fi
+		# Another process may have taken a port between picking and binding; retry.
+		grep -q "Address already in use" "$dir/kafka.log" 2>/dev/null || break
+		log "port taken while starting, retrying ($attempt/3)"
+	done
+	exit 1
+}
+
+start_once() {
+	local dir="$1" ports bport cport cluster_id
+	ports="$(free_ports 2)"
+	bport="$(sed -n 1p <<<"$ports")"
+	cport="$(sed -n 2p <<<"$ports")"
+	rm -rf "$dir/data" "$dir/metadata" "$dir/kafka.log" "$dir/kafka.pid" "$dir/kafka.port"
+	write_config "$dir" "$bport" "$cport"
+	local JAVA_OPTS
+	java_opts "$dir"
+
+	# A cluster id is 16 random bytes in URL-safe base64 without padding (what
+	# `kafka-storage.sh random-uuid` prints), which saves a JVM start. Like Kafka's
+	# own generator, avoid a leading '-': the storage tool would take it for an option.
+	cluster_id=-
+	while [[ "$cluster_id" == -* ]]; do
+		cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+	done
+	if ! java "${JAVA_OPTS[@]}" kafka.tools.StorageTool format \
+		--cluster-id "$cluster_id" --config "$dir/server.properties" \
+		>"$dir/format.log" 2>&1; then
+		cat "$dir/format.log" >&2
+		log "formatting the broker storage in $dir failed"
+		return 1
+	fi
+
+	java "${JAVA_OPTS[@]}" kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 </dev/null &
+	local pid=$!
+	echo "$pid" >"$dir/kafka.pid"
+	echo "$bport" >"$dir/kafka.port"
+
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		if ! alive "$pid"; then
+			log "the broker exited while starting; last lines of $dir/kafka.log:"
+			tail -n 40 "$dir/kafka.log" >&2
+			rm -f "$dir/kafka.pid"
+			return 1
+		fi
+		# "Kafka Server started" is logged once the broker is unfenced and serves.
+		if grep -q "Kafka Server started" "$dir/kafka.log" && tcp_open "$bport"; then
+			echo "127.0.0.1:$bport"
+			return 0
+		fi
+		sleep 0.2
+	done
+	log "the broker did not start within ${START_TIMEOUT}s; last lines of $dir/kafka.log:"
+	tail -n 40 "$dir/kafka.log" >&2
+	stop_pid "$pid"
+	rm -f "$dir/kafka.pid"
+	return 1
+}
+
+stop_pid() {
+	local pid="$1" i
+	alive "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do # 10 s
+		alive "$pid" || return 0
+		sleep 0.2
+	done
+	log "broker $pid ignored TERM for 10s; killing it"
+	kill -KILL "$pid" 2>/dev/null || true
+	for ((i = 0; i < 25; i++)); do
+		alive "$pid" || return 0
+		sleep 0.2
+	done
+	die "could not stop broker pid $pid"
+}
+
+cmd_stop() {
+	local dir="${1:?usage: kafka.sh stop <statedir>}"
+	[[ -f "$dir/kafka.pid" ]] || return 0
+	stop_pid "$(cat "$dir/kafka.pid")"
+	rm -f "$dir/kafka.pid"
+}
+
+case "${1:-}" in
+install) cmd_install ;;
+start) cmd_start "${2:-}" ;;
+stop) cmd_stop "${2:-}" ;;
+*)
+	echo "usage: scripts/kafka.sh install | start <statedir> | stop <statedir>" >&2
+	exit 2
+	;;
+esac

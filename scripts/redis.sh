@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Runs a throw-away redis-server for tests.
+#
+#   scripts/redis.sh install            install Debian's redis-server if it is missing
+#   scripts/redis.sh start <statedir>   start one on a free loopback port (no persistence,
+#                                       4096 databases), wait for PING, print 127.0.0.1:PORT
+#   scripts/redis.sh stop <statedir>    stop it (TERM, then KILL)
+#
+# Environment: REDIS_SERVER (default: redis-server on PATH), REDIS_START_TIMEOUT seconds
+# (default 20).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REDIS_SERVER="${REDIS_SERVER:-redis-server}"
+START_TIMEOUT="${REDIS_START_TIMEOUT:-20}"
+
+die() { echo "redis.sh: $*" >&2; exit 1; }
+log() { echo "redis.sh: $*" >&2; }
+
+cmd_install() {
+	command -v "$REDIS_SERVER" >/dev/null 2>&1 && return 0
+	local sudo=()
+	if [[ "$(id -u)" != 0 ]]; then
+		command -v sudo >/dev/null 2>&1 || die "redis-server not found: apt-get install redis-server (as root)"
+		sudo=(sudo -n)
+	fi
+	command -v apt-get >/dev/null 2>&1 || die "redis-server not found and there is no apt-get: install redis-server (7+) by hand"
+	log "redis-server not found; installing Debian's redis-server with apt-get ..."
+	local aptlog t0=$SECONDS
+	aptlog="$(mktemp "${TMPDIR:-/tmp}/redis-apt.XXXXXX")"
+	# policy-rc.d is not touched: without an init system the package's service is not
+	# started, and where one runs, a system redis on 6379 does not disturb the tests.
+	# Lock::Timeout: wait for another apt-get (e.g. a parallel run) instead of failing.
+	local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+	if ! { "${apt[@]}" update && "${apt[@]}" install -y --no-install-recommends redis-server; } \
+		</dev/null >"$aptlog" 2>&1; then
+		tail -n 30 "$aptlog" >&2
+		die "apt-get install redis-server failed (full log: $aptlog)"
+	fi
+	rm -f "$aptlog"
+	command -v "$REDIS_SERVER" >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install redis-server"
+	log "installed $("$REDIS_SERVER" --version | head -n1) ($((SECONDS - t0))s)"
+}
+
+# alive PID: the process exists and is not a zombie waiting to be reaped.
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+	stat="${stat##*) }"
+	[[ "${stat:0:1}" != Z ]]
+}
+
+# ping PORT: true when the server on 127.0.0.1:PORT answers PING with PONG.
+ping() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'PING\r\n' >&3
+		IFS= read -r -t 1 reply <&3 || exit 1
+		[[ "$reply" == +PONG* ]]
+	) 2>/dev/null
+}
+
+cmd_start() {
+	local dir="${1:?usage: redis.sh start <statedir>}"
+	command -v "$REDIS_SERVER" >/dev/null 2>&1 || die "redis-server not found: run scripts/redis.sh install (or apt-get install redis-server)"
+	command -v go >/dev/null 2>&1 || die "go not found (needed to pick a free port)"
+	mkdir -p "$dir"
+	dir="$(cd "$dir" && pwd)"
+	if [[ -f "$dir/redis.pid" ]] && alive "$(cat "$dir/redis.pid")"; then
+		die "a redis-server already runs from $dir (pid $(cat "$dir/redis.pid")); run: scripts/redis.sh stop $dir"
+	fi
+	local attempt port pid deadline
+	for attempt in 1 2 3; do
+		port="$(cd "$ROOT" && go run ./scripts/freeport 1)"
+		rm -f "$dir/redis.log"
+		"$REDIS_SERVER" --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+			--databases 4096 --daemonize no --dir "$dir" --logfile "$dir/redis.log" \
+			>/dev/null 2>&1 </dev/null &
+		pid=$!
+		echo "$pid" >"$dir/redis.pid"
+		deadline=$((SECONDS + START_TIMEOUT))
+		while ((SECONDS < deadline)) && alive "$pid"; do
+			if ping "$port"; then
+				echo "$port" >"$dir/redis.port"
+				echo "127.0.0.1:$port"
+				return 0
+			fi
+			sleep 0.1
+		done
+		if alive "$pid"; then
+			stop_pid "$pid"
+			rm -f "$dir/redis.pid"
+			log "redis-server did not answer PING within ${START_TIMEOUT}s; last lines of $dir/redis.log:"
+			tail -n 20 "$dir/redis.log" >&2 || true
+			exit 1
+		fi
+		rm -f "$dir/redis.pid"
+		# Another process may have taken the port between picking and binding; retry.
+		if grep -q "Address already in use" "$dir/redis.log" 2>/dev/null; then
+			log "port $port taken while starting, retrying ($attempt/3)"
+			continue
+		fi
+		break
+	done
+	log "redis-server exited while starting; last lines of $dir/redis.log:"
+	tail -n 20 "$dir/redis.log" >&2 || true
+	exit 1
+}
+
+stop_pid() {
+	local pid="$1" i
+	alive "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do # 5 s
+		alive "$pid" || return 0
+		sleep 0.1
+	done
+	log "redis-server $pid ignored TERM for 5s; killing it"
+	kill -KILL "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		alive "$pid" || return 0
+		sleep 0.1
+	done
+	die "could not stop redis-server pid $pid"
+}
+
+cmd_stop() {
+	local dir="${1:?usage: redis.sh stop <statedir>}"
+	[[ -f "$dir/redis.pid" ]] || return 0
+	stop_pid "$(cat "$dir/redis.pid")"
+	rm -f "$dir/redis.pid"
+}
+
+case "${1:-}" in
+install) cmd_install ;;
+start) cmd_start "${2:-}" ;;
+stop) cmd_stop "${2:-}" ;;
+*)
+	echo "usage: scripts/redis.sh install | start <statedir> | stop <statedir>" >&2
+	exit 2
+	;;
+esac
