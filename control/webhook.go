@@ -22,6 +22,10 @@ type Webhook struct {
 	// control record's partition and offset, packed). Error counts and pending
 	// windows belong to one epoch: re-enabling starts a fresh count, and windows
 	// buffered before a disable are never delivered after it.
-	Epoch     int64
-	UpdatedAt time.Time
+	Epoch int64
+	// EnabledSince is the epoch at which the webhook last went from disabled (or
+	// absent) to enabled. Bundles buffered under an older epoch were pending at a
+	// disable and are dropped, never delivered after the re-enable.
+	EnabledSince int64
+	UpdatedAt    time.Time
 }

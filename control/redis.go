@@ -1,0 +1,207 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outbound-webhooks/outbound/windowing"
+)
+
+// The materialisation of the control topic in Redis. Both keys share the hash tag
+// {cfg}, so the apply script touches one slot and runs unchanged on Redis Cluster,
+// and a MULTI can read them as one consistent snapshot.
+const (
+	// KeyWebhooks is a hash: field = workspace id, value = the webhook as JSON.
+	KeyWebhooks = "outbound:{cfg}:webhooks"
+	// KeyOffsets is a hash: field = control partition, value = the last control
+	// offset whose effect KeyWebhooks includes.
+	KeyOffsets = "outbound:{cfg}:offsets"
+)
+
+// storedWebhook is the JSON form of a Webhook in Redis. Field names are part of the
+// contract with operators' tools; add fields, never rename them.
+type storedWebhook struct {
+	Workspace      string    `json:"workspace_id"`
+	URL            string    `json:"url"`
+	Granularity    string    `json:"granularity"`
+	Enabled        bool      `json:"enabled"`
+	OwnerEmail     string    `json:"owner_email,omitempty"`
+	Secret         string    `json:"secret,omitempty"`
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	Epoch          int64     `json:"epoch"`
+	EnabledSince   int64     `json:"enabled_since"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+func encodeWebhook(w Webhook) ([]byte, error) {
+	return json.Marshal(storedWebhook{
+		Workspace:      w.Workspace,
+		URL:            w.URL,
+		Granularity:    string(w.Granularity),
+		Enabled:        w.Enabled,
+		OwnerEmail:     w.OwnerEmail,
+		Secret:         w.Secret,
+		DisabledReason: w.DisabledReason,
+		Epoch:          w.Epoch,
+		EnabledSince:   w.EnabledSince,
+		UpdatedAt:      w.UpdatedAt,
+	})
+}
+
+func decodeWebhook(data string) (Webhook, error) {
+	var s storedWebhook
+	if err := json.Unmarshal([]byte(data), &s); err != nil {
+		return Webhook{}, fmt.Errorf("decoding materialised webhook: %w", err)
+	}
+	g, err := windowing.ParseGranularity(s.Granularity)
+	if err != nil {
+		return Webhook{}, fmt.Errorf("decoding materialised webhook of %s: %w", s.Workspace, err)
+	}
+	return Webhook{
+		Workspace:      s.Workspace,
+		URL:            s.URL,
+		Granularity:    g,
+		Enabled:        s.Enabled,
+		OwnerEmail:     s.OwnerEmail,
+		Secret:         s.Secret,
+		DisabledReason: s.DisabledReason,
+		Epoch:          s.Epoch,
+		EnabledSince:   s.EnabledSince,
+		UpdatedAt:      s.UpdatedAt.UTC(),
+	}, nil
+}
+
+// applyScript writes the effect of one control record. Many workers apply the same
+// records; the offset guard makes every write after the first a no-op, and makes a
+// lagging worker unable to overwrite a newer state with an older one.
+//
+// KEYS[1] webhooks hash, KEYS[2] offsets hash.
+// ARGV: partition, offset, op ("set", "del" or "none"), workspace, webhook JSON.
+// Returns 1 when applied, 0 when the offset was already applied.
+var applyScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur and tonumber(ARGV[2]) <= tonumber(cur) then
+  return 0
+end
+if ARGV[3] == 'set' then
+  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+elseif ARGV[3] == 'del' then
+  redis.call('HDEL', KEYS[1], ARGV[4])
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`)
+
+// materialise records the effect of the control record at (partition, offset): the
+// workspace's webhook is w (ok) or gone (!ok). With ws == "" only the offset moves
+// (a rejected record).
+func materialise(ctx context.Context, rdb redis.Scripter, partition int, offset int64, ws string, w Webhook, ok bool) error {
+	op, data := "none", ""
+	switch {
+	case ws == "":
+	case ok:
+		b, err := encodeWebhook(w)
+		if err != nil {
+			return fmt.Errorf("encoding webhook of %s: %w", ws, err)
+		}
+		op, data = "set", string(b)
+	default:
+		op = "del"
+	}
+	err := applyScript.Run(ctx, rdb, []string{KeyWebhooks, KeyOffsets},
+		partition, offset, op, ws, data).Err()
+	if err != nil {
+		return fmt.Errorf("materialising control record %d/%d: %w", partition, offset, err)
+	}
+	return nil
+}
+
+// State is the materialised control state: every webhook, and per control
+// partition the last offset whose effect the webhooks include.
+type State struct {
+	Webhooks map[string]Webhook
+	Offsets  map[int]int64
+}
+
+// LoadState reads the whole materialisation as one consistent snapshot.
+func LoadState(ctx context.Context, rdb redis.Cmdable) (State, error) {
+	var hooks, offs *redis.MapStringStringCmd
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		hooks = p.HGetAll(ctx, KeyWebhooks)
+		offs = p.HGetAll(ctx, KeyOffsets)
+		return nil
+	})
+	if err != nil {
+		return State{}, fmt.Errorf("loading control state: %w", err)
+	}
+	st := State{
+		Webhooks: make(map[string]Webhook, len(hooks.Val())),
+		Offsets:  make(map[int]int64, len(offs.Val())),
+	}
+	for ws, data := range hooks.Val() {
+		w, err := decodeWebhook(data)
+		if err != nil {
+			return State{}, err
+		}
+		st.Webhooks[ws] = w
+	}
+	for p, o := range offs.Val() {
+		part, err := strconv.Atoi(p)
+		if err != nil {
+			return State{}, fmt.Errorf("parsing control partition %q: %w", p, err)
+		}
+		off, err := strconv.ParseInt(o, 10, 64)
+		if err != nil {
+			return State{}, fmt.Errorf("parsing offset of control partition %d: %w", part, err)
+		}
+		st.Offsets[part] = off
+	}
+	return st, nil
+}
+
+// LoadWebhook reads one workspace's webhook from the materialisation, for tools
+// (outbound ctl status, the admin API) that do not consume the control topic. It
+// is as fresh as the fastest running worker, which applies records within about a
+// second of their publication.
+func LoadWebhook(ctx context.Context, rdb redis.Cmdable, ws string) (Webhook, bool, error) {
+	data, err := rdb.HGet(ctx, KeyWebhooks, ws).Result()
+	if errors.Is(err, redis.Nil) {
+		return Webhook{}, false, nil
+	}
+	if err != nil {
+		return Webhook{}, false, fmt.Errorf("loading webhook of %s: %w", ws, err)
+	}
+	w, err := decodeWebhook(data)
+	if err != nil {
+		return Webhook{}, false, err
+	}
+	return w, true, nil
+}
+
+// materialisedOffset returns the last control offset of partition the
+// materialisation includes, and false if it includes none.
+func materialisedOffset(ctx context.Context, rdb redis.Cmdable, partition int) (int64, bool, error) {
+	off, err := rdb.HGet(ctx, KeyOffsets, strconv.Itoa(partition)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("loading materialised offset of control partition %d: %w", partition, err)
+	}
+	return off, true, nil
+}
+
+// forgetOffset drops partition's offset guard, for a control topic that was
+// recreated and whose offsets start again below the stored one.
+func forgetOffset(ctx context.Context, rdb redis.Cmdable, partition int) error {
+	if err := rdb.HDel(ctx, KeyOffsets, strconv.Itoa(partition)).Err(); err != nil {
+		return fmt.Errorf("forgetting offset of control partition %d: %w", partition, err)
+	}
+	return nil
+}

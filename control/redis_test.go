@@ -1,0 +1,97 @@
+package control
+
+import (
+	"context"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/outbound-webhooks/outbound/internal/testenv"
+	"github.com/outbound-webhooks/outbound/windowing"
+)
+
+// Many workers write the same records; the offset guard keeps the newest state
+// whatever order their writes land in.
+func TestMaterialiseOffsetGuard(t *testing.T) {
+	hook := func(url string, epoch int64) Webhook {
+		return Webhook{Workspace: "ws_1", URL: url, Granularity: windowing.H6, Enabled: true,
+			OwnerEmail: "o@example.com", Secret: "whsec_c2VjcmV0", Epoch: epoch, EnabledSince: epoch,
+			UpdatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	}
+	type write struct {
+		partition int
+		offset    int64
+		ws        string
+		w         Webhook
+		ok        bool
+	}
+	tests := []struct {
+		name        string
+		writes      []write
+		wantHook    *Webhook
+		wantOffsets map[int]int64
+	}{
+		{
+			name:        "a set, then a lagging worker's older set is ignored",
+			writes:      []write{{0, 5, "ws_1", hook("https://new.example", 6), true}, {0, 3, "ws_1", hook("https://old.example", 4), true}},
+			wantHook:    ptr(hook("https://new.example", 6)),
+			wantOffsets: map[int]int64{0: 5},
+		},
+		{
+			name:        "the same record written twice",
+			writes:      []write{{0, 5, "ws_1", hook("https://a.example", 6), true}, {0, 5, "ws_1", hook("https://b.example", 6), true}},
+			wantHook:    ptr(hook("https://a.example", 6)),
+			wantOffsets: map[int]int64{0: 5},
+		},
+		{
+			name:        "a delete, then a replayed set is ignored",
+			writes:      []write{{1, 0, "ws_1", hook("https://a.example", 1), true}, {1, 1, "ws_1", Webhook{}, false}, {1, 0, "ws_1", hook("https://a.example", 1), true}},
+			wantOffsets: map[int]int64{1: 1},
+		},
+		{
+			name:        "a rejected record moves only the offset",
+			writes:      []write{{2, 0, "ws_1", hook("https://a.example", 1), true}, {2, 1, "", Webhook{}, false}},
+			wantHook:    ptr(hook("https://a.example", 1)),
+			wantOffsets: map[int]int64{2: 1},
+		},
+		{
+			name:        "offsets are per partition",
+			writes:      []write{{0, 9, "", Webhook{}, false}, {1, 2, "ws_1", hook("https://a.example", 1), true}},
+			wantHook:    ptr(hook("https://a.example", 1)),
+			wantOffsets: map[int]int64{0: 9, 1: 2},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rdb := testenv.Redis(t)
+			ctx := context.Background()
+			for _, w := range tc.writes {
+				if err := materialise(ctx, rdb, w.partition, w.offset, w.ws, w.w, w.ok); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, ok, err := LoadWebhook(ctx, rdb, "ws_1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.wantHook == nil && ok:
+				t.Errorf("LoadWebhook = %+v, want none", got)
+			case tc.wantHook != nil && (!ok || !sameWebhook(got, *tc.wantHook)):
+				t.Errorf("LoadWebhook = %+v, %v\nwant %+v", got, ok, *tc.wantHook)
+			}
+			st, err := LoadState(ctx, rdb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(st.Offsets, tc.wantOffsets) {
+				t.Errorf("offsets = %v, want %v", st.Offsets, tc.wantOffsets)
+			}
+			for p, want := range tc.wantOffsets {
+				if off, ok, err := materialisedOffset(ctx, rdb, p); err != nil || !ok || off != want {
+					t.Errorf("materialisedOffset(%d) = %d, %v, %v; want %d", p, off, ok, err, want)
+				}
+			}
+		})
+	}
+}
