@@ -1,0 +1,440 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/webhooklog"
+	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/windowing"
+)
+
+var (
+	//go:embed lua/gate.lua
+	gateLua string
+	//go:embed lua/result.lua
+	resultLua    string
+	gateScript   = redis.NewScript(gateLua)
+	resultScript = redis.NewScript(resultLua)
+)
+
+// Webhooks looks up the current webhook of a workspace.
+type Webhooks interface {
+	Lookup(workspace string) (control.Webhook, bool)
+}
+
+// Publisher publishes a control message (webhook.auto_disabled).
+type Publisher interface {
+	Publish(ctx context.Context, msg schemas.ControlMessage) error
+}
+
+// Config configures a Sink.
+type Config struct {
+	Redis     *redis.Client
+	Prefix    string // key prefix (default "outbound")
+	Webhooks  Webhooks
+	Publisher Publisher
+	Log       *webhooklog.Log
+	Logger    *zap.Logger
+	Client    ClientConfig
+	// Product names the product in the aggregation's link sentence (default
+	// "TimelinesAI").
+	Product string
+	// MaxErrors is how many consecutive failed attempts are tolerated; the next
+	// one disables the webhook (default 10: "more than 10" disables).
+	MaxErrors int
+	// PerWebhook caps this worker's concurrent deliveries to one webhook
+	// (default 4), so a slow receiver holds at most that many delivery slots.
+	PerWebhook int
+	// Backoff after a failed attempt, for the whole webhook: BackoffInitial
+	// (default 5s) doubling up to BackoffMax (default 30m), jittered by 20%.
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+	// RetryAfterMax clamps a receiver's Retry-After on 429 and 503 (default 1h).
+	RetryAfterMax time.Duration
+	// TimeScale divides the backoff durations, like windows (default 1).
+	TimeScale float64
+	Now       func() time.Time
+}
+
+// Stats counts delivery outcomes since start.
+type Stats struct {
+	Delivered    atomic.Int64
+	Failed       atomic.Int64
+	Dropped      atomic.Int64
+	AutoDisabled atomic.Int64
+}
+
+// Sink delivers bundles to webhooks and keeps their books: consecutive errors,
+// backoff, auto-disable, the activity log and the request log.
+type Sink struct {
+	cfg    Config
+	client *http.Client
+	stats  Stats
+
+	mu       sync.Mutex
+	inflight map[string]int
+
+	// Observe, when set, is called after every HTTP attempt (metrics).
+	Observe func(workspace string, ok bool, took time.Duration)
+}
+
+// New validates cfg and fills defaults.
+func New(cfg Config) (*Sink, error) {
+	if cfg.Redis == nil || cfg.Webhooks == nil || cfg.Publisher == nil {
+		return nil, errors.New("sink: Config needs Redis, Webhooks and Publisher")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "outbound"
+	}
+	if cfg.Log == nil {
+		cfg.Log = webhooklog.New(cfg.Redis, cfg.Prefix)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Product == "" {
+		cfg.Product = "TimelinesAI"
+	}
+	if cfg.MaxErrors <= 0 {
+		cfg.MaxErrors = 10
+	}
+	if cfg.PerWebhook <= 0 {
+		cfg.PerWebhook = 4
+	}
+	if cfg.BackoffInitial <= 0 {
+		cfg.BackoffInitial = 5 * time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 30 * time.Minute
+	}
+	if cfg.RetryAfterMax <= 0 {
+		cfg.RetryAfterMax = time.Hour
+	}
+	if cfg.TimeScale == 0 {
+		cfg.TimeScale = 1
+	}
+	if cfg.TimeScale < 1 {
+		return nil, fmt.Errorf("sink: TimeScale must be >= 1, got %v", cfg.TimeScale)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	client, err := NewHTTPClient(cfg.Client)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Client = cfg.Client.WithDefaults()
+	return &Sink{cfg: cfg, client: client, inflight: map[string]int{}}, nil
+}
+
+// Stats returns live counters.
+func (s *Sink) Stats() *Stats { return &s.stats }
+
+func (s *Sink) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / s.cfg.TimeScale)
+}
+
+// HealthKey is where the consecutive-error count of a webhook epoch lives. A new
+// epoch (configure, enable) starts from zero without anyone resetting anything.
+func HealthKey(prefix, workspace string, epoch int64) string {
+	if prefix == "" {
+		prefix = "outbound"
+	}
+	return prefix + ":wh:{" + workspace + "}:health:" + strconv.FormatInt(epoch, 10)
+}
+
+// ConsecutiveErrors reads the current count of a webhook epoch.
+func ConsecutiveErrors(ctx context.Context, rdb *redis.Client, prefix, workspace string, epoch int64) (int, error) {
+	n, err := rdb.HGet(ctx, HealthKey(prefix, workspace, epoch), "errors").Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
+}
+
+const healthTTL = 30 * 24 * time.Hour
+
+// Deliver implements windowing.Deliverer. It never blocks on a webhook that is
+// in backoff or at its concurrency cap: it answers with a RetryAt instead.
+func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcome {
+	now := s.cfg.Now()
+	wh, ok := s.cfg.Webhooks.Lookup(b.Workspace)
+	if !ok || !wh.Enabled || b.Epoch < wh.EnabledSince {
+		// Pending at a disable or delete: the integration stopped, the bundle goes.
+		s.stats.Dropped.Add(1)
+		s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionDropped,
+			BundleID: b.ID, ChatID: b.ChatID, Messages: len(b.Messages), Detail: "webhook disabled or deleted while the bundle was pending"})
+		return windowing.Outcome{Done: true, Dropped: true}
+	}
+	if !s.acquire(b.Workspace) {
+		return windowing.Outcome{RetryAt: now.Add(50 * time.Millisecond)}
+	}
+	defer s.release(b.Workspace)
+
+	health := HealthKey(s.cfg.Prefix, b.Workspace, wh.Epoch)
+	lease := s.cfg.Client.RequestTimeout + 5*time.Second
+	g, err := gateScript.Run(ctx, s.cfg.Redis, []string{health},
+		now.UnixMilli(), now.Add(lease).UnixMilli(), s.scaled(time.Second).Milliseconds()).Int64Slice()
+	if err != nil {
+		s.cfg.Logger.Warn("checking webhook backoff", zap.String("workspace", b.Workspace), zap.Error(err))
+		return windowing.Outcome{RetryAt: now.Add(time.Second)}
+	}
+	switch g[0] {
+	case -1:
+		// Auto-disabled; the control topic will tell every worker. If the event
+		// could not be published when it happened, try again now.
+		if g[1] == 1 {
+			s.publishAutoDisabled(ctx, b.Workspace, wh, health, 0, "")
+		}
+		return windowing.Outcome{RetryAt: now.Add(s.scaled(time.Second))}
+	case 0:
+		return windowing.Outcome{RetryAt: time.UnixMilli(g[1])}
+	}
+
+	res := s.attempt(ctx, b, wh)
+	if s.Observe != nil {
+		s.Observe(b.Workspace, res.ok(), res.took)
+	}
+	if ctx.Err() != nil && !res.ok() {
+		// Our own shutdown is not the receiver's fault: release the probe, retry.
+		s.cfg.Redis.HSet(context.WithoutCancel(ctx), health, "probe", 0)
+		return windowing.Outcome{RetryAt: now}
+	}
+	if res.ok() {
+		if err := resultScript.Run(ctx, s.cfg.Redis, []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0).Err(); err != nil {
+			s.cfg.Logger.Warn("recording delivery success", zap.String("workspace", b.Workspace), zap.Error(err))
+		}
+		s.stats.Delivered.Add(1)
+		s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: b.ID,
+			ChatID: b.ChatID, Messages: len(b.Messages), Status: res.status, DurationMS: res.took.Milliseconds()})
+		return windowing.Outcome{Done: true}
+	}
+
+	s.stats.Failed.Add(1)
+	gone := res.status == http.StatusGone
+	r, err := resultScript.Run(ctx, s.cfg.Redis, []string{health}, 0, s.cfg.MaxErrors, boolArg(gone),
+		int(healthTTL.Seconds()), now.Add(5*time.Second).UnixMilli()).Int64Slice()
+	if err != nil {
+		s.cfg.Logger.Warn("recording delivery failure", zap.String("workspace", b.Workspace), zap.Error(err))
+		return windowing.Outcome{RetryAt: now.Add(s.scaled(s.cfg.BackoffInitial))}
+	}
+	errs, disabledNow := int(r[0]), r[1] == 1
+	wait := s.backoff(errs, res.retryAfter)
+	next := now.Add(wait)
+	s.cfg.Redis.HSet(ctx, health, "next", next.UnixMilli(), "probe", 0)
+	s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: b.ID,
+		ChatID: b.ChatID, Messages: len(b.Messages), Status: res.status, DurationMS: res.took.Milliseconds(),
+		Detail: fmt.Sprintf("%s (consecutive errors: %d)", res.reason, errs)})
+	if disabledNow {
+		s.stats.AutoDisabled.Add(1)
+		s.publishAutoDisabled(ctx, b.Workspace, wh, health, errs, res.reason)
+	}
+	return windowing.Outcome{RetryAt: next}
+}
+
+func boolArg(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *Sink) acquire(ws string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight[ws] >= s.cfg.PerWebhook {
+		return false
+	}
+	s.inflight[ws]++
+	return true
+}
+
+func (s *Sink) release(ws string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight[ws]--; s.inflight[ws] == 0 {
+		delete(s.inflight, ws)
+	}
+}
+
+// backoff is the wait before the webhook's next attempt after its n-th
+// consecutive failure; a receiver's Retry-After wins, within a clamp.
+func (s *Sink) backoff(n int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(max(retryAfter, s.scaled(time.Second)), s.scaled(s.cfg.RetryAfterMax))
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = s.scaled(s.cfg.BackoffInitial)
+	b.MaxInterval = s.scaled(s.cfg.BackoffMax)
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.2
+	b.MaxElapsedTime = 0
+	b.Reset()
+	wait := b.InitialInterval
+	for range max(n, 1) {
+		wait = b.NextBackOff()
+	}
+	return wait
+}
+
+// attemptResult is one HTTP attempt's outcome.
+type attemptResult struct {
+	status     int
+	reason     string // why it failed, for logs
+	retryAfter time.Duration
+	took       time.Duration
+}
+
+func (r attemptResult) ok() bool { return r.reason == "" }
+
+func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh control.Webhook) attemptResult {
+	start := s.cfg.Now()
+	entry := webhooklog.Request{At: start, BundleID: b.ID, ChatID: b.ChatID, Attempt: b.Attempt, Method: http.MethodPost, URL: wh.URL}
+	res := s.send(ctx, b, wh, &entry)
+	res.took = s.cfg.Now().Sub(start)
+	entry.DurationMS = res.took.Milliseconds()
+	entry.Error = res.reason
+	if err := s.cfg.Log.RecordRequest(context.WithoutCancel(ctx), b.Workspace, entry); err != nil {
+		s.cfg.Logger.Warn("recording request", zap.String("workspace", b.Workspace), zap.Error(err))
+	}
+	return res
+}
+
+func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh control.Webhook, entry *webhooklog.Request) attemptResult {
+	body, err := Render(b, s.cfg.Product)
+	if err != nil {
+		return attemptResult{reason: fmt.Sprintf("rendering payload: %v", err)}
+	}
+	entry.Body = string(body)
+	u, err := url.Parse(wh.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return attemptResult{reason: fmt.Sprintf("invalid webhook URL %q: want an absolute http(s) URL", wh.URL)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
+	if err != nil {
+		return attemptResult{reason: fmt.Sprintf("building request: %v", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderWebhookID, b.ID)
+	ts := s.cfg.Now()
+	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	if wh.Secret != "" {
+		req.Header.Set(HeaderWebhookSignature, Sign(wh.Secret, b.ID, ts, body))
+	}
+	entry.Headers = req.Header.Clone()
+	entry.Headers.Set("User-Agent", s.cfg.Client.UserAgent)
+	if wh.Secret != "" {
+		entry.Headers.Set(HeaderWebhookSignature, "v1,<redacted>")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return attemptResult{reason: describe(err)}
+	}
+	defer resp.Body.Close()
+	kept, truncated, readErr := ReadCapped(resp.Body, s.cfg.Client.MaxResponseBody)
+	entry.Response = &webhooklog.Response{Status: resp.StatusCode, Headers: resp.Header, Body: string(kept), Truncated: truncated}
+	res := attemptResult{status: resp.StatusCode}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		if readErr != nil {
+			// The receiver said yes; a broken body read does not undo that.
+			s.cfg.Logger.Debug("reading response body", zap.Error(readErr))
+		}
+		return res
+	case resp.StatusCode == http.StatusGone:
+		res.reason = "receiver answered 410 Gone: the webhook is disabled at once"
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		res.reason = fmt.Sprintf("receiver answered %s; redirects are not followed", resp.Status)
+	default:
+		res.reason = fmt.Sprintf("receiver answered %s", resp.Status)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.cfg.Now())
+	}
+	return res
+}
+
+// describe turns a transport error into a reason an owner can act on.
+func describe(err error) string {
+	var blocked *BlockedAddressError
+	switch {
+	case errors.As(err, &blocked):
+		return blocked.Error()
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return fmt.Sprintf("timed out: %v", err)
+	}
+	return err.Error()
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func (s *Sink) activity(ctx context.Context, ws string, a webhooklog.Activity) {
+	if err := s.cfg.Log.RecordActivity(context.WithoutCancel(ctx), ws, a); err != nil {
+		s.cfg.Logger.Warn("recording activity", zap.String("workspace", ws), zap.Error(err))
+	}
+}
+
+// publishAutoDisabled emits webhook.auto_disabled once. The health hash's alert
+// flag stays set until the event is on the control topic, so a failed publish is
+// retried by the next delivery that meets the disabled webhook.
+func (s *Sink) publishAutoDisabled(ctx context.Context, ws string, wh control.Webhook, health string, errs int, reason string) {
+	if errs == 0 {
+		v, _ := s.cfg.Redis.HMGet(ctx, health, "errors", "last_error").Result()
+		if len(v) == 2 {
+			if n, ok := v[0].(string); ok {
+				errs, _ = strconv.Atoi(n)
+			}
+			reason, _ = v[1].(string)
+		}
+	} else {
+		s.cfg.Redis.HSet(ctx, health, "last_error", reason)
+	}
+	// Only one caller may publish a pending alert: claim the flag first.
+	claimed, err := s.cfg.Redis.HIncrBy(ctx, health, "alert", 1).Result()
+	if err != nil || claimed != 2 {
+		return
+	}
+	at := schemas.Timestamp{Time: s.cfg.Now().UTC()}
+	msg := schemas.ControlMessage{Type: schemas.TypeAutoDisabled, WorkspaceID: ws, At: &at,
+		ConsecutiveErrors: errs, LastError: reason, Epoch: wh.Epoch}
+	if err := s.cfg.Publisher.Publish(ctx, msg); err != nil {
+		s.cfg.Logger.Error("publishing webhook.auto_disabled", zap.String("workspace", ws), zap.Error(err))
+		s.cfg.Redis.HSet(context.WithoutCancel(ctx), health, "alert", 1)
+		return
+	}
+	s.cfg.Redis.HSet(ctx, health, "alert", 0)
+	s.activity(ctx, ws, webhooklog.Activity{At: at.Time, Action: webhooklog.ActionAutoDisabled,
+		Detail: fmt.Sprintf("disabled after %d consecutive errors; last error: %s", errs, reason)})
+	s.cfg.Logger.Warn("webhook auto-disabled", zap.String("workspace", ws), zap.Int("consecutive_errors", errs), zap.String("last_error", reason))
+}
