@@ -131,17 +131,19 @@ func (c *Consumer) apply(ctx context.Context, partition int, batch []kafka.Messa
 	return nil
 }
 
+// deadLetter keeps the record as it came (key, value, headers) and adds why and
+// where from, so it can be fixed and replayed.
 func (c *Consumer) deadLetter(m kafka.Message, r *rejection) kafka.Message {
 	return kafka.Message{
 		Key:   m.Key,
 		Value: m.Value,
-		Headers: []kafka.Header{
-			{Key: HeaderReason, Value: []byte(r.reason)},
-			{Key: HeaderKind, Value: []byte(r.kind)},
-			{Key: HeaderTopic, Value: []byte(m.Topic)},
-			{Key: HeaderPartition, Value: []byte(itoa(int64(m.Partition)))},
-			{Key: HeaderOffset, Value: []byte(itoa(m.Offset))},
-			{Key: HeaderAt, Value: []byte(time.Now().UTC().Format(time.RFC3339))},
-		},
+		Headers: append(m.Headers[:len(m.Headers):len(m.Headers)],
+			kafka.Header{Key: HeaderReason, Value: []byte(r.reason)},
+			kafka.Header{Key: HeaderKind, Value: []byte(r.kind)},
+			kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
+			kafka.Header{Key: HeaderPartition, Value: []byte(itoa(int64(m.Partition)))},
+			kafka.Header{Key: HeaderOffset, Value: []byte(itoa(m.Offset))},
+			kafka.Header{Key: HeaderAt, Value: []byte(time.Now().UTC().Format(time.RFC3339))},
+		),
 	}
 }
