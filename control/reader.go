@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
 
@@ -46,6 +48,9 @@ type ReaderConfig struct {
 	Registry *Registry
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
+	// Activity, when set, receives configure, enable, disable and delete
+	// actions for the workspaces' activity logs.
+	Activity *webhooklog.Log
 	// MaxWait bounds how long an idle fetch waits at the broker (2s by default).
 	// It does not delay changes: the fetch is a long poll that the broker answers
 	// as soon as a record arrives, so a change reaches every worker within one
@@ -411,10 +416,52 @@ func (r *Reader) handle(ctx context.Context, log *zap.Logger, partition int, m k
 			ws, w, ok = ch.workspace, ch.new, ch.newOK
 		}
 	}
-	return retry(ctx, newStreak(log, "materialising control record"),
-		newBackOff(r.cfg.MinBackoff, r.cfg.MaxBackoff), func() error {
-			return materialise(ctx, r.cfg.Redis, partition, m.Offset, ws, w, ok)
+	var first bool
+	err = retry(ctx, newStreak(log, "materialising control record"),
+		newBackOff(r.cfg.MinBackoff, r.cfg.MaxBackoff), func() (err error) {
+			first, err = materialise(ctx, r.cfg.Redis, partition, m.Offset, ws, w, ok)
+			return err
 		})
+	if err == nil && first && ws != "" && r.cfg.Activity != nil {
+		// Every worker applies every record, but only the one whose apply
+		// advanced the offset in Redis logs it: the activity appears once.
+		r.recordActivity(ctx, log, msg, ws)
+	}
+	return err
+}
+
+// recordActivity adds an operator's change to the workspace's activity log.
+// Auto-disables are logged by the sink that caused them.
+func (r *Reader) recordActivity(ctx context.Context, log *zap.Logger, msg schemas.ControlMessage, ws string) {
+	a := webhooklog.Activity{At: time.Now().UTC(), Detail: msg.Reason}
+	switch msg.Type {
+	case schemas.TypeConfigure:
+		a.Action, a.Detail = webhooklog.ActionConfigured, fmt.Sprintf("granularity %s, url %s", msg.Granularity, redactURL(msg.URL))
+	case schemas.TypeEnable:
+		a.Action = webhooklog.ActionEnabled
+	case schemas.TypeDisable:
+		a.Action = webhooklog.ActionDisabled
+	case schemas.TypeDelete:
+		a.Action = webhooklog.ActionDeleted
+	default:
+		return
+	}
+	if msg.At != nil {
+		a.At = msg.At.Time
+	}
+	if err := r.cfg.Activity.RecordActivity(ctx, ws, a); err != nil {
+		log.Warn("recording control activity", zap.String("workspace", ws), zap.Error(err))
+	}
+}
+
+// redactURL drops credentials and the query, which may carry tokens.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable>"
+	}
+	u.User, u.RawQuery = nil, ""
+	return u.String()
 }
 
 // rejectReason names why a record was rejected, as finely as the error allows.

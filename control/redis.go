@@ -101,25 +101,26 @@ return 1
 // materialise records the effect of the control record at (partition, offset): the
 // workspace's webhook is w (ok) or gone (!ok). With ws == "" only the offset moves
 // (a rejected record).
-func materialise(ctx context.Context, rdb redis.Scripter, partition int, offset int64, ws string, w Webhook, ok bool) error {
+// materialise reports whether this call was the first to apply the record.
+func materialise(ctx context.Context, rdb redis.Scripter, partition int, offset int64, ws string, w Webhook, ok bool) (bool, error) {
 	op, data := "none", ""
 	switch {
 	case ws == "":
 	case ok:
 		b, err := encodeWebhook(w)
 		if err != nil {
-			return fmt.Errorf("encoding webhook of %s: %w", ws, err)
+			return false, fmt.Errorf("encoding webhook of %s: %w", ws, err)
 		}
 		op, data = "set", string(b)
 	default:
 		op = "del"
 	}
-	err := applyScript.Run(ctx, rdb, []string{KeyWebhooks, KeyOffsets},
-		partition, offset, op, ws, data).Err()
+	first, err := applyScript.Run(ctx, rdb, []string{KeyWebhooks, KeyOffsets},
+		partition, offset, op, ws, data).Int()
 	if err != nil {
-		return fmt.Errorf("materialising control record %d/%d: %w", partition, offset, err)
+		return false, fmt.Errorf("materialising control record %d/%d: %w", partition, offset, err)
 	}
-	return nil
+	return first == 1, nil
 }
 
 // State is the materialised control state: every webhook, and per control

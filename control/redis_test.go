@@ -65,9 +65,18 @@ func TestMaterialiseOffsetGuard(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rdb := testenv.Redis(t)
 			ctx := context.Background()
+			applied := map[int]int64{}
 			for _, w := range tc.writes {
-				if err := materialise(ctx, rdb, w.partition, w.offset, w.ws, w.w, w.ok); err != nil {
+				first, err := materialise(ctx, rdb, w.partition, w.offset, w.ws, w.w, w.ok)
+				if err != nil {
 					t.Fatal(err)
+				}
+				prev, seen := applied[w.partition]
+				if want := !seen || w.offset > prev; first != want {
+					t.Errorf("materialise(%d/%d) first = %v, want %v", w.partition, w.offset, first, want)
+				}
+				if first {
+					applied[w.partition] = w.offset
 				}
 			}
 			got, ok, err := LoadWebhook(ctx, rdb, "ws_1")

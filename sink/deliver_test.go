@@ -1,0 +1,357 @@
+package sink_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/testenv"
+	"github.com/outbound-webhooks/outbound/internal/webhooklog"
+	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/windowing"
+)
+
+type webhooks map[string]control.Webhook
+
+func (w webhooks) Lookup(ws string) (control.Webhook, bool) { h, ok := w[ws]; return h, ok }
+
+// rig is a sink wired to real Redis, a real control topic and the real
+// windowing store and flusher, with time scaled so backoff takes milliseconds.
+type rig struct {
+	t       *testing.T
+	rdb     *redis.Client
+	store   *windowing.Store
+	sink    *sink.Sink
+	logs    *webhooklog.Log
+	control string
+	offset  int64
+}
+
+const scale = 5000 // backoff: 1ms doubling, capped at 360ms
+
+func newRig(t *testing.T, hooks webhooks) *rig {
+	t.Helper()
+	rdb := testenv.Redis(t)
+	r := &rig{t: t, rdb: rdb, control: testenv.NewTopic(t, 1), logs: webhooklog.New(rdb, "")}
+	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: testenv.KafkaBrokers(t), Topic: r.control})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	r.store, err = windowing.NewStore(windowing.Config{Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sink, err = sink.New(sink.Config{Redis: rdb, Webhooks: hooks, Publisher: pub, Log: r.logs, Logger: zaptest.NewLogger(t),
+		TimeScale: scale, Client: sink.ClientConfig{AllowPrivate: true, RequestTimeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := windowing.NewFlusher(windowing.FlusherConfig{Store: r.store, Deliverer: r.sink, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.RunPartition(ctx, 0, caughtUp{}); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+type caughtUp struct{}
+
+func (caughtUp) CaughtUpTo() time.Time     { return time.Now() }
+func (caughtUp) Appended() <-chan struct{} { return nil }
+
+// send buffers messages of granularity none for ws, chat by chat.
+func (r *rig) send(ws string, chats, perChat int) {
+	r.t.Helper()
+	var es []windowing.Entry
+	for i := range perChat {
+		for c := range chats {
+			r.offset++
+			es = append(es, windowing.Entry{Offset: r.offset, Workspace: ws, Epoch: 1, Granularity: windowing.None,
+				Chat: schemas.Chat{ChatID: fmt.Sprint("chat-", c), FullName: "Chat"},
+				Message: windowing.Message{ID: fmt.Sprintf("%s-c%d-m%03d", ws, c, i), Direction: "sent", At: time.Now(), Text: "hi"}})
+		}
+	}
+	if _, err := r.store.Append(context.Background(), 0, es, r.offset); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// autoDisabledEvents reads the control topic from the start for a while.
+func (r *rig) autoDisabledEvents(wait time.Duration) []schemas.ControlMessage {
+	r.t.Helper()
+	kr := kafka.NewReader(kafka.ReaderConfig{Brokers: testenv.KafkaBrokers(r.t), Topic: r.control, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer kr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var out []schemas.ControlMessage
+	for {
+		m, err := kr.ReadMessage(ctx)
+		if err != nil {
+			return out
+		}
+		msg, err := schemas.DecodeControl(m.Value)
+		if err != nil {
+			r.t.Fatalf("control topic holds an invalid message: %v", err)
+		}
+		if msg.Type == schemas.TypeAutoDisabled {
+			out = append(out, msg)
+		}
+	}
+}
+
+func hook(ws, url string) control.Webhook {
+	return control.Webhook{Workspace: ws, URL: url, Granularity: windowing.None, Enabled: true, Epoch: 1, EnabledSince: 1}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFailingReceiverIsDisabledAfterElevenAttempts: more than 10 consecutive
+// errors disable the webhook: exactly 11 attempts, one auto_disabled event, and
+// both logs tell the story.
+func TestFailingReceiverIsDisabledAfterElevenAttempts(t *testing.T) {
+	var attempts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		attempts.Add(1)
+		http.Error(w, "database is down", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	r := newRig(t, webhooks{"ws": hook("ws", srv.URL)})
+	r.send("ws", 3, 4) // three chats: the first attempts run concurrently
+	waitFor(t, "11 attempts", 30*time.Second, func() bool { return attempts.Load() >= 11 })
+	events := r.autoDisabledEvents(2 * time.Second) // also lets any extra attempt show
+	if n := attempts.Load(); n != 11 {
+		t.Fatalf("receiver saw %d attempts, want exactly 11", n)
+	}
+	if len(events) != 1 {
+		t.Fatalf("%d webhook.auto_disabled events, want exactly 1", len(events))
+	}
+	if e := events[0]; e.WorkspaceID != "ws" || e.ConsecutiveErrors != 11 || e.Epoch != 1 || e.LastError == "" || e.ID == "" || e.At == nil {
+		t.Fatalf("auto_disabled event = %+v", e)
+	}
+	ctx := context.Background()
+	activity, err := r.logs.Activity(ctx, "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(activity) != webhooklog.ActivitySize || activity[0].Action != webhooklog.ActionAutoDisabled {
+		t.Fatalf("activity log has %d entries, newest %+v; want 10, newest auto_disabled", len(activity), activity[0])
+	}
+	requests, err := r.logs.Requests(ctx, "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(requests) != 11 {
+		t.Fatalf("request log has %d entries, want 11", len(requests))
+	}
+	for i, q := range requests {
+		if q.Response == nil || q.Response.Status != 500 || q.Response.Body != "database is down\n" || q.Body == "" || q.Error == "" {
+			t.Fatalf("request %d lacks the full exchange: %+v", i, q)
+		}
+		if i > 0 && q.At.After(requests[i-1].At) {
+			t.Fatalf("request log not newest first at %d", i)
+		}
+	}
+	if n, _ := sink.ConsecutiveErrors(ctx, r.rdb, "", "ws", 1); n != 11 {
+		t.Fatalf("consecutive errors = %d, want 11", n)
+	}
+}
+
+// TestRecoveringReceiverKeepsTheWebhook: five failures, then success: the count
+// resets, the webhook stays enabled, every message arrives once, in chat order.
+func TestRecoveringReceiverKeepsTheWebhook(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		calls    int
+		accepted = map[string][]string{}
+		ids      = map[string]int{}
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var p schemas.MessagePayload
+		_ = json.NewDecoder(req.Body).Decode(&p)
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 5 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		accepted[p.Chat.ChatID] = append(accepted[p.Chat.ChatID], p.Message.MessageID)
+		ids[req.Header.Get("webhook-id")]++
+	}))
+	defer srv.Close()
+	r := newRig(t, webhooks{"ws": hook("ws", srv.URL)})
+	r.send("ws", 2, 5)
+	waitFor(t, "10 accepted deliveries", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ids) == 10
+	})
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("bundle %s accepted %d times", id, n)
+		}
+	}
+	for c := range 2 {
+		chat := fmt.Sprint("chat-", c)
+		want := fmt.Sprint([]string{"ws-c" + fmt.Sprint(c) + "-m000", "ws-c" + fmt.Sprint(c) + "-m001", "ws-c" + fmt.Sprint(c) + "-m002", "ws-c" + fmt.Sprint(c) + "-m003", "ws-c" + fmt.Sprint(c) + "-m004"})
+		if got := fmt.Sprint(accepted[chat]); got != want {
+			t.Errorf("chat %s accepted %s, want %s", chat, got, want)
+		}
+	}
+	if n, _ := sink.ConsecutiveErrors(context.Background(), r.rdb, "", "ws", 1); n != 0 {
+		t.Errorf("consecutive errors = %d after a success, want 0", n)
+	}
+	if s := r.sink.Stats(); s.AutoDisabled.Load() != 0 || s.Failed.Load() != 5 || s.Delivered.Load() != 10 {
+		t.Errorf("stats: delivered %d failed %d auto-disabled %d", s.Delivered.Load(), s.Failed.Load(), s.AutoDisabled.Load())
+	}
+}
+
+// TestSlowReceiverDoesNotHoldBackOthers: one workspace's receiver takes 2 s per
+// request; another workspace's deliveries all complete before the slow one has
+// finished its second.
+func TestSlowReceiverDoesNotHoldBackOthers(t *testing.T) {
+	var slowDone, fastDone atomic.Int64
+	var fastFinishedAtSlow atomic.Int64
+	fastFinishedAtSlow.Store(-1)
+	slow := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		time.Sleep(2 * time.Second)
+		slowDone.Add(1)
+	}))
+	defer slow.Close()
+	fast := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		if fastDone.Add(1) == 40 {
+			fastFinishedAtSlow.Store(slowDone.Load())
+		}
+	}))
+	defer fast.Close()
+	r := newRig(t, webhooks{"slow": hook("slow", slow.URL), "fast": hook("fast", fast.URL)})
+	r.send("slow", 8, 3) // more chats than the per-webhook cap of 4
+	r.send("fast", 8, 5)
+	waitFor(t, "all fast deliveries", 30*time.Second, func() bool { return fastDone.Load() == 40 })
+	if n := fastFinishedAtSlow.Load(); n > 4 {
+		t.Fatalf("the fast workspace finished only after %d slow deliveries: it waited on the slow one", n)
+	}
+	t.Logf("fast workspace finished 40 deliveries while the slow one had completed %d", fastFinishedAtSlow.Load())
+}
+
+// TestDeliveriesVerifyWithStandardWebhooks: a receiver using the reference
+// Standard Webhooks library accepts what the sink sends, and the request log
+// keeps the request without the signature.
+func TestDeliveriesVerifyWithStandardWebhooks(t *testing.T) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	verifier, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verified, rejected atomic.Int64
+	var sawID sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var body json.RawMessage
+		_ = json.NewDecoder(req.Body).Decode(&body)
+		if err := verifier.Verify(body, req.Header); err != nil {
+			rejected.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if req.Header.Get("User-Agent") == "" || req.Header.Get("Content-Type") != "application/json" {
+			rejected.Add(1)
+		}
+		sawID.Store(req.Header.Get("webhook-id"), true)
+		verified.Add(1)
+	}))
+	defer srv.Close()
+	h := hook("ws", srv.URL)
+	h.Secret = secret
+	r := newRig(t, webhooks{"ws": h})
+	r.send("ws", 2, 3)
+	waitFor(t, "6 verified deliveries", 20*time.Second, func() bool { return verified.Load()+rejected.Load() >= 6 })
+	if rejected.Load() != 0 {
+		t.Fatalf("%d deliveries failed verification", rejected.Load())
+	}
+	reqs, _ := r.logs.Requests(context.Background(), "ws")
+	for _, q := range reqs {
+		if sig := q.Headers.Get("webhook-signature"); sig != "v1,<redacted>" {
+			t.Fatalf("request log keeps the signature: %q", sig)
+		}
+		if _, ok := sawID.Load(q.Headers.Get("webhook-id")); !ok {
+			t.Fatalf("logged webhook-id %q was not what the receiver saw", q.Headers.Get("webhook-id"))
+		}
+	}
+}
+
+// TestGoneDisablesAtOnce: 410 Gone is the receiver saying "stop": one attempt,
+// one auto_disabled event.
+func TestGoneDisablesAtOnce(t *testing.T) {
+	var attempts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		attempts.Add(1)
+		w.WriteHeader(http.StatusGone)
+	}))
+	defer srv.Close()
+	r := newRig(t, webhooks{"ws": hook("ws", srv.URL)})
+	r.send("ws", 1, 3)
+	waitFor(t, "an attempt", 10*time.Second, func() bool { return attempts.Load() >= 1 })
+	events := r.autoDisabledEvents(2 * time.Second)
+	if attempts.Load() != 1 || len(events) != 1 {
+		t.Fatalf("%d attempts and %d auto_disabled events, want 1 and 1", attempts.Load(), len(events))
+	}
+}
+
+// TestTransportErrorsAreLoggedAttempts: a refused connection and an unusable URL
+// are failed attempts with their reason in the request log. (The SSRF guard's
+// refusals have their own table in guard_test.go.)
+func TestTransportErrorsAreLoggedAttempts(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	dead := srv.URL
+	srv.Close() // nothing listens there any more
+	cases := []struct {
+		name, url, reason string
+	}{
+		{"connection refused", dead, "connection refused"},
+		{"invalid URL", "ftp://example.com/hook", "invalid webhook URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, webhooks{"ws": hook("ws", tc.url)})
+			r.send("ws", 1, 1)
+			waitFor(t, "a failed attempt", 10*time.Second, func() bool {
+				q, _ := r.logs.Requests(context.Background(), "ws")
+				return len(q) > 0
+			})
+			q, _ := r.logs.Requests(context.Background(), "ws")
+			if !strings.Contains(q[0].Error, tc.reason) {
+				t.Fatalf("logged error %q, want it to mention %q", q[0].Error, tc.reason)
+			}
+		})
+	}
+}
