@@ -29,12 +29,15 @@ var (
 	ackLua string
 	//go:embed lua/retry.lua
 	retryLua string
+	//go:embed lua/drop.lua
+	dropLua string
 
 	appendScript = redis.NewScript(appendLua)
 	sealScript   = redis.NewScript(sealLua)
 	claimScript  = redis.NewScript(claimLua)
 	ackScript    = redis.NewScript(ackLua)
 	retryScript  = redis.NewScript(retryLua)
+	dropScript   = redis.NewScript(dropLua)
 )
 
 // sep joins the parts of chat refs and window members. Identifiers containing it
@@ -402,4 +405,16 @@ func (s *Store) Pending(ctx context.Context, partition int) (windows, chats int6
 		return 0, 0, fmt.Errorf("counting pending windows of partition %d: %w", partition, err)
 	}
 	return w.Val(), c.Val(), nil
+}
+
+// DropWorkspace removes the workspace's open windows and queued bundles from one
+// partition and says how many there were. It scans the partition's indexes, which
+// is fine for what calls it: an operator disabling or deleting a webhook.
+func (s *Store) DropWorkspace(ctx context.Context, partition int, workspace string) (windows, bundles int, err error) {
+	p := s.prefix(partition)
+	n, err := dropScript.Run(ctx, s.cfg.Redis, []string{p + "due", p + "ready"}, p, workspace).Int64Slice()
+	if err != nil {
+		return 0, 0, fmt.Errorf("dropping pending windows of %s in partition %d: %w", workspace, partition, err)
+	}
+	return int(n[0]), int(n[1]), nil
 }

@@ -407,3 +407,28 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 		t.Fatalf("%d missing (%v), %d twice (%v)", len(missing), missing, len(twice), twice)
 	}
 }
+
+func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := &clock{t: base}
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	mustAppend(t, s, 0,
+		entry(0, "ws", "c1", "a", base, H1), entry(1, "ws", "c2", "b", base, H1), // two open windows
+		entry(2, "ws", "c3", "c", base, None), entry(3, "ws", "c3", "d", base, None), // two queued bundles
+		entry(4, "ws2", "c1", "keep", base, None), entry(5, "ws-other", "c1", "keep-too", base, H1),
+	)
+	windows, bundles, err := s.DropWorkspace(ctx, 0, "ws")
+	if err != nil || windows != 2 || bundles != 2 {
+		t.Fatalf("DropWorkspace = %d windows, %d bundles, %v; want 2, 2", windows, bundles, err)
+	}
+	clk.Set(base.Add(3 * time.Hour))
+	var left []string
+	for _, b := range drain(t, s, 0, clk.Now()) {
+		left = append(left, b.Workspace+"/"+ids(b)[0])
+	}
+	sort.Strings(left)
+	if fmt.Sprint(left) != "[ws-other/keep-too ws2/keep]" {
+		t.Fatalf("left after the drop: %v", left)
+	}
+}
