@@ -234,7 +234,7 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 		return windowing.Outcome{RetryAt: now.Add(s.scaled(s.cfg.BackoffInitial))}
 	}
 	errs, disabledNow := int(r[0]), r[1] == 1
-	wait := s.backoff(errs, res.retryAfter)
+	wait := s.backoff(errs, res.retryAfter, res.hasRetryAfter)
 	next := now.Add(wait)
 	s.cfg.Redis.HSet(ctx, health, "next", next.UnixMilli(), "probe", 0)
 	s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: b.ID,
@@ -274,8 +274,8 @@ func (s *Sink) release(ws string) {
 
 // backoff is the wait before the webhook's next attempt after its n-th
 // consecutive failure; a receiver's Retry-After wins, within a clamp.
-func (s *Sink) backoff(n int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
+func (s *Sink) backoff(n int, retryAfter time.Duration, hasRetryAfter bool) time.Duration {
+	if hasRetryAfter {
 		return min(max(retryAfter, s.scaled(time.Second)), s.scaled(s.cfg.RetryAfterMax))
 	}
 	b := backoff.NewExponentialBackOff()
@@ -294,10 +294,11 @@ func (s *Sink) backoff(n int, retryAfter time.Duration) time.Duration {
 
 // attemptResult is one HTTP attempt's outcome.
 type attemptResult struct {
-	status     int
-	reason     string // why it failed, for logs
-	retryAfter time.Duration
-	took       time.Duration
+	status        int
+	reason        string // why it failed, for logs
+	retryAfter    time.Duration
+	hasRetryAfter bool
+	took          time.Duration
 }
 
 func (r attemptResult) ok() bool { return r.reason == "" }
@@ -364,7 +365,7 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh control.Webhook,
 		res.reason = fmt.Sprintf("receiver answered %s", resp.Status)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.cfg.Now())
+		res.retryAfter, res.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.cfg.Now())
 	}
 	return res
 }
@@ -386,17 +387,16 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
+// parseRetryAfter reads delay-seconds or an HTTP date; ok is false when the
+// header is absent or unusable, and the backoff applies.
+func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
+		return time.Duration(secs) * time.Second, true
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
 	}
-	return 0
+	return 0, false
 }
 
 func (s *Sink) activity(ctx context.Context, ws string, a webhooklog.Activity) {
