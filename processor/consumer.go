@@ -134,6 +134,20 @@ func (c *Consumer) Owned() []int {
 	return out
 }
 
+// Lag returns, per owned partition, how many records were left after the last
+// applied one when it was fetched (the partition's high-water mark then, minus
+// the next offset). It is as fresh as the last fetch: an idle partition keeps
+// reporting the lag of its last batch, normally 0.
+func (c *Consumer) Lag() map[int]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[int]int64, len(c.owned))
+	for p, s := range c.owned {
+		out[p] = s.lag.Load()
+	}
+	return out
+}
+
 // Run joins the group and processes assigned partitions until ctx ends. On
 // return the group has been left and every partition's last applied offset
 // committed (best effort: the watermark covers a missed commit).
@@ -191,6 +205,10 @@ func zapPrintf(l *zap.Logger) func(string, ...any) {
 type partitionState struct {
 	caughtUp atomic.Bool  // the last applied record was the partition's last
 	lastTime atomic.Int64 // record time (ms) of the last applied record
+	// lag is how many records the partition's end was past the last applied
+	// record, as of that record's fetch: kept only for metrics, it costs the
+	// hot path one atomic store per batch and no broker request.
+	lag      atomic.Int64
 	appended chan struct{}
 }
 
@@ -257,8 +275,9 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 		<-gctx.Done()
 		return
 	}
-	if lag, err := reader.ReadLag(gctx); err == nil && lag == 0 {
-		state.caughtUp.Store(true)
+	if lag, err := reader.ReadLag(gctx); err == nil {
+		state.lag.Store(lag)
+		state.caughtUp.Store(lag == 0)
 	}
 
 	records := make(chan kafka.Message, c.cfg.MaxBatch)
@@ -302,6 +321,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 			wm = last.Offset
 			applied.Store(wm)
 			state.lastTime.Store(last.Time.UnixMilli())
+			state.lag.Store(last.HighWaterMark - last.Offset - 1)
 			state.caughtUp.Store(last.HighWaterMark == last.Offset+1 && len(records) == 0)
 			state.notify()
 		}

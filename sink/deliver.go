@@ -305,7 +305,7 @@ func (r attemptResult) ok() bool { return r.reason == "" }
 
 func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh control.Webhook) attemptResult {
 	start := s.cfg.Now()
-	entry := webhooklog.Request{At: start, BundleID: b.ID, ChatID: b.ChatID, Attempt: b.Attempt, Method: http.MethodPost, URL: wh.URL}
+	entry := webhooklog.Request{At: start, BundleID: b.ID, ChatID: b.ChatID, Attempt: b.Attempt, Method: http.MethodPost, URL: redactURL(wh.URL)}
 	res := s.send(ctx, b, wh, &entry)
 	res.took = s.cfg.Now().Sub(start)
 	entry.DurationMS = res.took.Milliseconds()
@@ -368,6 +368,16 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh control.Webhook,
 		res.retryAfter, res.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.cfg.Now())
 	}
 	return res
+}
+
+// redactURL hides a password in the URL's user info: the request log is
+// downloadable by whoever may read the workspace's state.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Redacted()
 }
 
 // describe turns a transport error into a reason an owner can act on.
