@@ -1,0 +1,234 @@
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/webhooklog"
+	"github.com/outbound-webhooks/outbound/sink"
+)
+
+// handler serves the worker's HTTP endpoints: probes and metrics without
+// authentication, the admin API behind the bearer token.
+func (w *worker) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		if !w.reader.CaughtUp() {
+			http.Error(rw, "control topic not caught up yet", http.StatusServiceUnavailable)
+			return
+		}
+		if err := w.rdb.Ping(r.Context()).Err(); err != nil {
+			http.Error(rw, "redis unreachable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		rw.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", w.metrics.handler)
+	mux.HandleFunc("GET /v1/workspaces/{id}/webhook", w.admin(w.serveWebhook))
+	mux.HandleFunc("GET /v1/workspaces/{id}/webhook/requests", w.admin(w.serveRequests))
+	return mux
+}
+
+// admin guards an admin endpoint with the --admin-token bearer token.
+func (w *worker) admin(next http.HandlerFunc) http.HandlerFunc {
+	// Comparing digests keeps the comparison's time independent of the length
+	// of the token presented, not just of its content.
+	token := w.cfg.AdminToken
+	want := sha256.Sum256([]byte(token))
+	return func(rw http.ResponseWriter, r *http.Request) {
+		// What the admin API returns is about customers: never cache it.
+		rw.Header().Set("Cache-Control", "no-store")
+		if token == "" {
+			writeJSONError(rw, http.StatusForbidden,
+				"the admin API is off: start the worker with --admin-token (env OUTBOUND_ADMIN_TOKEN) to turn it on")
+			return
+		}
+		presented, ok := bearerToken(r.Header.Get("Authorization"))
+		got := sha256.Sum256([]byte(presented))
+		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			rw.Header().Set("WWW-Authenticate", `Bearer realm="outbound"`)
+			writeJSONError(rw, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <admin token>)")
+			return
+		}
+		next(rw, r)
+	}
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer <token>" header;
+// the scheme is case-insensitive (RFC 7235).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// serveWebhook answers GET /v1/workspaces/{id}/webhook from the worker's
+// Registry, which follows the control topic within about a second.
+func (w *worker) serveWebhook(rw http.ResponseWriter, r *http.Request) {
+	ws := r.PathValue("id")
+	wh, ok := w.registry.Lookup(ws)
+	if !ok {
+		writeJSONError(rw, http.StatusNotFound, fmt.Sprintf("workspace %q has no webhook", ws))
+		return
+	}
+	errs, err := sink.ConsecutiveErrors(r.Context(), w.rdb, "", ws, wh.Epoch)
+	if err != nil {
+		w.adminFailed(rw, ws, fmt.Errorf("reading consecutive errors: %w", err))
+		return
+	}
+	activity, err := w.logs.Activity(r.Context(), ws)
+	if err != nil {
+		w.adminFailed(rw, ws, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, newWebhookStatus(wh, errs, activity))
+}
+
+// serveRequests answers GET /v1/workspaces/{id}/webhook/requests: the request
+// log as a file to download.
+func (w *worker) serveRequests(rw http.ResponseWriter, r *http.Request) {
+	ws := r.PathValue("id")
+	if _, ok := w.registry.Lookup(ws); !ok {
+		writeJSONError(rw, http.StatusNotFound, fmt.Sprintf("workspace %q has no webhook", ws))
+		return
+	}
+	reqs, err := w.logs.Requests(r.Context(), ws)
+	if err != nil {
+		w.adminFailed(rw, ws, err)
+		return
+	}
+	rw.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, requestLogFilename(ws)))
+	writeJSON(rw, http.StatusOK, newRequestLog(ws, reqs))
+}
+
+func (w *worker) adminFailed(rw http.ResponseWriter, ws string, err error) {
+	w.log.Warn("serving admin request", zap.String("workspace", ws), zap.Error(err))
+	writeJSONError(rw, http.StatusServiceUnavailable, "Redis could not be read; see the worker's log")
+}
+
+// requestLogFilename is the download's file name. Characters outside a safe
+// set become "_": a workspace id must not break out of the quoted header value.
+func requestLogFilename(ws string) string {
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, ws)
+	return "webhook-requests-" + safe + ".json"
+}
+
+// webhookStatus is a workspace's webhook as the admin API and `outbound ctl
+// status --json` show it. Field names are part of both interfaces: add fields,
+// never rename them.
+type webhookStatus struct {
+	Workspace         string                `json:"workspace_id"`
+	Config            webhookConfig         `json:"config"`
+	DisabledReason    string                `json:"disabled_reason"`
+	ConsecutiveErrors int                   `json:"consecutive_errors"`
+	UpdatedAt         time.Time             `json:"updated_at"`
+	Activity          []webhooklog.Activity `json:"activity"`
+}
+
+// webhookConfig is what an operator configured, with the secret redacted.
+type webhookConfig struct {
+	URL         string `json:"url"`
+	Granularity string `json:"granularity"`
+	Enabled     bool   `json:"enabled"`
+	OwnerEmail  string `json:"owner_email"`
+	// Secret is "<redacted>" when a signing secret is set, empty otherwise.
+	Secret string `json:"secret"`
+}
+
+const redactedSecret = "<redacted>"
+
+// newWebhookStatus assembles the status of wh; activity is newest first.
+func newWebhookStatus(wh control.Webhook, consecutiveErrors int, activity []webhooklog.Activity) webhookStatus {
+	st := webhookStatus{
+		Workspace: wh.Workspace,
+		Config: webhookConfig{URL: redactURLPassword(wh.URL), Granularity: string(wh.Granularity),
+			Enabled: wh.Enabled, OwnerEmail: wh.OwnerEmail},
+		DisabledReason:    wh.DisabledReason,
+		ConsecutiveErrors: consecutiveErrors,
+		UpdatedAt:         wh.UpdatedAt,
+		Activity:          activity,
+	}
+	if wh.Secret != "" {
+		st.Config.Secret = redactedSecret
+	}
+	if st.Activity == nil {
+		st.Activity = []webhooklog.Activity{}
+	}
+	return st
+}
+
+// redactURLPassword hides a password in the URL's user info (basic auth to the
+// receiver); the rest of the URL is the operator's own configuration.
+func redactURLPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// requestLog is the downloadable request log, as the admin API and `outbound
+// ctl requests` write it: the 100 most recent attempts, newest first.
+type requestLog struct {
+	Workspace string               `json:"workspace_id"`
+	Requests  []webhooklog.Request `json:"requests"`
+}
+
+// newRequestLog assembles the download of ws's requests. The log keeps the URL
+// as it was requested, which may carry the receiver's basic-auth password: it
+// is redacted here, where the log leaves the system.
+func newRequestLog(ws string, reqs []webhooklog.Request) requestLog {
+	for i := range reqs {
+		reqs[i].URL = redactURLPassword(reqs[i].URL)
+	}
+	if reqs == nil {
+		reqs = []webhooklog.Request{}
+	}
+	return requestLog{Workspace: ws, Requests: reqs}
+}
+
+func writeJSON(rw http.ResponseWriter, status int, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	// The status line is out; an encoding error can only be a broken connection.
+	_ = writeJSONTo(rw, v)
+}
+
+// writeJSONTo writes v as indented JSON, the format of every document the admin
+// API and ctl hand out.
+func writeJSONTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Nothing here is rendered as HTML, and payloads carry HTML (the
+	// aggregation): keep it readable instead of escaping < and >.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encoding JSON: %w", err)
+	}
+	return nil
+}
+
+func writeJSONError(rw http.ResponseWriter, status int, msg string) {
+	writeJSON(rw, status, map[string]string{"error": msg})
+}

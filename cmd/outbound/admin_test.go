@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/outbound-webhooks/outbound/internal/webhooklog"
+	"github.com/outbound-webhooks/outbound/sink"
+)
+
+// newInProcessWorker builds a worker on c's topics and Redis database with the
+// HTTP listener off: tests serve w.handler() on an httptest server instead.
+// Extra flags follow the defaults and win over them.
+func newInProcessWorker(t *testing.T, c *cluster, extra ...string) *worker {
+	t.Helper()
+	fs := newFlagSet("worker", "")
+	var cfg workerConfig
+	cfg.register(fs)
+	args := append([]string{
+		"--kafka-brokers", strings.Join(c.brokers, ","), "--redis-url", c.redisURL, "--group-id", c.group,
+		"--events-topic", c.events, "--control-topic", c.controlT, "--dlq-topic", c.dlq,
+		"--http-addr", "", "--allow-private-targets", "--session-timeout", "6s",
+	}, extra...)
+	if err := fs.parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := newWorker(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// runUntilCleanup runs run in the background until the test ends, then stops it
+// and waits for it, so that nothing logs after the test is over.
+func runUntilCleanup(t *testing.T, name string, run func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	})
+}
+
+// TestAdminAPI serves the admin API of a worker whose registry was fed by its
+// control reader from a real control topic, with logs in a real Redis.
+func TestAdminAPI(t *testing.T) {
+	const (
+		token = "admin-token-for-tests"
+		// A signing secret and a basic-auth password of the receiver URL: neither
+		// may appear in any answer.
+		secret   = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"
+		password = "hunter2-basic-auth"
+	)
+	c := newCluster(t, 1)
+	msg := configure("ws_1", "https://hooks:"+password+"@receiver.example/ws_1", "1h")
+	msg.Secret = secret
+	c.publish(msg)
+
+	w := newInProcessWorker(t, c, "--admin-token", token)
+	// Run is not called, so close what it would close; registered first, this
+	// runs after the reader stopped.
+	t.Cleanup(func() { w.publisher.Close(); w.rdb.Close() })
+	runUntilCleanup(t, "control reader", w.reader.Run)
+	ctx := context.Background()
+	waitUntil(t, "ws_1 applied", 30*time.Second, func() bool {
+		_, ok := w.registry.Lookup("ws_1")
+		return ok
+	})
+	waitUntil(t, "the configure activity", 10*time.Second, func() bool {
+		a, err := w.logs.Activity(ctx, "ws_1")
+		return err == nil && len(a) > 0
+	})
+	wh, _ := w.registry.Lookup("ws_1")
+	// The sink's count for the current epoch: what the API reports.
+	if err := w.rdb.HSet(ctx, sink.HealthKey("", "ws_1", wh.Epoch), "errors", 3).Err(); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 130 {
+		if err := w.logs.RecordRequest(ctx, "ws_1", webhooklog.Request{At: base.Add(time.Duration(i) * time.Second),
+			BundleID: fmt.Sprintf("b%03d", i), ChatID: "chat-1", Attempt: 1, Method: http.MethodPost, URL: wh.URL,
+			Headers: http.Header{"Webhook-Signature": {"v1,<redacted>"}}, Body: `{"messages":[]}`,
+			Response: &webhooklog.Response{Status: 200, Body: "ok"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	withToken := httptest.NewServer(w.handler())
+	t.Cleanup(withToken.Close)
+	w.cfg.AdminToken = ""
+	withoutToken := httptest.NewServer(w.handler())
+	t.Cleanup(withoutToken.Close)
+
+	const webhookPath, requestsPath = "/v1/workspaces/ws_1/webhook", "/v1/workspaces/ws_1/webhook/requests"
+	cases := []struct {
+		name       string
+		srv        *httptest.Server
+		path       string
+		auth       string
+		wantStatus int
+		wantBody   []string
+		wantHeader map[string]string
+	}{
+		{name: "no token configured: webhook", srv: withoutToken, path: webhookPath, auth: "Bearer " + token,
+			wantStatus: http.StatusForbidden, wantBody: []string{"--admin-token", "OUTBOUND_ADMIN_TOKEN"}},
+		{name: "no token configured: requests", srv: withoutToken, path: requestsPath, auth: "Bearer " + token,
+			wantStatus: http.StatusForbidden, wantBody: []string{"--admin-token", "OUTBOUND_ADMIN_TOKEN"}},
+		{name: "missing token", srv: withToken, path: webhookPath,
+			wantStatus: http.StatusUnauthorized, wantHeader: map[string]string{"WWW-Authenticate": "Bearer"}},
+		{name: "wrong token", srv: withToken, path: webhookPath, auth: "Bearer not-the-token",
+			wantStatus: http.StatusUnauthorized, wantHeader: map[string]string{"WWW-Authenticate": "Bearer"}},
+		{name: "token prefix", srv: withToken, path: requestsPath, auth: "Bearer " + token[:len(token)-1],
+			wantStatus: http.StatusUnauthorized, wantHeader: map[string]string{"WWW-Authenticate": "Bearer"}},
+		{name: "token under another scheme", srv: withToken, path: webhookPath, auth: "Basic " + token,
+			wantStatus: http.StatusUnauthorized, wantHeader: map[string]string{"WWW-Authenticate": "Bearer"}},
+		{name: "unknown workspace", srv: withToken, path: "/v1/workspaces/ws_nope/webhook", auth: "Bearer " + token,
+			wantStatus: http.StatusNotFound, wantBody: []string{`\"ws_nope\" has no webhook`}},
+		{name: "webhook", srv: withToken, path: webhookPath, auth: "bearer " + token,
+			wantStatus: http.StatusOK, wantBody: []string{`"secret": "<redacted>"`, `"consecutive_errors": 3`, `"action": "configured"`},
+			wantHeader: map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}},
+		{name: "requests download", srv: withToken, path: requestsPath, auth: "Bearer " + token,
+			wantStatus: http.StatusOK, wantBody: []string{`"bundle_id": "b129"`},
+			wantHeader: map[string]string{"Content-Disposition": `attachment; filename="webhook-requests-ws_1.json"`}},
+		{name: "healthz needs no token", srv: withToken, path: "/healthz", wantStatus: http.StatusOK},
+	}
+	bodies := map[string][]byte{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, tc.srv.URL+tc.path, nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			for _, s := range tc.wantBody {
+				if !strings.Contains(string(body), s) {
+					t.Errorf("body lacks %q:\n%s", s, body)
+				}
+			}
+			for h, v := range tc.wantHeader {
+				if got := resp.Header.Get(h); !strings.Contains(got, v) {
+					t.Errorf("header %s = %q, want it to contain %q", h, got, v)
+				}
+			}
+			for _, leak := range []string{secret, password} {
+				if strings.Contains(string(body), leak) {
+					t.Errorf("body contains the secret %q:\n%s", leak, body)
+				}
+			}
+			bodies[tc.name] = body
+		})
+	}
+
+	t.Run("webhook fields", func(t *testing.T) {
+		var st webhookStatus
+		if err := json.Unmarshal(bodies["webhook"], &st); err != nil {
+			t.Fatalf("decoding %s: %v", bodies["webhook"], err)
+		}
+		want := webhookConfig{URL: "https://hooks:xxxxx@receiver.example/ws_1", Granularity: "1h", Enabled: true,
+			OwnerEmail: "owner+ws_1@example.com", Secret: "<redacted>"}
+		if st.Workspace != "ws_1" || st.Config != want || st.ConsecutiveErrors != 3 || st.DisabledReason != "" {
+			t.Errorf("got %+v, want workspace ws_1, config %+v, 3 consecutive errors, no disabled reason", st, want)
+		}
+		if len(st.Activity) != 1 || st.Activity[0].Action != webhooklog.ActionConfigured {
+			t.Errorf("activity = %+v, want one %q", st.Activity, webhooklog.ActionConfigured)
+		}
+	})
+	t.Run("requests download holds the 100 newest, newest first", func(t *testing.T) {
+		var log requestLog
+		if err := json.Unmarshal(bodies["requests download"], &log); err != nil {
+			t.Fatalf("decoding the download: %v", err)
+		}
+		if len(log.Requests) != webhooklog.RequestsSize {
+			t.Fatalf("%d requests, want %d", len(log.Requests), webhooklog.RequestsSize)
+		}
+		for i, r := range log.Requests {
+			if want := fmt.Sprintf("b%03d", 129-i); r.BundleID != want {
+				t.Fatalf("request %d is %s, want %s (newest first)", i, r.BundleID, want)
+			}
+		}
+		if r := log.Requests[0]; r.Response == nil || r.Response.Status != 200 || r.Headers.Get("Webhook-Signature") != "v1,<redacted>" ||
+			r.URL != "https://hooks:xxxxx@receiver.example/ws_1" {
+			t.Errorf("newest request lost its details or kept the URL's password: %+v", r)
+		}
+	})
+}

@@ -1,0 +1,433 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/webhooklog"
+	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/windowing"
+)
+
+const ctlUsage = `outbound ctl: change webhooks through the control topic, read their state from Redis.
+
+Usage:
+  outbound ctl configure --workspace ID --url URL --granularity G --owner-email EMAIL [--secret S] [--disabled]
+  outbound ctl enable    --workspace ID
+  outbound ctl disable   --workspace ID [--reason TEXT]
+  outbound ctl delete    --workspace ID
+  outbound ctl status    --workspace ID [--json]
+  outbound ctl requests  --workspace ID [-o FILE]
+
+configure, enable, disable and delete publish a control message (--kafka-brokers,
+--control-topic); every running worker applies it within about a second. status
+and requests read what the workers materialised in Redis (--redis-url).
+
+Run "outbound ctl <command> --help" for the flags of a command.`
+
+// ctlCommand is one `outbound ctl` subcommand; args follow its name.
+type ctlCommand func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+func runCtl(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, ctlUsage)
+		return usageError(errors.New("missing command"))
+	}
+	commands := map[string]ctlCommand{
+		"configure": ctlConfigure,
+		"enable":    ctlEnable,
+		"disable":   ctlDisable,
+		"delete":    ctlDelete,
+		"status":    ctlStatus,
+		"requests":  ctlRequests,
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" {
+		fmt.Fprintln(stdout, ctlUsage)
+		return nil
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		return usageError(fmt.Errorf("unknown command %q: want configure, enable, disable, delete, status or requests", name))
+	}
+	if err := cmd(ctx, args[1:], stdout, stderr); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// parseCtlFlags parses a subcommand's flags; a mistake in them is a usage error.
+func parseCtlFlags(fs *flagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError(err)
+	}
+	return nil
+}
+
+// workspaceFlag is --workspace, which every subcommand requires.
+type workspaceFlag string
+
+func (w *workspaceFlag) register(fs *flagSet) {
+	fs.StringVar((*string)(w), "workspace", "", "workspace id (required)")
+}
+
+func (w workspaceFlag) check() error {
+	switch {
+	case w == "":
+		return usageError(errors.New("--workspace is required"))
+	case !windowing.ValidID(string(w)):
+		return usageError(errors.New("--workspace must not contain control characters"))
+	}
+	return nil
+}
+
+// publishFlags are the flags of the subcommands that publish a control message.
+type publishFlags struct {
+	brokers string
+	topic   string
+}
+
+func (p *publishFlags) register(fs *flagSet) {
+	fs.StringVar(&p.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&p.topic, "control-topic", control.DefaultTopic, "control topic (key = workspace_id)")
+}
+
+// publish publishes msg and says so on stdout. The Publisher checks msg against
+// the control schema first; what it refuses is the operator's input, so it is a
+// usage error (exit status 2) like a bad flag.
+func (p *publishFlags) publish(ctx context.Context, msg schemas.ControlMessage, stdout io.Writer) error {
+	brokers := splitList(p.brokers)
+	if len(brokers) == 0 {
+		return usageError(errors.New("--kafka-brokers is empty"))
+	}
+	if p.topic == "" {
+		return usageError(errors.New("--control-topic is empty"))
+	}
+	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: brokers, Topic: p.topic})
+	if err != nil {
+		return err
+	}
+	err = pub.Publish(ctx, msg)
+	if cerr := pub.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	switch {
+	case errors.Is(err, schemas.ErrSchema), errors.Is(err, control.ErrInvalidURL),
+		errors.Is(err, control.ErrInvalidGranularity), errors.Is(err, control.ErrMissingWorkspace):
+		return usageError(err)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(stdout, "published %s for %s on %s; running workers apply it within about a second\n",
+		msg.Type, msg.WorkspaceID, p.topic)
+	return nil
+}
+
+func ctlConfigure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ctl configure", `outbound ctl configure: create or replace a workspace's webhook.
+
+The webhook is enabled unless --disabled is given. A new configuration starts a
+fresh consecutive-error count. Prefer OUTBOUND_SECRET to --secret: a flag shows in
+the process list.`)
+	var (
+		ws                                      workspaceFlag
+		pf                                      publishFlags
+		rawURL, granularity, ownerEmail, secret string
+		disabled                                bool
+	)
+	ws.register(fs)
+	fs.StringVar(&rawURL, "url", "", "receiver URL, http:// or https:// (required)")
+	fs.StringVar(&granularity, "granularity", "", "none (one call per message), 1h, 6h, 12h or 24h (required)")
+	fs.StringVar(&ownerEmail, "owner-email", "", "who is emailed when the webhook is auto-disabled (required)")
+	fs.StringVar(&secret, "secret", "", "signing secret: whsec_ plus base64, or any other string (empty: unsigned)")
+	fs.BoolVar(&disabled, "disabled", false, "configure the webhook switched off")
+	pf.register(fs)
+	if err := parseCtlFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := ws.check(); err != nil {
+		return err
+	}
+	var errs []error
+	if err := checkWebhookURL(rawURL); err != nil {
+		errs = append(errs, err)
+	}
+	if granularity == "" {
+		errs = append(errs, errors.New("--granularity is required: none, 1h, 6h, 12h or 24h"))
+	} else if _, err := windowing.ParseGranularity(granularity); err != nil {
+		errs = append(errs, fmt.Errorf("--granularity: %w", err))
+	}
+	if ownerEmail == "" {
+		errs = append(errs, errors.New("--owner-email is required: the owner is emailed when the webhook is auto-disabled"))
+	}
+	if len(errs) > 0 {
+		return usageError(errors.Join(errs...))
+	}
+	enabled := !disabled
+	return pf.publish(ctx, schemas.ControlMessage{Type: schemas.TypeConfigure, WorkspaceID: string(ws),
+		URL: rawURL, Granularity: granularity, Enabled: &enabled, OwnerEmail: ownerEmail, Secret: secret}, stdout)
+}
+
+// checkWebhookURL says what is wrong with a receiver URL in terms of the flag,
+// before the control schema would refuse it in terms of the message.
+func checkWebhookURL(raw string) error {
+	if raw == "" {
+		return errors.New("--url is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error repeats the URL
+		}
+		return fmt.Errorf("--url %q: %w", raw, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("--url %q: the scheme must be http or https", raw)
+	case u.Host == "":
+		return fmt.Errorf("--url %q: no host", raw)
+	}
+	return nil
+}
+
+// ctlSimple builds enable and delete: a workspace and nothing else.
+func ctlSimple(typ, help string) ctlCommand {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		fs := newFlagSet("ctl "+strings.TrimPrefix(typ, "webhook."), help)
+		var (
+			ws workspaceFlag
+			pf publishFlags
+		)
+		ws.register(fs)
+		pf.register(fs)
+		if err := parseCtlFlags(fs, args, stderr); err != nil {
+			return err
+		}
+		if err := ws.check(); err != nil {
+			return err
+		}
+		return pf.publish(ctx, schemas.ControlMessage{Type: typ, WorkspaceID: string(ws)}, stdout)
+	}
+}
+
+var (
+	ctlEnable = ctlSimple(schemas.TypeEnable, `outbound ctl enable: switch a workspace's webhook on.
+
+Enabling starts a fresh consecutive-error count, also for a webhook that is on.
+Bundles that were pending while it was off are not delivered.`)
+	ctlDelete = ctlSimple(schemas.TypeDelete, `outbound ctl delete: remove a workspace's webhook.
+
+Pending bundles are dropped. Deleting an unknown workspace is not an error.`)
+)
+
+func ctlDisable(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ctl disable", `outbound ctl disable: switch a workspace's webhook off, keeping its configuration.
+
+Bundles pending at the disable are dropped, not delivered after a later enable.`)
+	var (
+		ws     workspaceFlag
+		pf     publishFlags
+		reason string
+	)
+	ws.register(fs)
+	fs.StringVar(&reason, "reason", "", `why, shown as the disabled reason (default "disabled by operator")`)
+	pf.register(fs)
+	if err := parseCtlFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := ws.check(); err != nil {
+		return err
+	}
+	return pf.publish(ctx, schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: string(ws), Reason: reason}, stdout)
+}
+
+// openRedis opens the client of --redis-url.
+func openRedis(raw string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("--redis-url: %w", err))
+	}
+	return redis.NewClient(opts), nil
+}
+
+// loadWebhook reads ws's webhook from the Redis materialisation, or says why
+// there is none.
+func loadWebhook(ctx context.Context, rdb *redis.Client, ws string) (control.Webhook, error) {
+	wh, ok, err := control.LoadWebhook(ctx, rdb, ws)
+	if err != nil {
+		return wh, err
+	}
+	if !ok {
+		return wh, fmt.Errorf("workspace %q has no webhook (never configured, deleted, or no worker has applied it yet)", ws)
+	}
+	return wh, nil
+}
+
+func ctlStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ctl status", `outbound ctl status: show a workspace's webhook: configuration (secret redacted),
+state, consecutive errors and the activity log (10 most recent actions).`)
+	var (
+		ws       workspaceFlag
+		redisURL string
+		asJSON   bool
+	)
+	ws.register(fs)
+	fs.StringVar(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
+	fs.BoolVar(&asJSON, "json", false, "print JSON (the admin API's format) instead of text")
+	if err := parseCtlFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := ws.check(); err != nil {
+		return err
+	}
+	rdb, err := openRedis(redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	wh, err := loadWebhook(ctx, rdb, string(ws))
+	if err != nil {
+		return err
+	}
+	errs, err := sink.ConsecutiveErrors(ctx, rdb, "", wh.Workspace, wh.Epoch)
+	if err != nil {
+		return fmt.Errorf("reading consecutive errors of %s: %w", wh.Workspace, err)
+	}
+	activity, err := webhooklog.New(rdb, "").Activity(ctx, wh.Workspace)
+	if err != nil {
+		return err
+	}
+	st := newWebhookStatus(wh, errs, activity)
+	if asJSON {
+		return writeJSONTo(stdout, st)
+	}
+	return printStatus(stdout, st)
+}
+
+// printStatus writes st for a human.
+func printStatus(out io.Writer, st webhookStatus) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	state := "enabled"
+	if !st.Config.Enabled {
+		state = "disabled: " + st.DisabledReason
+	}
+	secret := "(none: deliveries are unsigned)"
+	if st.Config.Secret != "" {
+		secret = st.Config.Secret
+	}
+	granularity := st.Config.Granularity
+	if granularity == string(windowing.None) {
+		granularity += " (one call per message)"
+	}
+	for _, row := range [][2]string{
+		{"workspace", st.Workspace},
+		{"state", state},
+		{"url", st.Config.URL},
+		{"granularity", granularity},
+		{"owner email", st.Config.OwnerEmail},
+		{"secret", secret},
+		{"consecutive errors", fmt.Sprintf("%d (more than 10 disable the webhook)", st.ConsecutiveErrors)},
+		{"updated at", st.UpdatedAt.UTC().Format(time.RFC3339)},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nactivity (newest first, %d most recent):\n", webhooklog.ActivitySize)
+	if len(st.Activity) == 0 {
+		fmt.Fprintln(out, "  (none yet)")
+		return nil
+	}
+	for _, a := range st.Activity {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.At.UTC().Format(time.RFC3339), a.Action, describeActivity(a))
+	}
+	return tw.Flush()
+}
+
+// describeActivity is one activity's details in a line.
+func describeActivity(a webhooklog.Activity) string {
+	var parts []string
+	if a.ChatID != "" {
+		parts = append(parts, "chat "+a.ChatID)
+	}
+	if a.Messages > 0 {
+		parts = append(parts, fmt.Sprintf("%d message(s)", a.Messages))
+	}
+	if a.BundleID != "" {
+		parts = append(parts, "bundle "+a.BundleID)
+	}
+	if a.Status != 0 {
+		parts = append(parts, fmt.Sprintf("HTTP %d", a.Status))
+	}
+	if a.DurationMS != 0 {
+		parts = append(parts, fmt.Sprintf("%dms", a.DurationMS))
+	}
+	if a.Detail != "" {
+		parts = append(parts, a.Detail)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ctlRequests(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ctl requests", `outbound ctl requests: download a workspace's detailed request log as JSON: the
+100 most recent attempts, newest first, each with the request sent (signature
+redacted) and the response received.`)
+	var (
+		ws       workspaceFlag
+		redisURL string
+		output   string
+	)
+	ws.register(fs)
+	fs.StringVar(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
+	fs.StringVar(&output, "o", "", "write to this file (mode 0600: it holds customer data) instead of stdout")
+	if err := parseCtlFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := ws.check(); err != nil {
+		return err
+	}
+	rdb, err := openRedis(redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if _, err := loadWebhook(ctx, rdb, string(ws)); err != nil {
+		return err
+	}
+	reqs, err := webhooklog.New(rdb, "").Requests(ctx, string(ws))
+	if err != nil {
+		return err
+	}
+	log := newRequestLog(string(ws), reqs)
+	if output == "" {
+		return writeJSONTo(stdout, log)
+	}
+	var buf bytes.Buffer
+	if err := writeJSONTo(&buf, log); err != nil {
+		return err
+	}
+	if err := os.WriteFile(output, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("writing request log: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %d request(s) of %s to %s\n", len(reqs), string(ws), output)
+	return nil
+}

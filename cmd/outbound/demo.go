@@ -1,0 +1,11 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+func runDemo(context.Context, []string, io.Reader, io.Writer, io.Writer) error {
+	return errors.New("not built yet")
+}

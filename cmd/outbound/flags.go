@@ -1,0 +1,110 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flagSet wraps flag.FlagSet so that every flag has an OUTBOUND_* environment
+// equivalent: the environment sets the default, an explicit flag wins.
+type flagSet struct {
+	*flag.FlagSet
+	envErrs []string
+}
+
+func newFlagSet(name, usage string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags (each also read from the environment variable shown):\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func envName(name string) string {
+	return "OUTBOUND_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func (fs *flagSet) envUsage(name, usage string) string {
+	return fmt.Sprintf("%s (env %s)", usage, envName(name))
+}
+
+func (fs *flagSet) envValue(name string) (string, bool) {
+	return os.LookupEnv(envName(name))
+}
+
+func (fs *flagSet) StringVar(p *string, name, def, usage string) {
+	if v, ok := fs.envValue(name); ok {
+		def = v
+	}
+	fs.FlagSet.StringVar(p, name, def, fs.envUsage(name, usage))
+}
+
+func (fs *flagSet) String(name, def, usage string) *string {
+	p := new(string)
+	fs.StringVar(p, name, def, usage)
+	return p
+}
+
+// envParse reads the environment value of a flag with parse, recording an error
+// that names the variable when it does not parse.
+func envParse[T any](fs *flagSet, name string, def T, want string, parse func(string) (T, error)) T {
+	v, ok := fs.envValue(name)
+	if !ok {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		fs.envErrs = append(fs.envErrs, fmt.Sprintf("%s=%q: want %s", envName(name), v, want))
+		return def
+	}
+	return x
+}
+
+func (fs *flagSet) BoolVar(p *bool, name string, def bool, usage string) {
+	def = envParse(fs, name, def, "true or false", strconv.ParseBool)
+	fs.FlagSet.BoolVar(p, name, def, fs.envUsage(name, usage))
+}
+
+func (fs *flagSet) DurationVar(p *time.Duration, name string, def time.Duration, usage string) {
+	def = envParse(fs, name, def, "a duration such as 5s", time.ParseDuration)
+	fs.FlagSet.DurationVar(p, name, def, fs.envUsage(name, usage))
+}
+
+func (fs *flagSet) Float64Var(p *float64, name string, def float64, usage string) {
+	def = envParse(fs, name, def, "a number", func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+	fs.FlagSet.Float64Var(p, name, def, fs.envUsage(name, usage))
+}
+
+func (fs *flagSet) IntVar(p *int, name string, def int, usage string) {
+	def = envParse(fs, name, def, "an integer", strconv.Atoi)
+	fs.FlagSet.IntVar(p, name, def, fs.envUsage(name, usage))
+}
+
+// parse parses args and reports bad environment values as errors too.
+func (fs *flagSet) parse(args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(fs.envErrs) > 0 {
+		return fmt.Errorf("invalid environment: %s", strings.Join(fs.envErrs, "; "))
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
