@@ -148,6 +148,19 @@ func (c *Consumer) Lag() map[int]int64 {
 	return out
 }
 
+// Ping checks that a broker answers, for readiness probes.
+func (c *Consumer) Ping(ctx context.Context) error {
+	var errs []error
+	for _, b := range c.cfg.Brokers {
+		conn, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", b)
+		if err == nil {
+			return conn.Close()
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("reaching Kafka: %w", errors.Join(errs...))
+}
+
 // Run joins the group and processes assigned partitions until ctx ends. On
 // return the group has been left and every partition's last applied offset
 // committed (best effort: the watermark covers a missed commit).

@@ -34,6 +34,10 @@ func (w *worker) handler() http.Handler {
 			http.Error(rw, "redis unreachable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		if err := w.consumer.Ping(r.Context()); err != nil {
+			http.Error(rw, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		rw.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", w.metrics.handler)

@@ -314,3 +314,51 @@ func first(s []string) []string {
 	}
 	return s
 }
+
+// TestGracefulShutdownFinishesInFlightDeliveries: SIGTERM while a delivery is in
+// flight lets it finish and be acknowledged before the worker exits 0, so the
+// worker that takes over does not deliver it again.
+func TestGracefulShutdownFinishesInFlightDeliveries(t *testing.T) {
+	c := newCluster(t, 1)
+	recv := newReceiver(t)
+	started := make(chan struct{}, 10)
+	var slow sync.Once
+	recv.status = func(string) int {
+		started <- struct{}{}
+		slow.Do(func() { time.Sleep(1500 * time.Millisecond) }) // only the first request is slow (the tests' request timeout is 2s)
+		return http.StatusOK
+	}
+	c.publish(configure("ws", recv.srv.URL+"/ws", "none"))
+	first := c.startWorker("first")
+	w := c.writer()
+	defer w.Close()
+	if err := w.WriteMessages(context.Background(), testEvent("ws", "chat", "in-flight", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the delivery never started")
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-first.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not exit within 30s of SIGTERM")
+	}
+	if code := first.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("worker exited with %d, want 0:\n%s", code, tail(first.log.String(), 3000))
+	}
+	if n := len(recv.snapshot()); n != 1 {
+		t.Fatalf("the in-flight delivery did not complete before exit (%d recorded)", n)
+	}
+	c.startWorker("successor")
+	if err := w.WriteMessages(context.Background(), testEvent("ws", "chat", "after", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the successor's delivery", 60*time.Second, func() bool { return len(recv.snapshot()) >= 2 })
+	time.Sleep(time.Second)
+	if got := recv.unique(); got["in-flight"] != 1 || len(recv.snapshot()) != 2 {
+		t.Fatalf("deliveries after the takeover: %v in %d calls; the in-flight one must not come again", got, len(recv.snapshot()))
+	}
+}
