@@ -29,3 +29,13 @@ type Webhook struct {
 	EnabledSince int64
 	UpdatedAt    time.Time
 }
+
+// Fixed is a set of webhooks that never changes: a Lookup for tests and
+// benchmarks that need no control topic.
+type Fixed map[string]Webhook
+
+// Lookup returns the webhook of workspace ws.
+func (f Fixed) Lookup(ws string) (Webhook, bool) {
+	w, ok := f[ws]
+	return w, ok
+}

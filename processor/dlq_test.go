@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/windowing"
@@ -19,7 +20,7 @@ import (
 // between good ones: every bad one reaches the DLQ with its reason and source,
 // and the good ones are all delivered.
 func TestMalformedEventsGoToTheDeadLetterTopic(t *testing.T) {
-	hooks := webhooks{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.None, Epoch: 1}}
+	hooks := control.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.None, Epoch: 1}}
 	p := startPipeline(t, hooks, 3)
 	good := func(id string) []byte {
 		b, _ := json.Marshal(event("ws", "c1", id, time.Now(), "ok"))

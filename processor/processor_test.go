@@ -19,11 +19,6 @@ import (
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
-// webhooks is a fixed set of webhook configurations.
-type webhooks map[string]control.Webhook
-
-func (w webhooks) Lookup(ws string) (control.Webhook, bool) { h, ok := w[ws]; return h, ok }
-
 // collector is the Deliverer of these tests: it records every bundle.
 type collector struct {
 	mu      sync.Mutex
@@ -56,7 +51,7 @@ type pipeline struct {
 
 const timeScale = 43200 // 1h lasts 83ms, 24h lasts 2s
 
-func startPipeline(t *testing.T, hooks webhooks, partitions int) *pipeline {
+func startPipeline(t *testing.T, hooks control.Fixed, partitions int) *pipeline {
 	t.Helper()
 	p := &pipeline{topic: testenv.NewTopic(t, partitions), dlq: testenv.NewTopic(t, 1), got: &collector{}, done: make(chan error, 1)}
 	var err error
@@ -133,7 +128,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-var threeWorkspaces = webhooks{
+var threeWorkspaces = control.Fixed{
 	"ws_none": {Workspace: "ws_none", Enabled: true, Granularity: windowing.None, Epoch: 1},
 	"ws_1h":   {Workspace: "ws_1h", Enabled: true, Granularity: windowing.H1, Epoch: 1},
 	"ws_24h":  {Workspace: "ws_24h", Enabled: true, Granularity: windowing.H24, Epoch: 1},
@@ -175,7 +170,7 @@ func TestEveryDeliverableMessageInExactlyOneBundle(t *testing.T) {
 
 // checkExact asserts that bundles hold every wanted message exactly once, each
 // bundle one chat's messages of one window, sorted by timestamp.
-func checkExact(t *testing.T, bundles []windowing.Bundle, want map[string]string, hooks webhooks) {
+func checkExact(t *testing.T, bundles []windowing.Bundle, want map[string]string, hooks control.Fixed) {
 	t.Helper()
 	seen := map[string]int{}
 	ids := map[string]bool{}
@@ -224,7 +219,7 @@ func checkExact(t *testing.T, bundles []windowing.Bundle, want map[string]string
 // chat follow the order of its messages in the partition, whatever their
 // timestamps say.
 func TestNonePreservesPartitionOrderPerChat(t *testing.T) {
-	hooks := webhooks{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.None, Epoch: 1}}
+	hooks := control.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.None, Epoch: 1}}
 	p := startPipeline(t, hooks, 3)
 	var recs []kafka.Message
 	base := time.Now()
@@ -273,7 +268,7 @@ func TestUpstreamDuplicatesAreDeliveredOnce(t *testing.T) {
 // to the chat's next bundle; one a year ahead is delivered with the current
 // window.
 func TestLateAndFutureMessages(t *testing.T) {
-	hooks := webhooks{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.H24, Epoch: 1}}
+	hooks := control.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.H24, Epoch: 1}}
 	p := startPipeline(t, hooks, 1)
 	now := time.Now()
 	produce(t, p.topic, record(t, event("ws", "c", "first", now, "first")))

@@ -21,8 +21,9 @@ LIBS="$KAFKA_HOME/libs"
 MARKER="$KAFKA_HOME/.installed"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 
-die() { echo "kafka.sh: $*" >&2; exit 1; }
-log() { echo "kafka.sh: $*" >&2; }
+SCRIPT_NAME=kafka.sh
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 need_java() {
 	command -v java >/dev/null 2>&1 ||
@@ -74,15 +75,6 @@ free_ports() {
 
 # tcp_open PORT: true when something accepts connections on 127.0.0.1:PORT.
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# alive PID: the process exists and is not a zombie waiting to be reaped.
-alive() {
-	kill -0 "$1" 2>/dev/null || return 1
-	local stat
-	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
-	stat="${stat##*) }"
-	[[ "${stat:0:1}" != Z ]]
-}
 
 write_config() { # statedir broker_port controller_port
 	local dir="$1" bport="$2" cport="$3"
@@ -210,32 +202,15 @@ start_once() {
 	done
 	log "the broker did not start within ${START_TIMEOUT}s; last lines of $dir/kafka.log:"
 	tail -n 40 "$dir/kafka.log" >&2
-	stop_pid "$pid"
+	stop_pid "$pid" broker 10
 	rm -f "$dir/kafka.pid"
 	return 1
-}
-
-stop_pid() {
-	local pid="$1" i
-	alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do # 10 s
-		alive "$pid" || return 0
-		sleep 0.2
-	done
-	log "broker $pid ignored TERM for 10s; killing it"
-	kill -KILL "$pid" 2>/dev/null || true
-	for ((i = 0; i < 25; i++)); do
-		alive "$pid" || return 0
-		sleep 0.2
-	done
-	die "could not stop broker pid $pid"
 }
 
 cmd_stop() {
 	local dir="${1:?usage: kafka.sh stop <statedir>}"
 	[[ -f "$dir/kafka.pid" ]] || return 0
-	stop_pid "$(cat "$dir/kafka.pid")"
+	stop_pid "$(cat "$dir/kafka.pid")" broker 10
 	rm -f "$dir/kafka.pid"
 }
 

@@ -14,8 +14,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 START_TIMEOUT="${REDIS_START_TIMEOUT:-20}"
 
-die() { echo "redis.sh: $*" >&2; exit 1; }
-log() { echo "redis.sh: $*" >&2; }
+SCRIPT_NAME=redis.sh
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 cmd_install() {
 	command -v "$REDIS_SERVER" >/dev/null 2>&1 && return 0
@@ -40,15 +41,6 @@ cmd_install() {
 	rm -f "$aptlog"
 	command -v "$REDIS_SERVER" >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install redis-server"
 	log "installed $("$REDIS_SERVER" --version | head -n1) ($((SECONDS - t0))s)"
-}
-
-# alive PID: the process exists and is not a zombie waiting to be reaped.
-alive() {
-	kill -0 "$1" 2>/dev/null || return 1
-	local stat
-	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
-	stat="${stat##*) }"
-	[[ "${stat:0:1}" != Z ]]
 }
 
 # ping PORT: true when the server on 127.0.0.1:PORT answers PING with PONG.
@@ -89,7 +81,7 @@ cmd_start() {
 			sleep 0.1
 		done
 		if alive "$pid"; then
-			stop_pid "$pid"
+			stop_pid "$pid" redis-server 5
 			rm -f "$dir/redis.pid"
 			log "redis-server did not answer PING within ${START_TIMEOUT}s; last lines of $dir/redis.log:"
 			tail -n 20 "$dir/redis.log" >&2 || true
@@ -108,27 +100,10 @@ cmd_start() {
 	exit 1
 }
 
-stop_pid() {
-	local pid="$1" i
-	alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do # 5 s
-		alive "$pid" || return 0
-		sleep 0.1
-	done
-	log "redis-server $pid ignored TERM for 5s; killing it"
-	kill -KILL "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		alive "$pid" || return 0
-		sleep 0.1
-	done
-	die "could not stop redis-server pid $pid"
-}
-
 cmd_stop() {
 	local dir="${1:?usage: redis.sh stop <statedir>}"
 	[[ -f "$dir/redis.pid" ]] || return 0
-	stop_pid "$(cat "$dir/redis.pid")"
+	stop_pid "$(cat "$dir/redis.pid")" redis-server 5
 	rm -f "$dir/redis.pid"
 }
 

@@ -25,10 +25,6 @@ import (
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
-type webhooks map[string]control.Webhook
-
-func (w webhooks) Lookup(ws string) (control.Webhook, bool) { h, ok := w[ws]; return h, ok }
-
 // rig is a sink wired to real Redis, a real control topic and the real
 // windowing store and flusher, with time scaled so backoff takes milliseconds.
 type rig struct {
@@ -43,7 +39,7 @@ type rig struct {
 
 const scale = 5000 // backoff: 1ms doubling, capped at 360ms
 
-func newRig(t *testing.T, hooks webhooks) *rig {
+func newRig(t *testing.T, hooks control.Fixed) *rig {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	r := &rig{t: t, rdb: rdb, control: testenv.NewTopic(t, 1), logs: webhooklog.New(rdb, "")}
@@ -142,7 +138,7 @@ func TestFailingReceiverIsDisabledAfterElevenAttempts(t *testing.T) {
 		http.Error(w, "database is down", http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	r := newRig(t, webhooks{"ws": hook("ws", srv.URL)})
+	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 3, 4) // three chats: the first attempts run concurrently
 	waitFor(t, "11 attempts", 30*time.Second, func() bool { return attempts.Load() >= 11 })
 	events := r.autoDisabledEvents(2 * time.Second) // also lets any extra attempt show
@@ -209,7 +205,7 @@ func TestRecoveringReceiverKeepsTheWebhook(t *testing.T) {
 		ids[req.Header.Get("webhook-id")]++
 	}))
 	defer srv.Close()
-	r := newRig(t, webhooks{"ws": hook("ws", srv.URL)})
+	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 2, 5)
 	waitFor(t, "10 accepted deliveries", 30*time.Second, func() bool {
 		mu.Lock()
@@ -257,7 +253,7 @@ func TestSlowReceiverDoesNotHoldBackOthers(t *testing.T) {
 		}
 	}))
 	defer fast.Close()
-	r := newRig(t, webhooks{"slow": hook("slow", slow.URL), "fast": hook("fast", fast.URL)})
+	r := newRig(t, control.Fixed{"slow": hook("slow", slow.URL), "fast": hook("fast", fast.URL)})
 	r.send("slow", 8, 3) // more chats than the per-webhook cap of 4
 	r.send("fast", 8, 5)
 	waitFor(t, "all fast deliveries", 30*time.Second, func() bool { return fastDone.Load() == 40 })
@@ -295,7 +291,7 @@ func TestDeliveriesVerifyWithStandardWebhooks(t *testing.T) {
 	defer srv.Close()
 	h := hook("ws", srv.URL)
 	h.Secret = secret
-	r := newRig(t, webhooks{"ws": h})
+	r := newRig(t, control.Fixed{"ws": h})
 	r.send("ws", 2, 3)
 	waitFor(t, "6 verified deliveries", 20*time.Second, func() bool { return verified.Load()+rejected.Load() >= 6 })
 	if rejected.Load() != 0 {
@@ -321,7 +317,7 @@ func TestGoneDisablesAtOnce(t *testing.T) {
 		w.WriteHeader(http.StatusGone)
 	}))
 	defer srv.Close()
-	r := newRig(t, webhooks{"ws": hook("ws", srv.URL)})
+	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 1, 3)
 	waitFor(t, "an attempt", 10*time.Second, func() bool { return attempts.Load() >= 1 })
 	events := r.autoDisabledEvents(2 * time.Second)
@@ -345,7 +341,7 @@ func TestTransportErrorsAreLoggedAttempts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, webhooks{"ws": hook("ws", tc.url)})
+			r := newRig(t, control.Fixed{"ws": hook("ws", tc.url)})
 			r.send("ws", 1, 1)
 			waitFor(t, "a failed attempt", 10*time.Second, func() bool {
 				q, _ := r.logs.Requests(context.Background(), "ws")
@@ -365,7 +361,7 @@ func TestRequestLogHidesURLPasswords(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	withAuth := strings.Replace(srv.URL, "http://", "http://zapier:s3cret-pass@", 1)
-	r := newRig(t, webhooks{"ws": hook("ws", withAuth)})
+	r := newRig(t, control.Fixed{"ws": hook("ws", withAuth)})
 	r.send("ws", 1, 1)
 	waitFor(t, "a logged request", 10*time.Second, func() bool {
 		q, _ := r.logs.Requests(context.Background(), "ws")

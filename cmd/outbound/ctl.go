@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -65,18 +64,6 @@ func runCtl(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	if err := cmd(ctx, args[1:], stdout, stderr); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
-}
-
-// parseCtlFlags parses a subcommand's flags; a mistake in them is a usage error.
-func parseCtlFlags(fs *flagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError(err)
 	}
 	return nil
 }
@@ -159,7 +146,8 @@ the process list.`)
 	fs.StringVar(&secret, "secret", "", "signing secret: whsec_ plus base64, or any other string (empty: unsigned)")
 	fs.BoolVar(&disabled, "disabled", false, "configure the webhook switched off")
 	pf.register(fs)
-	if err := parseCtlFlags(fs, args, stderr); err != nil {
+	fs.SetOutput(stderr)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if err := ws.check(); err != nil {
@@ -218,7 +206,8 @@ func ctlSimple(typ, help string) ctlCommand {
 		)
 		ws.register(fs)
 		pf.register(fs)
-		if err := parseCtlFlags(fs, args, stderr); err != nil {
+		fs.SetOutput(stderr)
+		if err := fs.parse(args); err != nil {
 			return err
 		}
 		if err := ws.check(); err != nil {
@@ -250,7 +239,8 @@ Bundles pending at the disable are dropped, not delivered after a later enable.`
 	ws.register(fs)
 	fs.StringVar(&reason, "reason", "", `why, shown as the disabled reason (default "disabled by operator")`)
 	pf.register(fs)
-	if err := parseCtlFlags(fs, args, stderr); err != nil {
+	fs.SetOutput(stderr)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if err := ws.check(); err != nil {
@@ -292,7 +282,8 @@ state, consecutive errors and the activity log (10 most recent actions).`)
 	ws.register(fs)
 	fs.StringVar(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON (the admin API's format) instead of text")
-	if err := parseCtlFlags(fs, args, stderr); err != nil {
+	fs.SetOutput(stderr)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if err := ws.check(); err != nil {
@@ -399,7 +390,8 @@ redacted) and the response received.`)
 	ws.register(fs)
 	fs.StringVar(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
 	fs.StringVar(&output, "o", "", "write to this file (mode 0600: it holds customer data) instead of stdout")
-	if err := parseCtlFlags(fs, args, stderr); err != nil {
+	fs.SetOutput(stderr)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if err := ws.check(); err != nil {

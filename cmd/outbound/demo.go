@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -94,10 +93,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	var cfg demoConfig
 	cfg.register(fs)
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError(err)
+		return err
 	}
 	if err := cfg.validate(); err != nil {
 		return usageError(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -85,16 +86,20 @@ func (fs *flagSet) IntVar(p *int, name string, def int, usage string) {
 	fs.FlagSet.IntVar(p, name, def, fs.envUsage(name, usage))
 }
 
-// parse parses args and reports bad environment values as errors too.
+// parse parses args and reports bad environment values as errors too. Every
+// error but --help is a usage error (exit status 2).
 func (fs *flagSet) parse(args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError(err)
 	}
 	if len(fs.envErrs) > 0 {
-		return fmt.Errorf("invalid environment: %s", strings.Join(fs.envErrs, "; "))
+		return usageError(fmt.Errorf("invalid environment: %s", strings.Join(fs.envErrs, "; ")))
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return usageError(fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
 	}
 	return nil
 }

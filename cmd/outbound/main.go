@@ -113,10 +113,7 @@ func runWorker(ctx context.Context, args []string, _ io.Reader, _, stderr io.Wri
 	var cfg workerConfig
 	cfg.register(fs)
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError(err)
+		return err
 	}
 	if err := cfg.validate(); err != nil {
 		return usageError(err)

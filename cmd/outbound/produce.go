@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -39,10 +38,7 @@ is chat.chat_id, as the workers require. Empty lines are ignored.`)
 	fs.StringVar(&topic, "events-topic", "chat.messages", "topic of chat.message.v1 events (key = chat_id)")
 	fs.BoolVar(&allowInvalid, "allow-invalid", false, "publish invalid lines too, as they are (to test the dead-letter topic)")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError(err)
+		return err
 	}
 	addrs := splitList(brokers)
 	if len(addrs) == 0 {
