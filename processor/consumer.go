@@ -191,7 +191,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
+			// kafka-go retries joins itself; pause anyway so a persistent error
+			// cannot spin this loop and flood the log.
 			c.cfg.Logger.Warn("waiting for the next group generation", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
 			continue
 		}
 		assigned := gen.Assignments[c.cfg.Topic]
