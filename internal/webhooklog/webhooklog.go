@@ -149,8 +149,3 @@ func (l *Log) Requests(ctx context.Context, workspace string) ([]Request, error)
 	}
 	return out, nil
 }
-
-// Delete removes both logs of a workspace (webhook.delete).
-func (l *Log) Delete(ctx context.Context, workspace string) error {
-	return l.rdb.Del(ctx, l.key(workspace, "activity"), l.key(workspace, "requests")).Err()
-}

@@ -40,13 +40,7 @@ func TestLogsKeepTheNewestFirstAndAreBounded(t *testing.T) {
 	if len(requests) != webhooklog.RequestsSize || requests[0].BundleID != "b129" || requests[99].BundleID != "b30" {
 		t.Fatalf("requests: %d entries from %s to %s; want the 100 newest, newest first", len(requests), requests[0].BundleID, requests[len(requests)-1].BundleID)
 	}
-	if err := l.Delete(ctx, "ws"); err != nil {
-		t.Fatal(err)
-	}
-	if a, _ := l.Activity(ctx, "ws"); len(a) != 0 {
-		t.Fatalf("%d activity entries left after Delete", len(a))
-	}
 	if a, _ := l.Activity(ctx, "other"); len(a) != 1 {
-		t.Fatal("Delete touched another workspace")
+		t.Fatal("workspaces share a log")
 	}
 }
