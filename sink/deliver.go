@@ -331,12 +331,7 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh control.Webhook,
 		return attemptResult{reason: fmt.Sprintf("building request: %v", err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderWebhookID, b.ID)
-	ts := s.cfg.Now()
-	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	if wh.Secret != "" {
-		req.Header.Set(HeaderWebhookSignature, Sign(wh.Secret, b.ID, ts, body))
-	}
+	SetWebhookHeaders(req.Header, wh.Secret, b.ID, s.cfg.Now(), body)
 	entry.Headers = req.Header.Clone()
 	entry.Headers.Set("User-Agent", s.cfg.Client.UserAgent)
 	if wh.Secret != "" {
@@ -436,8 +431,8 @@ func (s *Sink) publishAutoDisabled(ctx context.Context, ws string, wh control.We
 		return
 	}
 	at := schemas.Timestamp{Time: s.cfg.Now().UTC()}
-	msg := schemas.ControlMessage{Type: schemas.TypeAutoDisabled, WorkspaceID: ws, At: &at,
-		ConsecutiveErrors: errs, LastError: reason, Epoch: wh.Epoch}
+	msg := control.AutoDisabledMessage(wh, errs, reason)
+	msg.At = &at
 	if err := s.cfg.Publisher.Publish(ctx, msg); err != nil {
 		s.cfg.Logger.Error("publishing webhook.auto_disabled", zap.String("workspace", ws), zap.Error(err))
 		s.cfg.Redis.HSet(context.WithoutCancel(ctx), health, "alert", 1)

@@ -67,11 +67,14 @@ func signingKey(secret string) []byte {
 	return []byte(secret)
 }
 
-// SetSignatureHeaders sets the three Standard Webhooks headers of a delivery on h.
-// body must be the exact bytes sent: receivers verify the raw body, so it must not
-// be re-encoded after signing.
-func SetSignatureHeaders(h http.Header, secret, id string, ts time.Time, body []byte) {
+// SetWebhookHeaders sets the Standard Webhooks headers of a delivery on h:
+// webhook-id and webhook-timestamp always, webhook-signature when the webhook
+// has a secret. body must be the exact bytes sent: receivers verify the raw
+// body, so it must not be re-encoded after signing.
+func SetWebhookHeaders(h http.Header, secret, id string, ts time.Time, body []byte) {
 	h.Set(HeaderWebhookID, id)
 	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	h.Set(HeaderWebhookSignature, Sign(secret, id, ts, body))
+	if secret != "" {
+		h.Set(HeaderWebhookSignature, Sign(secret, id, ts, body))
+	}
 }

@@ -160,7 +160,7 @@ func TestSignVerifiedByReferenceLibrary(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Verify also checks the timestamp is within 5 minutes of now.
-			SetSignatureHeaders(req.Header, tt.secret, "bundle_01HZX", time.Now(), []byte(tt.body))
+			SetWebhookHeaders(req.Header, tt.secret, "bundle_01HZX", time.Now(), []byte(tt.body))
 			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -194,7 +194,7 @@ func TestReferenceLibraryRejectsTampering(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{}
-			SetSignatureHeaders(h, vectorSecret, "bundle_1", now, body)
+			SetWebhookHeaders(h, vectorSecret, "bundle_1", now, body)
 			got := tt.mutate(h, body)
 			if err := wh.VerifyIgnoringTimestamp(got, h); !errors.Is(err, standardwebhooks.ErrNoMatchingSignature) {
 				t.Errorf("VerifyIgnoringTimestamp() = %v, want ErrNoMatchingSignature", err)
@@ -233,7 +233,7 @@ func TestSignInvalidWhsecUsesRawBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := http.Header{}
-	SetSignatureHeaders(h, secret, vectorMsgID, ts, []byte(vectorPayload))
+	SetWebhookHeaders(h, secret, vectorMsgID, ts, []byte(vectorPayload))
 	if err := wh.VerifyIgnoringTimestamp([]byte(vectorPayload), h); err != nil {
 		t.Errorf("signature is not keyed with the raw secret bytes: %v", err)
 	}

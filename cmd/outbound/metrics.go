@@ -78,6 +78,7 @@ func newMetrics(w *worker) *metrics {
 		latency,
 
 		counter("outbound_control_records_applied_total", "Valid control records applied to this worker's registry.", nil, w.reader.Applied),
+		counter("outbound_control_records_replayed_total", "Control records read again that were already applied (restarts, re-reads); skipped.", nil, w.reader.Replayed),
 		&scrapeCollector{w: w},
 	)
 	return &metrics{
