@@ -206,28 +206,39 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 		return windowing.Outcome{RetryAt: time.UnixMilli(g[1])}
 	}
 
-	res := s.attempt(ctx, b, wh)
+	res, entry := s.attempt(ctx, b, wh)
 	if s.Observe != nil {
 		s.Observe(b.Workspace, res.ok(), res.took)
 	}
+	bg := context.WithoutCancel(ctx) // the books are kept even when we are stopping
 	if ctx.Err() != nil && !res.ok() {
 		// Our own shutdown is not the receiver's fault: release the probe, retry.
-		s.cfg.Redis.HSet(context.WithoutCancel(ctx), health, "probe", 0)
+		pipe := s.cfg.Redis.TxPipeline()
+		pipe.HSet(bg, health, "probe", 0)
+		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: b.ID,
+			ChatID: b.ChatID, Messages: len(b.Messages), Detail: "interrupted by shutdown; not counted: " + res.reason})
 		return windowing.Outcome{RetryAt: now}
 	}
 	if res.ok() {
-		if err := resultScript.Run(ctx, s.cfg.Redis, []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0).Err(); err != nil {
+		// One round trip: reset the count (any success does) and log.
+		pipe := s.cfg.Redis.Pipeline()
+		reset := pipe.EvalSha(bg, resultScript.Hash(), []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0)
+		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: b.ID,
+			ChatID: b.ChatID, Messages: len(b.Messages), Status: res.status, DurationMS: res.took.Milliseconds()})
+		if redis.HasErrorPrefix(reset.Err(), "NOSCRIPT") {
+			// Redis lost its script cache (restart): load it by running it once.
+			reset = resultScript.Run(bg, s.cfg.Redis, []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0)
+		}
+		if err := reset.Err(); err != nil {
 			s.cfg.Logger.Warn("recording delivery success", zap.String("workspace", b.Workspace), zap.Error(err))
 		}
 		s.stats.Delivered.Add(1)
-		s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: b.ID,
-			ChatID: b.ChatID, Messages: len(b.Messages), Status: res.status, DurationMS: res.took.Milliseconds()})
 		return windowing.Outcome{Done: true}
 	}
 
 	s.stats.Failed.Add(1)
 	gone := res.status == http.StatusGone
-	r, err := resultScript.Run(ctx, s.cfg.Redis, []string{health}, 0, s.cfg.MaxErrors, boolArg(gone),
+	r, err := resultScript.Run(bg, s.cfg.Redis, []string{health}, 0, s.cfg.MaxErrors, boolArg(gone),
 		int(healthTTL.Seconds()), now.Add(5*time.Second).UnixMilli()).Int64Slice()
 	if err != nil {
 		s.cfg.Logger.Warn("recording delivery failure", zap.String("workspace", b.Workspace), zap.Error(err))
@@ -236,8 +247,9 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	errs, disabledNow := int(r[0]), r[1] == 1
 	wait := s.backoff(errs, res.retryAfter, res.hasRetryAfter)
 	next := now.Add(wait)
-	s.cfg.Redis.HSet(ctx, health, "next", next.UnixMilli(), "probe", 0)
-	s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: b.ID,
+	pipe := s.cfg.Redis.TxPipeline()
+	pipe.HSet(bg, health, "next", next.UnixMilli(), "probe", 0)
+	s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: b.ID,
 		ChatID: b.ChatID, Messages: len(b.Messages), Status: res.status, DurationMS: res.took.Milliseconds(),
 		Detail: fmt.Sprintf("%s (consecutive errors: %d)", res.reason, errs)})
 	if disabledNow {
@@ -262,6 +274,18 @@ func (s *Sink) acquire(ws string) bool {
 	}
 	s.inflight[ws]++
 	return true
+}
+
+// Headroom implements windowing.Admission: the flusher claims no more of a
+// workspace's chats than the webhook can take now.
+func (s *Sink) Headroom() (int, map[string]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	remaining := make(map[string]int, len(s.inflight))
+	for ws, n := range s.inflight {
+		remaining[ws] = s.cfg.PerWebhook - n
+	}
+	return s.cfg.PerWebhook, remaining
 }
 
 func (s *Sink) release(ws string) {
@@ -303,17 +327,27 @@ type attemptResult struct {
 
 func (r attemptResult) ok() bool { return r.reason == "" }
 
-func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh control.Webhook) attemptResult {
+// attempt makes one HTTP attempt and returns its outcome and its request log
+// entry, for the caller to record with the outcome's bookkeeping.
+func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh control.Webhook) (attemptResult, webhooklog.Request) {
 	start := s.cfg.Now()
 	entry := webhooklog.Request{At: start, BundleID: b.ID, ChatID: b.ChatID, Attempt: b.Attempt, Method: http.MethodPost, URL: redactURL(wh.URL)}
 	res := s.send(ctx, b, wh, &entry)
 	res.took = s.cfg.Now().Sub(start)
 	entry.DurationMS = res.took.Milliseconds()
 	entry.Error = res.reason
-	if err := s.cfg.Log.RecordRequest(context.WithoutCancel(ctx), b.Workspace, entry); err != nil {
-		s.cfg.Logger.Warn("recording request", zap.String("workspace", b.Workspace), zap.Error(err))
+	return res, entry
+}
+
+// record sends pipe with the attempt's request log entry and activity.
+func (s *Sink) record(ctx context.Context, pipe redis.Pipeliner, ws string, r webhooklog.Request, a webhooklog.Activity) {
+	err := s.cfg.Log.Queue(ctx, pipe, ws, r, a)
+	if err == nil {
+		_, err = pipe.Exec(ctx)
 	}
-	return res
+	if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		s.cfg.Logger.Warn("recording delivery attempt", zap.String("workspace", ws), zap.Error(err))
+	}
 }
 
 func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh control.Webhook, entry *webhooklog.Request) attemptResult {

@@ -372,3 +372,27 @@ func TestRequestLogHidesURLPasswords(t *testing.T) {
 		t.Fatalf("logged URL %q: want the user kept and the password redacted", q[0].URL)
 	}
 }
+
+// TestSuccessResetsTheCountEvenAfterRedisLostItsScripts: the success path sends
+// the reset script by hash in a pipeline; after a Redis restart emptied the
+// script cache it must still reset the count.
+func TestSuccessResetsTheCountEvenAfterRedisLostItsScripts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
+	ctx := context.Background()
+	if err := r.rdb.HSet(ctx, sink.HealthKey("", "ws", 1), "errors", 3).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.send("ws", 1, 1)
+	waitFor(t, "the delivery", 10*time.Second, func() bool { return r.sink.Stats().Delivered.Load() == 1 })
+	if n, err := sink.ConsecutiveErrors(ctx, r.rdb, "", "ws", 1); err != nil || n != 0 {
+		t.Fatalf("consecutive errors = %d, %v after a success; want 0", n, err)
+	}
+	if q, _ := r.logs.Requests(ctx, "ws"); len(q) != 1 {
+		t.Fatalf("%d requests logged, want 1", len(q))
+	}
+}

@@ -79,6 +79,9 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 	defer inflight.Wait()
 	tick := time.NewTicker(f.cfg.PollInterval)
 	defer tick.Stop()
+	// A finished delivery frees a slot and may have made the chat's next
+	// bundle due: claim again at once instead of waiting for the next tick.
+	done := make(chan struct{}, 1)
 	failing := false
 	for {
 		select {
@@ -86,8 +89,9 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 			return nil
 		case <-tick.C:
 		case <-progress.Appended():
+		case <-done:
 		}
-		err := f.pass(ctx, partition, progress, &inflight)
+		err := f.pass(ctx, partition, progress, &inflight, done)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			// Logged once per failure streak; the next tick retries.
@@ -102,7 +106,7 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 
 // pass seals what is due, then claims as many chats as there are free delivery
 // slots, repeating while the batches come back full.
-func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, inflight *sync.WaitGroup) error {
+func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, inflight *sync.WaitGroup, done chan<- struct{}) error {
 	now := f.cfg.Store.cfg.Now()
 	upTo := progress.CaughtUpTo()
 	if upTo.After(now) {
@@ -122,7 +126,8 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, in
 		if free == 0 {
 			return nil
 		}
-		claimed, err := f.cfg.Store.Claim(ctx, partition, free, f.cfg.Lease)
+		perWorkspace, remaining := f.headroom()
+		claimed, err := f.cfg.Store.Claim(ctx, partition, free, f.cfg.Lease, perWorkspace, remaining)
 		f.release(free - len(claimed))
 		if err != nil {
 			return err
@@ -131,14 +136,36 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, in
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
-				defer f.release(1)
 				f.deliver(ctx, c)
+				f.release(1)
+				select {
+				case done <- struct{}{}:
+				default:
+				}
 			}()
 		}
 		if len(claimed) < free {
 			return nil
 		}
 	}
+}
+
+// Admission is implemented by a Deliverer that limits deliveries per
+// workspace. The flusher then claims no more of a workspace's chats than it can
+// take now: a chat claimed beyond that would only be put back, at the cost of
+// two scripts and a delay.
+type Admission interface {
+	// Headroom returns how many deliveries one workspace may have in flight,
+	// and, for workspaces with deliveries in flight, how many more they may
+	// take now.
+	Headroom() (perWorkspace int, remaining map[string]int)
+}
+
+func (f *Flusher) headroom() (int, map[string]int) {
+	if a, ok := f.cfg.Deliverer.(Admission); ok {
+		return a.Headroom()
+	}
+	return 0, nil
 }
 
 // acquire takes up to n free delivery slots without waiting.

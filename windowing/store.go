@@ -273,12 +273,17 @@ type Claimed struct {
 
 // Claim leases up to limit chats of the partition whose head bundle is due and
 // returns those bundles. Until the lease ends (or Ack/Retry) no other worker gets
-// the chat.
-func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration) ([]Claimed, error) {
+// the chat. perWorkspace (0: no cap) caps the chats claimed per workspace, and
+// remaining lowers it for the workspaces named; chats over the cap stay due.
+func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int) ([]Claimed, error) {
 	p := s.prefix(partition)
 	now := s.cfg.Now()
-	raw, err := claimScript.Run(ctx, s.cfg.Redis, []string{p + "ready"},
-		p, now.UnixMilli(), now.Add(lease).UnixMilli(), limit).Slice()
+	args := make([]any, 0, 6+2*len(remaining))
+	args = append(args, p, now.UnixMilli(), now.Add(lease).UnixMilli(), limit, perWorkspace, 4*limit)
+	for ws, n := range remaining {
+		args = append(args, ws, n)
+	}
+	raw, err := claimScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("claiming bundles of partition %d: %w", partition, err)
 	}

@@ -59,7 +59,7 @@ func drain(t *testing.T, s *Store, partition int, upTo time.Time) []Bundle {
 	}
 	var out []Bundle
 	for {
-		claimed, err := s.Claim(ctx, partition, 100, time.Minute)
+		claimed, err := s.Claim(ctx, partition, 100, time.Minute, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,18 +279,18 @@ func TestOnlyTheHeadOfAChatIsClaimedAndRetryKeepsOrder(t *testing.T) {
 	s := newTestStore(t, clk)
 	ctx := context.Background()
 	mustAppend(t, s, 0, entry(0, "ws", "c", "first", now, None), entry(1, "ws", "c", "second", now, None))
-	claimed, err := s.Claim(ctx, 0, 10, time.Minute)
+	claimed, err := s.Claim(ctx, 0, 10, time.Minute, 0, nil)
 	if err != nil || len(claimed) != 1 || claimed[0].Messages[0].ID != "first" {
 		t.Fatalf("claim = %+v, %v", claimed, err)
 	}
-	if again, _ := s.Claim(ctx, 0, 10, time.Minute); len(again) != 0 {
+	if again, _ := s.Claim(ctx, 0, 10, time.Minute, 0, nil); len(again) != 0 {
 		t.Fatalf("a leased chat was claimed again: %+v", again)
 	}
 	if err := s.Retry(ctx, claimed[0], now.Add(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	clk.Set(now.Add(10 * time.Second))
-	claimed, _ = s.Claim(ctx, 0, 10, time.Minute)
+	claimed, _ = s.Claim(ctx, 0, 10, time.Minute, 0, nil)
 	if len(claimed) != 1 || claimed[0].Messages[0].ID != "first" || claimed[0].Attempt != 2 {
 		t.Fatalf("after retry: %+v", claimed)
 	}
@@ -310,9 +310,9 @@ func TestExpiredLeaseIsTakenOverAndStaleAckIsANoOp(t *testing.T) {
 	s := newTestStore(t, clk)
 	ctx := context.Background()
 	mustAppend(t, s, 0, entry(0, "ws", "c", "a", now, None), entry(1, "ws", "c", "b", now, None))
-	dead, _ := s.Claim(ctx, 0, 10, 30*time.Second) // this worker dies mid-delivery
+	dead, _ := s.Claim(ctx, 0, 10, 30*time.Second, 0, nil) // this worker dies mid-delivery
 	clk.Set(now.Add(31 * time.Second))
-	taken, _ := s.Claim(ctx, 0, 10, 30*time.Second)
+	taken, _ := s.Claim(ctx, 0, 10, 30*time.Second, 0, nil)
 	if len(dead) != 1 || len(taken) != 1 || taken[0].ID != dead[0].ID {
 		t.Fatalf("takeover: dead=%+v taken=%+v", dead, taken)
 	}
@@ -323,7 +323,7 @@ func TestExpiredLeaseIsTakenOverAndStaleAckIsANoOp(t *testing.T) {
 	if err := s.Ack(ctx, dead[0]); err != nil {
 		t.Fatal(err)
 	}
-	next, _ := s.Claim(ctx, 0, 10, 30*time.Second)
+	next, _ := s.Claim(ctx, 0, 10, 30*time.Second, 0, nil)
 	if len(next) != 1 || next[0].Messages[0].ID != "b" {
 		t.Fatalf("next bundle lost after a stale ack: %+v", next)
 	}
@@ -362,7 +362,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				cl, err := s.Claim(ctx, 0, 50, time.Hour)
+				cl, err := s.Claim(ctx, 0, 50, time.Hour, 0, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -430,5 +430,34 @@ func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
 	sort.Strings(left)
 	if fmt.Sprint(left) != "[ws-other/keep-too ws2/keep]" {
 		t.Fatalf("left after the drop: %v", left)
+	}
+}
+
+func TestClaimHonoursPerWorkspaceHeadroom(t *testing.T) {
+	now := utc("2024-01-01T00:00:00Z")
+	s := newTestStore(t, &clock{t: now})
+	ctx := context.Background()
+	var es []Entry
+	for i := range 5 {
+		es = append(es, entry(int64(i), "busy", fmt.Sprint("c", i), fmt.Sprint("b", i), now, None))
+		es = append(es, entry(int64(10+i), "free", fmt.Sprint("c", i), fmt.Sprint("f", i), now, None))
+	}
+	mustAppend(t, s, 0, es...)
+	// "busy" has one delivery slot left, every other workspace three.
+	claimed, err := s.Claim(ctx, 0, 100, time.Minute, 3, map[string]int{"busy": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	for _, c := range claimed {
+		per[c.Workspace]++
+	}
+	if per["busy"] != 1 || per["free"] != 3 {
+		t.Fatalf("claimed %v, want busy:1 free:3", per)
+	}
+	// What was over the cap is still due for the next claim, not leased.
+	rest, _ := s.Claim(ctx, 0, 100, time.Minute, 0, nil)
+	if len(rest) != 6 {
+		t.Fatalf("%d chats left due, want 6", len(rest))
 	}
 }

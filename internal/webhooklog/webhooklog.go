@@ -89,15 +89,35 @@ func (l *Log) key(workspace, log string) string {
 }
 
 func (l *Log) push(ctx context.Context, key string, size int, v any) error {
+	pipe := l.rdb.TxPipeline()
+	if err := queue(ctx, pipe, key, size, v); err != nil {
+		return err
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+func queue(ctx context.Context, pipe redis.Pipeliner, key string, size int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	pipe := l.rdb.TxPipeline()
 	pipe.LPush(ctx, key, b)
 	pipe.LTrim(ctx, key, 0, int64(size-1))
-	_, err = pipe.Exec(ctx)
-	return err
+	return nil
+}
+
+// Queue adds a request and an action to pipe, for a caller that has more to
+// send in the same round trip (the sink records a delivery's outcome with them).
+// All of a workspace's keys share one hash slot.
+func (l *Log) Queue(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request, a Activity) error {
+	if err := queue(ctx, pipe, l.key(workspace, "requests"), RequestsSize, r); err != nil {
+		return fmt.Errorf("encoding request of %s: %w", workspace, err)
+	}
+	if err := queue(ctx, pipe, l.key(workspace, "activity"), ActivitySize, a); err != nil {
+		return fmt.Errorf("encoding activity of %s: %w", workspace, err)
+	}
+	return nil
 }
 
 // RecordActivity adds an action to the workspace's activity log.
