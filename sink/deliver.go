@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,9 +56,6 @@ type Config struct {
 	// MaxErrors is how many consecutive failed attempts are tolerated; the next
 	// one disables the webhook (default 10: "more than 10" disables).
 	MaxErrors int
-	// PerWebhook caps this worker's concurrent deliveries to one webhook
-	// (default 4), so a slow receiver holds at most that many delivery slots.
-	PerWebhook int
 	// Backoff after a failed attempt, for the whole webhook: BackoffInitial
 	// (default 5s) doubling up to BackoffMax (default 30m), jittered by 20%.
 	BackoffInitial time.Duration
@@ -86,9 +82,6 @@ type Sink struct {
 	client *http.Client
 	stats  Stats
 
-	mu       sync.Mutex
-	inflight map[string]int
-
 	// Observe, when set, is called after every HTTP attempt (metrics).
 	Observe func(workspace string, ok bool, took time.Duration)
 }
@@ -113,9 +106,6 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.MaxErrors <= 0 {
 		cfg.MaxErrors = 10
 	}
-	if cfg.PerWebhook <= 0 {
-		cfg.PerWebhook = 4
-	}
 	if cfg.BackoffInitial <= 0 {
 		cfg.BackoffInitial = 5 * time.Second
 	}
@@ -139,7 +129,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, err
 	}
 	cfg.Client = cfg.Client.WithDefaults()
-	return &Sink{cfg: cfg, client: client, inflight: map[string]int{}}, nil
+	return &Sink{cfg: cfg, client: client}, nil
 }
 
 // Stats returns live counters.
@@ -169,8 +159,9 @@ func ConsecutiveErrors(ctx context.Context, rdb *redis.Client, prefix, workspace
 
 const healthTTL = 30 * 24 * time.Hour
 
-// Deliver implements windowing.Deliverer. It never blocks on a webhook that is
-// in backoff or at its concurrency cap: it answers with a RetryAt instead.
+// Deliver implements windowing.Deliverer. It never waits for a webhook that
+// is in backoff: it answers with a RetryAt instead. (How many deliveries run
+// against one webhook at once is the flusher's business: FlusherConfig.PerWorkspace.)
 func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcome {
 	now := s.cfg.Now()
 	wh, ok := s.cfg.Webhooks.Lookup(b.Workspace)
@@ -181,11 +172,6 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 			BundleID: b.ID, ChatID: b.ChatID, Messages: len(b.Messages), Detail: "webhook disabled or deleted while the bundle was pending"})
 		return windowing.Outcome{Done: true, Dropped: true}
 	}
-	if !s.acquire(b.Workspace) {
-		return windowing.Outcome{RetryAt: now.Add(50 * time.Millisecond)}
-	}
-	defer s.release(b.Workspace)
-
 	health := HealthKey(s.cfg.Prefix, b.Workspace, wh.Epoch)
 	lease := s.cfg.Client.RequestTimeout + 5*time.Second
 	g, err := gateScript.Run(ctx, s.cfg.Redis, []string{health},
@@ -264,36 +250,6 @@ func boolArg(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func (s *Sink) acquire(ws string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.inflight[ws] >= s.cfg.PerWebhook {
-		return false
-	}
-	s.inflight[ws]++
-	return true
-}
-
-// Headroom implements windowing.Admission: the flusher claims no more of a
-// workspace's chats than the webhook can take now.
-func (s *Sink) Headroom() (int, map[string]int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	remaining := make(map[string]int, len(s.inflight))
-	for ws, n := range s.inflight {
-		remaining[ws] = s.cfg.PerWebhook - n
-	}
-	return s.cfg.PerWebhook, remaining
-}
-
-func (s *Sink) release(ws string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.inflight[ws]--; s.inflight[ws] == 0 {
-		delete(s.inflight, ws)
-	}
 }
 
 // backoff is the wait before the webhook's next attempt after its n-th

@@ -26,13 +26,16 @@ type FlusherConfig struct {
 	Deliverer Deliverer
 	Logger    *zap.Logger
 	// Concurrency caps deliveries in flight across all partitions of this worker
-	// (default 64). A slow webhook cannot take them all: the Deliverer refuses
-	// (with a RetryAt) beyond its own per-webhook cap.
+	// (default 64).
 	Concurrency int
 	// Lease is how long a claimed chat stays hidden from other workers (default
 	// 30s). It must exceed the delivery timeout: a worker that dies mid-delivery
 	// is replaced when its lease ends. Not time-scaled.
 	Lease time.Duration
+	// PerWorkspace caps this worker's deliveries in flight to one workspace's
+	// webhook (default 4), so a slow receiver holds at most that many of the
+	// Concurrency slots and the rest serve other workspaces.
+	PerWorkspace int
 	// PollInterval is how often due windows and chats are looked for (default
 	// 100ms); appends of granularity none wake the flusher at once.
 	PollInterval time.Duration
@@ -46,6 +49,11 @@ type FlusherConfig struct {
 type Flusher struct {
 	cfg   FlusherConfig
 	slots chan struct{}
+
+	mu        sync.Mutex
+	slotFreed *sync.Cond     // on mu: a delivery finished
+	claimed   map[string]int // workspace -> bundles claimed and not finished
+	active    map[string]int // workspace -> deliveries running (at most PerWorkspace)
 }
 
 // NewFlusher validates cfg and fills defaults.
@@ -62,13 +70,18 @@ func NewFlusher(cfg FlusherConfig) (*Flusher, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
+	if cfg.PerWorkspace <= 0 {
+		cfg.PerWorkspace = 4
+	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 100 * time.Millisecond
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 256
 	}
-	return &Flusher{cfg: cfg, slots: make(chan struct{}, cfg.Concurrency)}, nil
+	f := &Flusher{cfg: cfg, slots: make(chan struct{}, cfg.Concurrency), claimed: map[string]int{}, active: map[string]int{}}
+	f.slotFreed = sync.NewCond(&f.mu)
+	return f, nil
 }
 
 // RunPartition seals and delivers the partition's due work until ctx ends. It
@@ -84,14 +97,18 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 	done := make(chan struct{}, 1)
 	failing := false
 	for {
+		// Windows close with the clock, so sealing runs on the tick; an append
+		// or a finished delivery only makes chats ready, so they claim alone.
+		seal := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			seal = true
 		case <-progress.Appended():
 		case <-done:
 		}
-		err := f.pass(ctx, partition, progress, &inflight, done)
+		err := f.pass(ctx, partition, progress, seal, &inflight, done)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			// Logged once per failure streak; the next tick retries.
@@ -104,21 +121,22 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 	}
 }
 
-// pass seals what is due, then claims as many chats as there are free delivery
-// slots, repeating while the batches come back full.
-func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, inflight *sync.WaitGroup, done chan<- struct{}) error {
-	now := f.cfg.Store.cfg.Now()
-	upTo := progress.CaughtUpTo()
-	if upTo.After(now) {
-		upTo = now
-	}
-	for {
-		n, err := f.cfg.Store.Seal(ctx, partition, upTo, f.cfg.Batch)
-		if err != nil {
-			return err
+// pass seals what is due (when asked), then claims as many chats as there are
+// free delivery slots, repeating while the batches come back full.
+func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, seal bool, inflight *sync.WaitGroup, done chan<- struct{}) error {
+	if seal {
+		upTo := progress.CaughtUpTo()
+		if now := f.cfg.Store.cfg.Now(); upTo.After(now) {
+			upTo = now
 		}
-		if n < f.cfg.Batch {
-			break
+		for {
+			n, err := f.cfg.Store.Seal(ctx, partition, upTo, f.cfg.Batch)
+			if err != nil {
+				return err
+			}
+			if n < f.cfg.Batch {
+				break
+			}
 		}
 	}
 	for {
@@ -126,8 +144,7 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, in
 		if free == 0 {
 			return nil
 		}
-		perWorkspace, remaining := f.headroom()
-		claimed, err := f.cfg.Store.Claim(ctx, partition, free, f.cfg.Lease, perWorkspace, remaining)
+		claimed, err := f.claim(ctx, partition, free)
 		f.release(free - len(claimed))
 		if err != nil {
 			return err
@@ -136,8 +153,9 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, in
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
+				f.startDelivery(c.Workspace)
 				f.deliver(ctx, c)
-				f.release(1)
+				f.finished(c.Workspace)
 				select {
 				case done <- struct{}{}:
 				default:
@@ -150,22 +168,50 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, in
 	}
 }
 
-// Admission is implemented by a Deliverer that limits deliveries per
-// workspace. The flusher then claims no more of a workspace's chats than it can
-// take now: a chat claimed beyond that would only be put back, at the cost of
-// two scripts and a delay.
-type Admission interface {
-	// Headroom returns how many deliveries one workspace may have in flight,
-	// and, for workspaces with deliveries in flight, how many more they may
-	// take now.
-	Headroom() (perWorkspace int, remaining map[string]int)
+// claim leases up to n due chats, as many of a workspace as its headroom
+// allows. The headroom is read without holding the lock across the script:
+// holding it serialised every partition's claims and tripled end-to-end p99
+// (measured 196 ms against 44 ms at 2 000 events/s). Partitions claiming at the
+// same moment may both take a workspace's last slot; the loser's bundle then
+// waits in startDelivery for a slot, its chat still leased to us.
+func (f *Flusher) claim(ctx context.Context, partition, n int) ([]Claimed, error) {
+	f.mu.Lock()
+	remaining := make(map[string]int, len(f.claimed))
+	for ws, k := range f.claimed {
+		remaining[ws] = max(f.cfg.PerWorkspace-k, 0)
+	}
+	f.mu.Unlock()
+	claimed, err := f.cfg.Store.Claim(ctx, partition, n, f.cfg.Lease, f.cfg.PerWorkspace, remaining)
+	f.mu.Lock()
+	for _, c := range claimed {
+		f.claimed[c.Workspace]++
+	}
+	f.mu.Unlock()
+	return claimed, err
 }
 
-func (f *Flusher) headroom() (int, map[string]int) {
-	if a, ok := f.cfg.Deliverer.(Admission); ok {
-		return a.Headroom()
+// startDelivery waits until the workspace has a free slot and takes it.
+func (f *Flusher) startDelivery(workspace string) {
+	f.mu.Lock()
+	for f.active[workspace] >= f.cfg.PerWorkspace {
+		f.slotFreed.Wait()
 	}
-	return 0, nil
+	f.active[workspace]++
+	f.mu.Unlock()
+}
+
+// finished frees the slots of a delivery that is over.
+func (f *Flusher) finished(workspace string) {
+	f.mu.Lock()
+	if f.active[workspace]--; f.active[workspace] <= 0 {
+		delete(f.active, workspace)
+	}
+	if f.claimed[workspace]--; f.claimed[workspace] <= 0 {
+		delete(f.claimed, workspace)
+	}
+	f.slotFreed.Broadcast()
+	f.mu.Unlock()
+	f.release(1)
 }
 
 // acquire takes up to n free delivery slots without waiting.

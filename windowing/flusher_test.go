@@ -79,3 +79,74 @@ func TestFlusherDeliversEveryBundleInChatOrderDespiteFailures(t *testing.T) {
 		t.Fatalf("pending after delivery: %d windows, %d chats", w, c)
 	}
 }
+
+// gauge is a Deliverer that records the most deliveries it saw at once per
+// workspace.
+type gauge struct {
+	mu        sync.Mutex
+	now, peak map[string]int
+	done      int
+}
+
+func (g *gauge) Deliver(_ context.Context, b Bundle) Outcome {
+	g.mu.Lock()
+	g.now[b.Workspace]++
+	g.peak[b.Workspace] = max(g.peak[b.Workspace], g.now[b.Workspace])
+	g.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	g.mu.Lock()
+	g.now[b.Workspace]--
+	g.done++
+	g.mu.Unlock()
+	return Outcome{Done: true}
+}
+
+// TestPerWorkspaceCapHoldsAcrossPartitions: four partitions claim at once, yet
+// no workspace ever has more than PerWorkspace deliveries running.
+func TestPerWorkspaceCapHoldsAcrossPartitions(t *testing.T) {
+	s := newTestStore(t, &clock{t: time.Now()})
+	s.cfg.Now = time.Now
+	g := &gauge{now: map[string]int{}, peak: map[string]int{}}
+	f, err := NewFlusher(FlusherConfig{Store: s, Deliverer: g, PerWorkspace: 2, Concurrency: 64, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const partitions, perPartition = 4, 40
+	for p := range partitions {
+		var es []Entry
+		for i := range perPartition {
+			ws := fmt.Sprint("ws", i%2)
+			es = append(es, entry(int64(i), ws, fmt.Sprintf("p%d-c%d", p, i), fmt.Sprintf("p%d-m%d", p, i), time.Now(), None))
+		}
+		mustAppend(t, s, p, es...)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for p := range partitions {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.RunPartition(ctx, p, progress{make(chan struct{})}) }()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		g.mu.Lock()
+		done := g.done
+		g.mu.Unlock()
+		if done == partitions*perPartition || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if g.done != partitions*perPartition {
+		t.Fatalf("delivered %d of %d", g.done, partitions*perPartition)
+	}
+	for ws, peak := range g.peak {
+		if peak > 2 {
+			t.Errorf("%s had %d deliveries running at once, cap is 2", ws, peak)
+		}
+	}
+	if g.peak["ws0"] < 2 {
+		t.Errorf("ws0 never used its second slot (peak %d): the cap throttles too hard", g.peak["ws0"])
+	}
+}

@@ -170,13 +170,13 @@ func newWorker(cfg workerConfig, log *zap.Logger) (*worker, error) {
 		return nil, err
 	}
 	if w.sink, err = sink.New(sink.Config{Redis: w.rdb, Webhooks: w.registry, Publisher: w.publisher, Log: w.logs,
-		Logger: log.Named("sink"), Product: cfg.Product, PerWebhook: cfg.PerWebhook, TimeScale: cfg.TimeScale,
+		Logger: log.Named("sink"), Product: cfg.Product, TimeScale: cfg.TimeScale,
 		Client: sink.ClientConfig{ConnectTimeout: cfg.ConnectTimeout, RequestTimeout: cfg.RequestTimeout,
 			AllowPrivate: cfg.AllowPrivate, UserAgent: "outbound/" + version}}); err != nil {
 		return nil, err
 	}
 	flusher, err := windowing.NewFlusher(windowing.FlusherConfig{Store: w.store, Deliverer: w.sink,
-		Logger: log.Named("flusher"), Concurrency: cfg.Concurrency, Lease: cfg.RequestTimeout + 15*time.Second})
+		Logger: log.Named("flusher"), Concurrency: cfg.Concurrency, PerWorkspace: cfg.PerWebhook, Lease: cfg.RequestTimeout + 15*time.Second})
 	if err != nil {
 		return nil, err
 	}
