@@ -1,14 +1,21 @@
-// Package sink turns a closed window (windowing.Bundle) into an HTTP call to the
-// workspace's webhook.
+// Package sink delivers bundles (windowing.Bundle) to webhooks and keeps their
+// books.
 //
-// What it owns so far:
 //   - Render: the two payload formats of the product spec (one message, or a
-//     bundle with its HTML aggregation), as the exact bytes that are signed and
-//     sent.
-//   - Sign: Standard Webhooks signatures (webhook-id, webhook-timestamp,
-//     webhook-signature), so receivers can verify with any of its libraries.
-//   - NewHTTPClient: the delivery client. It refuses loopback, private,
-//     link-local and other internal addresses at dial time, on the resolved IP,
-//     so a customer's URL cannot reach the worker's own network; it never follows
-//     redirects; and it keeps connections alive.
+//     bundle with its HTML aggregation), as the exact bytes signed and sent.
+//   - Sign: Standard Webhooks headers (webhook-id stable per bundle,
+//     webhook-timestamp, webhook-signature when a secret is set).
+//   - NewHTTPClient: refuses loopback, private, link-local and other internal
+//     addresses at dial time, on the resolved IP (no DNS-rebinding gap); never
+//     follows redirects; keeps connections alive.
+//   - Sink.Deliver: one attempt per call, never waiting. A webhook's health is
+//     shared by all workers in Redis: any failure puts the whole webhook into
+//     backoff with one probe at a time across the group, any success resets the
+//     count, and the attempt that makes it exceed 10 (or a 410 Gone) disables
+//     the webhook and publishes exactly one webhook.auto_disabled. Every attempt
+//     goes to the request log and every outcome to the activity log
+//     (internal/webhooklog).
+//
+// Bundles of a disabled or deleted webhook, or buffered before its last
+// re-enable, are dropped, not delivered.
 package sink
