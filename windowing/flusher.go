@@ -3,6 +3,7 @@ package windowing
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -51,9 +52,10 @@ type Flusher struct {
 	slots chan struct{}
 
 	mu        sync.Mutex
-	slotFreed *sync.Cond     // on mu: a delivery finished
-	claimed   map[string]int // workspace -> bundles claimed and not finished
-	active    map[string]int // workspace -> deliveries running (at most PerWorkspace)
+	slotFreed *sync.Cond      // on mu: a delivery finished
+	claimed   map[string]int  // workspace -> bundles claimed and not finished
+	active    map[string]int  // workspace -> deliveries running (at most PerWorkspace)
+	starved   []chan struct{} // partitions waiting for a free delivery slot
 }
 
 // NewFlusher validates cfg and fills defaults.
@@ -90,15 +92,22 @@ func NewFlusher(cfg FlusherConfig) (*Flusher, error) {
 func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Progress) error {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
+	// Start each partition's tick at a random phase, so the partitions do not
+	// all seal and claim in the same instant.
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(rand.N(f.cfg.PollInterval)):
+	}
 	tick := time.NewTicker(f.cfg.PollInterval)
 	defer tick.Stop()
-	// A finished delivery frees a slot and may have made the chat's next
-	// bundle due: claim again at once instead of waiting for the next tick.
-	done := make(chan struct{}, 1)
+	// wake is signalled when one of our deliveries finished (the chat's next
+	// bundle may be due) and when a slot frees after we found none.
+	wake := make(chan struct{}, 1)
 	failing := false
 	for {
 		// Windows close with the clock, so sealing runs on the tick; an append
-		// or a finished delivery only makes chats ready, so they claim alone.
+		// or a wake-up only makes chats ready, so they claim alone.
 		seal := false
 		select {
 		case <-ctx.Done():
@@ -106,9 +115,9 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 		case <-tick.C:
 			seal = true
 		case <-progress.Appended():
-		case <-done:
+		case <-wake:
 		}
-		err := f.pass(ctx, partition, progress, seal, &inflight, done)
+		err := f.pass(ctx, partition, progress, seal, &inflight, wake)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			// Logged once per failure streak; the next tick retries.
@@ -123,7 +132,7 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 
 // pass seals what is due (when asked), then claims as many chats as there are
 // free delivery slots, repeating while the batches come back full.
-func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, seal bool, inflight *sync.WaitGroup, done chan<- struct{}) error {
+func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, seal bool, inflight *sync.WaitGroup, wake chan struct{}) error {
 	if seal {
 		upTo := progress.CaughtUpTo()
 		if now := f.cfg.Store.cfg.Now(); upTo.After(now) {
@@ -140,16 +149,27 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 		}
 	}
 	for {
-		free := f.acquire(f.cfg.Batch)
-		if free == 0 {
+		// Slots are taken only for what the claim returns: reserving them
+		// first let partitions with nothing due hold every slot through an
+		// empty claim while the partition with work saw none free.
+		n := min(cap(f.slots)-len(f.slots), f.cfg.Batch)
+		if n <= 0 {
+			f.waitForSlot(wake)
 			return nil
 		}
-		claimed, err := f.claim(ctx, partition, free)
-		f.release(free - len(claimed))
+		claimed, err := f.claim(ctx, partition, n)
 		if err != nil {
 			return err
 		}
 		for _, c := range claimed {
+			// Another partition may have taken the free slots meanwhile: wait
+			// for one of the deliveries in flight to finish.
+			select {
+			case f.slots <- struct{}{}:
+			case <-ctx.Done():
+				f.handBack(ctx, c)
+				continue
+			}
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
@@ -157,14 +177,36 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 				f.deliver(ctx, c)
 				f.finished(c.Workspace)
 				select {
-				case done <- struct{}{}:
+				case wake <- struct{}{}:
 				default:
 				}
 			}()
 		}
-		if len(claimed) < free {
+		if len(claimed) < n {
 			return nil
 		}
+	}
+}
+
+// waitForSlot asks for wake to be signalled when a delivery slot frees.
+func (f *Flusher) waitForSlot(wake chan struct{}) {
+	f.mu.Lock()
+	f.starved = append(f.starved, wake)
+	f.mu.Unlock()
+}
+
+// handBack returns a claimed chat we will not deliver (the partition was revoked
+// or the worker is stopping) so another worker need not wait for the lease.
+func (f *Flusher) handBack(ctx context.Context, c Claimed) {
+	f.mu.Lock()
+	if f.claimed[c.Workspace]--; f.claimed[c.Workspace] <= 0 {
+		delete(f.claimed, c.Workspace)
+	}
+	f.mu.Unlock()
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := f.cfg.Store.Retry(bg, c, f.cfg.Store.cfg.Now()); err != nil {
+		f.cfg.Logger.Warn("handing back a claimed bundle", zap.String("bundle_id", c.ID), zap.Error(err))
 	}
 }
 
@@ -214,23 +256,20 @@ func (f *Flusher) finished(workspace string) {
 	f.release(1)
 }
 
-// acquire takes up to n free delivery slots without waiting.
-func (f *Flusher) acquire(n int) int {
-	got := 0
-	for got < n {
-		select {
-		case f.slots <- struct{}{}:
-			got++
-		default:
-			return got
-		}
-	}
-	return got
-}
-
+// release frees n delivery slots and wakes the partitions that found none.
 func (f *Flusher) release(n int) {
 	for range n {
 		<-f.slots
+	}
+	f.mu.Lock()
+	starved := f.starved
+	f.starved = nil
+	f.mu.Unlock()
+	for _, w := range starved {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
 	}
 }
 
