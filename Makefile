@@ -28,11 +28,16 @@ lint:
 demo:
 	$(GO) run ./cmd/outbound demo
 
+# The binary is built before the services start, and the bench runs that same
+# binary as its `outbound worker` subprocesses. A quick run writes its own JSON so
+# that it never replaces the full run's bench/results/latest.json.
 bench:
-	$(WITH_SERVICES) $(GO) run ./cmd/outbound bench
+	$(GO) build -o bin/outbound ./cmd/outbound
+	$(WITH_SERVICES) bin/outbound bench --out bench/results/latest.json
 
 bench-quick:
-	$(WITH_SERVICES) $(GO) run ./cmd/outbound bench --quick
+	$(GO) build -o bin/outbound ./cmd/outbound
+	$(WITH_SERVICES) bin/outbound bench --quick --out bench/results/latest-quick.json
 
 # An interactive shell with Kafka and redis-server running and
 # OUTBOUND_TEST_KAFKA_BROKERS / OUTBOUND_TEST_REDIS_ADDR set; exit it to stop them.

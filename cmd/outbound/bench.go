@@ -3,9 +3,91 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+
+	"github.com/outbound-webhooks/outbound/internal/bench"
 )
 
-func runBench(context.Context, []string, io.Reader, io.Writer, io.Writer) error {
-	return errors.New("not built yet")
+// Environment variables scripts/with-services sets, read as the bench's
+// defaults so that `make bench` needs no flags.
+const (
+	envBenchBrokers = "OUTBOUND_TEST_KAFKA_BROKERS"
+	envBenchRedis   = "OUTBOUND_TEST_REDIS_ADDR"
+)
+
+func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", `outbound bench: measure throughput, latency and memory against real Kafka and Redis.
+
+Every figure is printed beside the baseline that bounds it, measured in the same
+run (a plain kafka-go consumer, a pipelined Redis loop, a plain HTTP client):
+absolute numbers drift on shared machines, the ratios are the result. The table
+goes to stdout, progress to stderr, every row to --out as JSON.
+
+The bench creates its own topics and Redis databases and removes them at the
+end; the Redis memory row reads the server-wide used_memory, so give it a
+redis-server of its own. "make bench" and "make bench-quick" start private
+Kafka and Redis through scripts/with-services.`)
+	fs.SetOutput(stderr)
+	var (
+		brokers, redisAddr, out, profileDir, only string
+		quick                                     bool
+	)
+	// The addresses fall back to the variables scripts/with-services exports,
+	// not to OUTBOUND_KAFKA_BROKERS: a worker's production brokers are the last
+	// thing a benchmark should fill with a million events.
+	fs.FlagSet.StringVar(&brokers, "kafka-brokers", os.Getenv(envBenchBrokers),
+		"Kafka bootstrap brokers, comma-separated (env "+envBenchBrokers+")")
+	fs.FlagSet.StringVar(&redisAddr, "redis-addr", os.Getenv(envBenchRedis),
+		"redis-server host:port (env "+envBenchRedis+")")
+	fs.BoolVar(&quick, "quick", false, "run every phase at about a tenth of the scale (under two minutes)")
+	fs.StringVar(&out, "out", "bench/results/latest.json", "where to write the rows as JSON (empty: nowhere)")
+	fs.StringVar(&profileDir, "profile-dir", "", "write a CPU profile of each in-process measurement here (costs a few percent)")
+	fs.StringVar(&only, "only", "", "run only these phases, comma-separated: "+strings.Join(bench.Phases, ", "))
+	if err := fs.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError(err)
+	}
+	cfg := bench.Config{Brokers: splitList(brokers), RedisAddr: strings.TrimSpace(redisAddr), Quick: quick,
+		ProfileDir: profileDir, Only: splitList(only), Progress: stderr}
+	var missing []string
+	if len(cfg.Brokers) == 0 {
+		missing = append(missing, "Kafka (--kafka-brokers or "+envBenchBrokers+")")
+	}
+	if cfg.RedisAddr == "" {
+		missing = append(missing, "Redis (--redis-addr or "+envBenchRedis+")")
+	}
+	if len(missing) > 0 {
+		return usageError(fmt.Errorf("no %s: run `make bench` or `make bench-quick`, which start both through scripts/with-services",
+			strings.Join(missing, " and no ")))
+	}
+	// The memory and scale-out phases run this very binary as `outbound worker`.
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary to run workers: %w", err)
+	}
+	cfg.WorkerCommand = []string{exe, "worker"}
+
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteMarkdown(stdout); err != nil {
+		return fmt.Errorf("printing the table: %w", err)
+	}
+	if out != "" {
+		if err := rep.WriteJSON(out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "bench: rows written to %s\n", out)
+	}
+	if len(rep.Failures) > 0 {
+		return fmt.Errorf("%d phase(s) could not be measured: %s", len(rep.Failures), strings.Join(rep.Failures, "; "))
+	}
+	return nil
 }

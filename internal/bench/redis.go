@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisEnv hands out empty databases of one redis-server and flushes them at
+// close.
+type redisEnv struct {
+	addr  string
+	admin *redis.Client
+	dbs   int
+
+	mu      sync.Mutex
+	clients []*redis.Client
+}
+
+// counterKey allocates database numbers across runs that share a server.
+const counterKey = "outbound-bench:next-db"
+
+func newRedisEnv(ctx context.Context, addr string) (*redisEnv, error) {
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	v, err := admin.ConfigGet(ctx, "databases").Result()
+	if err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("asking redis-server at %s for its databases: %w", addr, err)
+	}
+	dbs, err := strconv.Atoi(v["databases"])
+	if err != nil || dbs < 8 {
+		admin.Close()
+		return nil, fmt.Errorf("redis-server at %s has %q databases; the bench needs at least 8", addr, v["databases"])
+	}
+	return &redisEnv{addr: addr, admin: admin, dbs: dbs}, nil
+}
+
+// fresh returns a client on an empty database no one else is using and its
+// number.
+func (r *redisEnv) fresh(ctx context.Context) (*redis.Client, int, error) {
+	n, err := r.admin.Incr(ctx, counterKey).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("allocating a redis database: %w", err)
+	}
+	db := int(n%int64(r.dbs-1)) + 1 // database 0 holds only the counter
+	c := redis.NewClient(&redis.Options{Addr: r.addr, DB: db, PoolSize: 64})
+	if err := c.FlushDB(ctx).Err(); err != nil {
+		c.Close()
+		return nil, 0, fmt.Errorf("emptying redis database %d: %w", db, err)
+	}
+	r.mu.Lock()
+	r.clients = append(r.clients, c)
+	r.mu.Unlock()
+	return c, db, nil
+}
+
+// url is the redis:// URL of database db, for a worker subprocess.
+func (r *redisEnv) url(db int) string { return "redis://" + r.addr + "/" + strconv.Itoa(db) }
+
+// drop empties and closes a database from fresh before close would, so that
+// the next phase's memory figures start from an empty server.
+func (r *redisEnv) drop(ctx context.Context, c *redis.Client) error {
+	r.mu.Lock()
+	for i, x := range r.clients {
+		if x == c {
+			r.clients = append(r.clients[:i], r.clients[i+1:]...)
+			break
+		}
+	}
+	r.mu.Unlock()
+	err := c.FlushDB(ctx).Err()
+	c.Close()
+	if err != nil {
+		return fmt.Errorf("emptying a bench database: %w", err)
+	}
+	return nil
+}
+
+func (r *redisEnv) close(ctx context.Context) error {
+	r.mu.Lock()
+	clients := r.clients
+	r.clients = nil
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range clients {
+		if err := c.FlushDB(ctx).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("emptying a bench database: %w", err))
+		}
+		c.Close()
+	}
+	r.admin.Close()
+	return errors.Join(errs...)
+}
+
+// info reads numeric fields of one INFO section.
+func (r *redisEnv) info(ctx context.Context, section string, fields ...string) (map[string]float64, error) {
+	txt, err := r.admin.Info(ctx, section).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading redis INFO %s: %w", section, err)
+	}
+	want := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		want[f] = true
+	}
+	out := make(map[string]float64, len(fields))
+	for _, line := range strings.Split(txt, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !want[k] {
+			continue
+		}
+		if x, err := strconv.ParseFloat(v, 64); err == nil {
+			out[k] = x
+		}
+	}
+	if len(out) != len(fields) {
+		return nil, fmt.Errorf("redis INFO %s lacks some of %v", section, fields)
+	}
+	return out, nil
+}
+
+// usedMemory is the server's used_memory: the bytes its allocator holds for
+// data, the figure maxmemory is checked against.
+func (r *redisEnv) usedMemory(ctx context.Context) (int64, error) {
+	m, err := r.info(ctx, "memory", "used_memory")
+	if err != nil {
+		return 0, err
+	}
+	return int64(m["used_memory"]), nil
+}
+
+// cpuSeconds is the CPU time redis-server has used so far.
+func (r *redisEnv) cpuSeconds(ctx context.Context) (float64, error) {
+	m, err := r.info(ctx, "cpu", "used_cpu_sys", "used_cpu_user")
+	if err != nil {
+		return 0, err
+	}
+	return m["used_cpu_sys"] + m["used_cpu_user"], nil
+}
