@@ -279,13 +279,16 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 	}
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.cfg.Brokers,
-		Topic:          c.cfg.Topic,
-		Partition:      partition,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
+		Brokers:   c.cfg.Brokers,
+		Topic:     c.cfg.Topic,
+		Partition: partition,
+		MinBytes:  1,
+		// A fetch holds up to MaxBytes per partition in memory: 1 MiB is
+		// about 1 300 events, plenty for one batch. (A single larger record
+		// is still returned whole.)
+		MaxBytes:       1 << 20,
 		MaxWait:        100 * time.Millisecond,
-		QueueCapacity:  2 * c.cfg.MaxBatch,
+		QueueCapacity:  c.cfg.MaxBatch,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 	})
