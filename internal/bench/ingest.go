@@ -126,7 +126,7 @@ type ingestResult struct {
 func (r *run) plainConsumer(ctx context.Context, t *ingestTopic) (ingestResult, error) {
 	group := r.k.name("plain")
 	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.k.brokers, GroupID: group, Topic: t.name,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 1000,
+		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 500,
 		CommitInterval: time.Second, StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second})
 	var n atomic.Int64
 	cctx, cancel := context.WithCancel(ctx)

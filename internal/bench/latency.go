@@ -196,7 +196,7 @@ func (r *run) latencyWorker(ctx context.Context, topic, group, receiverURL strin
 // settings that posts every event as it is to the receiver.
 func (r *run) latencyPlain(ctx context.Context, topic, group, receiverURL string) *task {
 	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.k.brokers, GroupID: group, Topic: topic,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 1000,
+		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 500,
 		CommitInterval: time.Second, StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second})
 	client := plainClient(1)
 	return newTask(func() error {
