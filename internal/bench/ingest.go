@@ -97,7 +97,7 @@ func (r *run) phaseIngest(ctx context.Context) error {
 	r.rep.add(row("ingest_none_vs_redis", none.rate, "events/s", "higher", ceiling.rate, redisName).
 		with("same run as ingest_none; same ceiling as ingest_windowed_vs_redis"))
 	r.rep.add(row("ingest_plain_consumer", plain.rate, "events/s", "higher", 0, "").
-		with("the baseline: one kafka-go group Reader (MinBytes 1, MaxWait 100ms, 16 MiB fetches, commits every 1s), "+
+		with("the baseline: one kafka-go group Reader (MinBytes 1, MaxWait 100ms, 1 MiB fetches, commits every 1s), "+
 			"json.Unmarshal into schemas.Event, nothing else", plain.notes, plain.cpu))
 	perMsg := float64(win.memBytes) / float64(t.events)
 	raw := float64(t.raw) / float64(t.events)
