@@ -89,7 +89,7 @@ func (w *workerProc) failed() error {
 	case <-w.done:
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return fmt.Errorf("worker %d exited (%v); its last log lines:\n%s", w.cmd.Process.Pid, w.err, strings.Join(w.tail, "\n"))
+		return fmt.Errorf("worker %d exited (%w); its last log lines:\n%s", w.cmd.Process.Pid, w.err, strings.Join(w.tail, "\n"))
 	default:
 		return nil
 	}
