@@ -228,6 +228,11 @@ func (s *Store) Append(ctx context.Context, partition int, entries []Entry, thro
 	now := s.cfg.Now()
 	args := make([]any, 0, 4+12*len(entries))
 	args = append(args, p, now.UnixMilli(), through, s.cfg.SeenPerChat)
+	type details struct {
+		account schemas.Account
+		chat    schemas.Chat
+	}
+	sent := map[string]details{} // chat ref -> details sent last in this batch
 	for _, e := range entries {
 		ref := chatRef(e.Workspace, e.Chat.ChatID)
 		length := s.WindowLength(e.Granularity)
@@ -236,10 +241,18 @@ func (s *Store) Append(ctx context.Context, partition int, entries []Entry, thro
 		if e.Chat.IsNewChat {
 			isNew = "1"
 		}
+		// IsNewChat is a window flag of its own, not part of the details.
+		d := details{e.Account, e.Chat}
+		d.chat.IsNewChat = false
+		var encoded []byte // empty: the script reuses the chat's previous details
+		if prev, ok := sent[ref]; !ok || prev != d {
+			encoded = encodeDetails(e.Account, e.Chat)
+			sent[ref] = d
+		}
 		args = append(args, e.Offset, ref, e.Message.ID, at.UnixMilli(),
 			WindowStart(at, length).UnixMilli(), string(e.Granularity), length.Milliseconds(),
 			e.Epoch, s.flushDelay(ref, length).Milliseconds(), isNew,
-			encodeMessage(e.Message, e.Offset), encodeDetails(e.Account, e.Chat))
+			encodeMessage(e.Message, e.Offset), encoded)
 	}
 	keys := []string{p + "wm", p + "due", p + "ready"}
 	res, err := appendScript.Run(ctx, s.cfg.Redis, keys, args...).Int64Slice()

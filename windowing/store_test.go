@@ -461,3 +461,25 @@ func TestClaimHonoursPerWorkspaceHeadroom(t *testing.T) {
 		t.Fatalf("%d chats left due, want 6", len(rest))
 	}
 }
+
+func TestDetailsAreTheLatestSeenAcrossBatchesAndReplays(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := &clock{t: base}
+	s := newTestStore(t, clk)
+	renamed := func(e Entry, name string) Entry { e.Chat.FullName = name; return e }
+	// First batch: the chat is renamed on its third message.
+	mustAppend(t, s, 0,
+		entry(0, "ws", "c", "a", base, H1), entry(1, "ws", "c", "b", base, H1),
+		renamed(entry(2, "ws", "c", "c", base, H1), "Renamed"), renamed(entry(3, "ws", "c", "d", base, H1), "Renamed"))
+	// A replay straddling the watermark whose first record (skipped) is the one
+	// carrying the details: the new record must still get them.
+	mustAppend(t, s, 0, renamed(entry(3, "ws", "c", "d", base, H1), "Renamed"), renamed(entry(4, "ws", "c", "e", base, H1), "Renamed"))
+	clk.Set(base.Add(2 * time.Hour))
+	got := drain(t, s, 0, clk.Now())
+	if len(got) != 1 || len(got[0].Messages) != 5 {
+		t.Fatalf("want one bundle of 5, got %+v", got)
+	}
+	if got[0].Chat.FullName != "Renamed" || got[0].Account.FullName != "Amnon Haha" {
+		t.Fatalf("details = %+v / %+v, want the latest (Renamed)", got[0].Chat, got[0].Account)
+	}
+}

@@ -4,7 +4,10 @@
 -- batch, ARGV[4] how many message ids a chat remembers in granularity none, then one
 -- group of 12 per message: offset, chat ref, message id, timestamp (ms), window
 -- start (ms), granularity name, granularity (ms), epoch, flush delay (ms), new chat
--- flag, message record, details record.
+-- flag, message record, details record (empty when it equals the previous
+-- message's of the same chat in this batch: most of a batch repeats them).
+-- A window's details are the latest seen; writing them again is skipped when this
+-- batch already wrote the same bytes to the same window.
 -- Records at or below the watermark were applied before (a replay after a crash, a
 -- stale buffer after a rebalance, a zombie consumer): they are skipped, so the
 -- batch is idempotent as a whole.
@@ -12,11 +15,16 @@ local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[3]) <= wm then return {0, 0} end
 local P, now, cap, SEP = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
+local chatDet, written = {}, {}
 for i = 5, #ARGV, 12 do
+  -- Track the chat's details before the watermark check: a skipped record may
+  -- be the one that carried them.
+  local det = ARGV[i+11]
+  if det == '' then det = chatDet[ARGV[i+1]] else chatDet[ARGV[i+1]] = det end
   if tonumber(ARGV[i]) > wm then
     local off, chat, id, ts, start = ARGV[i], ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3]), tonumber(ARGV[i+4])
     local gname, g, epoch, delay = ARGV[i+5], tonumber(ARGV[i+6]), ARGV[i+7], tonumber(ARGV[i+8])
-    local isnew, data, det = ARGV[i+9], ARGV[i+10], ARGV[i+11]
+    local isnew, data = ARGV[i+9], ARGV[i+10]
     if g == 0 then
       -- granularity none: the message is a sealed bundle of one, due now.
       local seen = P .. 's:' .. chat
@@ -54,7 +62,10 @@ for i = 5, #ARGV, 12 do
       local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
       local w = P .. 'w:' .. member
       if redis.call('HSETNX', w, id, data) == 1 then
-        redis.call('HSET', w, '\0d', det)
+        if written[w] ~= det then
+          redis.call('HSET', w, '\0d', det)
+          written[w] = det
+        end
         if isnew == '1' then redis.call('HSET', w, '\0n', '1') end
         if redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1 and start >= tonumber(st[2] or '0') then
           redis.call('HSET', c, 'os', string.format('%d', start), 'oe', string.format('%d', wend), 'og', gname, 'oep', epoch)
