@@ -249,55 +249,59 @@ Bundles pending at the disable are dropped, not delivered after a later enable.`
 	return pf.publish(ctx, schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: string(ws), Reason: reason}, stdout)
 }
 
-// openRedis opens the client of --redis-url.
-func openRedis(raw string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, usageError(fmt.Errorf("--redis-url: %w", err))
-	}
-	return redis.NewClient(opts), nil
+// stateFlags are the flags of the subcommands that read a webhook's state from
+// the Redis the workers keep it in.
+type stateFlags struct {
+	ws       workspaceFlag
+	redisURL string
 }
 
-// loadWebhook reads ws's webhook from the Redis materialisation, or says why
-// there is none.
-func loadWebhook(ctx context.Context, rdb *redis.Client, ws string) (control.Webhook, error) {
-	wh, ok, err := control.LoadWebhook(ctx, rdb, ws)
+func (f *stateFlags) register(fs *flagSet) {
+	f.ws.register(fs)
+	fs.StringVar(&f.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
+}
+
+// load parses args, opens Redis and reads the workspace's webhook from the
+// workers' materialisation, or says why there is none. The caller closes the
+// client.
+func (f *stateFlags) load(ctx context.Context, fs *flagSet, args []string, stderr io.Writer) (*redis.Client, control.Webhook, error) {
+	fs.SetOutput(stderr)
+	if err := fs.parse(args); err != nil {
+		return nil, control.Webhook{}, err
+	}
+	if err := f.ws.check(); err != nil {
+		return nil, control.Webhook{}, err
+	}
+	opts, err := redis.ParseURL(f.redisURL)
 	if err != nil {
-		return wh, err
+		return nil, control.Webhook{}, usageError(fmt.Errorf("--redis-url: %w", err))
 	}
-	if !ok {
-		return wh, fmt.Errorf("workspace %q has no webhook (never configured, deleted, or no worker has applied it yet)", ws)
+	rdb := redis.NewClient(opts)
+	wh, ok, err := control.LoadWebhook(ctx, rdb, string(f.ws))
+	if err == nil && !ok {
+		err = fmt.Errorf("workspace %q has no webhook (never configured, deleted, or no worker has applied it yet)", f.ws)
 	}
-	return wh, nil
+	if err != nil {
+		rdb.Close()
+		return nil, wh, err
+	}
+	return rdb, wh, nil
 }
 
 func ctlStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ctl status", `outbound ctl status: show a workspace's webhook: configuration (secret redacted),
 state, consecutive errors and the activity log (10 most recent actions).`)
 	var (
-		ws       workspaceFlag
-		redisURL string
-		asJSON   bool
+		sf     stateFlags
+		asJSON bool
 	)
-	ws.register(fs)
-	fs.StringVar(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
+	sf.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON (the admin API's format) instead of text")
-	fs.SetOutput(stderr)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if err := ws.check(); err != nil {
-		return err
-	}
-	rdb, err := openRedis(redisURL)
+	rdb, wh, err := sf.load(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	wh, err := loadWebhook(ctx, rdb, string(ws))
-	if err != nil {
-		return err
-	}
 	errs, err := sink.ConsecutiveErrors(ctx, rdb, "", wh.Workspace, wh.Epoch)
 	if err != nil {
 		return fmt.Errorf("reading consecutive errors of %s: %w", wh.Workspace, err)
@@ -383,28 +387,17 @@ func ctlRequests(ctx context.Context, args []string, stdout, stderr io.Writer) e
 100 most recent attempts, newest first, each with the request sent (signature
 redacted) and the response received.`)
 	var (
-		ws       workspaceFlag
-		redisURL string
-		output   string
+		sf     stateFlags
+		output string
 	)
-	ws.register(fs)
-	fs.StringVar(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
+	sf.register(fs)
 	fs.StringVar(&output, "o", "", "write to this file (mode 0600: it holds customer data) instead of stdout")
-	fs.SetOutput(stderr)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if err := ws.check(); err != nil {
-		return err
-	}
-	rdb, err := openRedis(redisURL)
+	rdb, _, err := sf.load(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	if _, err := loadWebhook(ctx, rdb, string(ws)); err != nil {
-		return err
-	}
+	ws := sf.ws
 	reqs, err := webhooklog.New(rdb, "").Requests(ctx, string(ws))
 	if err != nil {
 		return err
