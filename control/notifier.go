@@ -251,19 +251,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 
 	b := newBackOff(n.cfg.MinBackoff, n.cfg.MaxBackoff)
 	for {
-		m, err := kr.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			fetchFailures.fail(err)
-			if sleep(ctx, b.NextBackOff()) != nil {
-				return nil
-			}
-			continue
+		m, ok := fetchNext(ctx, kr, b, fetchFailures)
+		if !ok {
+			return nil
 		}
-		b.Reset()
-		fetchFailures.ok()
 		if err := n.handle(ctx, m); err != nil {
 			return nil // only ctx ends handle with an error
 		}

@@ -363,19 +363,10 @@ func (r *Reader) consume(ctx context.Context, p partitionInfo, start int64) erro
 
 	b := newBackOff(r.cfg.MinBackoff, r.cfg.MaxBackoff)
 	for {
-		m, err := kr.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			fetchFailures.fail(err)
-			if err := sleep(ctx, b.NextBackOff()); err != nil {
-				return nil
-			}
-			continue
+		m, ok := fetchNext(ctx, kr, b, fetchFailures)
+		if !ok {
+			return nil
 		}
-		b.Reset()
-		fetchFailures.ok()
 		if err := r.handle(ctx, log, p.id, m); err != nil {
 			return nil // only ctx ends handle with an error
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
 
@@ -82,5 +83,25 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// fetchNext fetches kr's next record, retrying failures with backoff b and
+// logging them once per streak; ok is false once ctx has ended.
+func fetchNext(ctx context.Context, kr *kafka.Reader, b backoff.BackOff, failures *streak) (m kafka.Message, ok bool) {
+	for {
+		m, err := kr.FetchMessage(ctx)
+		if err == nil {
+			b.Reset()
+			failures.ok()
+			return m, true
+		}
+		if ctx.Err() != nil {
+			return m, false
+		}
+		failures.fail(err)
+		if sleep(ctx, b.NextBackOff()) != nil {
+			return m, false
+		}
 	}
 }
