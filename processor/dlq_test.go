@@ -63,7 +63,7 @@ func TestMalformedEventsGoToTheDeadLetterTopic(t *testing.T) {
 		}
 	}
 	produce(t, p.topic, recs...)
-	waitFor(t, "10 good deliveries", 30*time.Second, func() bool { return p.got.count() >= 10 })
+	testenv.Eventually(t, "10 good deliveries", 30*time.Second, func() bool { return p.got.count() >= 10 })
 
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: testenv.KafkaBrokers(t), Topic: p.dlq, Partition: 0, MaxWait: 200 * time.Millisecond})
 	defer r.Close()

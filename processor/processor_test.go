@@ -117,17 +117,6 @@ func record(t *testing.T, ev schemas.Event) kafka.Message {
 	return kafka.Message{Key: []byte(ev.Chat.ChatID), Value: b}
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 var threeWorkspaces = control.Fixed{
 	"ws_none": {Workspace: "ws_none", Enabled: true, Granularity: windowing.None, Epoch: 1},
 	"ws_1h":   {Workspace: "ws_1h", Enabled: true, Granularity: windowing.H1, Epoch: 1},
@@ -160,7 +149,7 @@ func TestEveryDeliverableMessageInExactlyOneBundle(t *testing.T) {
 		produce(t, p.topic, recs[w*n/4:(w+1)*n/4]...)
 		time.Sleep(300 * time.Millisecond)
 	}
-	waitFor(t, "every deliverable message", 60*time.Second, func() bool { return p.got.count() >= len(want) })
+	testenv.Eventually(t, "every deliverable message", 60*time.Second, func() bool { return p.got.count() >= len(want) })
 	time.Sleep(500 * time.Millisecond) // anything extra would be a duplicate: give it time to show
 	checkExact(t, p.got.bundles, want, threeWorkspaces)
 	if s := p.consumer.Stats(); s.SkippedAttachment.Load() != int64(n-len(want)) {
@@ -228,7 +217,7 @@ func TestNonePreservesPartitionOrderPerChat(t *testing.T) {
 		recs = append(recs, record(t, event("ws", fmt.Sprint("c", i%7), fmt.Sprintf("m%04d", i), base.Add(-time.Duration(i)*time.Second), "hi")))
 	}
 	produce(t, p.topic, recs...)
-	waitFor(t, "600 deliveries", 30*time.Second, func() bool { return p.got.count() >= 600 })
+	testenv.Eventually(t, "600 deliveries", 30*time.Second, func() bool { return p.got.count() >= 600 })
 	p.got.mu.Lock()
 	defer p.got.mu.Unlock()
 	last := map[string]string{}
@@ -256,7 +245,7 @@ func TestUpstreamDuplicatesAreDeliveredOnce(t *testing.T) {
 		recs = append(recs, record(t, ev), record(t, ev)) // every message twice
 	}
 	produce(t, p.topic, recs...)
-	waitFor(t, "300 messages", 30*time.Second, func() bool { return p.got.count() >= 300 })
+	testenv.Eventually(t, "300 messages", 30*time.Second, func() bool { return p.got.count() >= 300 })
 	time.Sleep(2500 * time.Millisecond) // the 24h windows (2s) close too
 	checkExact(t, p.got.bundles, want, threeWorkspaces)
 	if d := p.consumer.Stats().Duplicates.Load(); d != 300 {
@@ -272,13 +261,13 @@ func TestLateAndFutureMessages(t *testing.T) {
 	p := startPipeline(t, hooks, 1)
 	now := time.Now()
 	produce(t, p.topic, record(t, event("ws", "c", "first", now, "first")))
-	waitFor(t, "the first bundle", 20*time.Second, func() bool { return p.got.count() == 1 })
+	testenv.Eventually(t, "the first bundle", 20*time.Second, func() bool { return p.got.count() == 1 })
 	first := p.got.bundles[0]
 	late := first.WindowStart.Add(time.Second) // inside the delivered window
 	produce(t, p.topic,
 		record(t, event("ws", "c", "late", late, "late")),
 		record(t, event("ws", "c", "future", time.Now().AddDate(1, 0, 0), "from the future")))
-	waitFor(t, "the late and the future message", 20*time.Second, func() bool { return p.got.count() == 3 })
+	testenv.Eventually(t, "the late and the future message", 20*time.Second, func() bool { return p.got.count() == 3 })
 	p.got.mu.Lock()
 	defer p.got.mu.Unlock()
 	if len(p.got.bundles) != 2 {

@@ -122,9 +122,9 @@ func NewHTTPClient(cfg ClientConfig) (*http.Client, error) {
 		// Many workspaces share a receiver host (hooks.zapier.com, for one), so
 		// keep as many idle connections to a host as deliveries can be in
 		// flight; fewer means a new TCP (and TLS) handshake per delivery.
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
 		// Headers are held in memory whole; a receiver has no reason to send
 		// more than this, and a hostile one should not cost a megabyte each.
 		MaxResponseHeaderBytes: 64 << 10,

@@ -117,17 +117,6 @@ func hook(ws, url string) control.Webhook {
 	return control.Webhook{Workspace: ws, URL: url, Granularity: windowing.None, Enabled: true, Epoch: 1, EnabledSince: 1}
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestFailingReceiverIsDisabledAfterElevenAttempts: more than 10 consecutive
 // errors disable the webhook: exactly 11 attempts, one auto_disabled event, and
 // both logs tell the story.
@@ -140,7 +129,7 @@ func TestFailingReceiverIsDisabledAfterElevenAttempts(t *testing.T) {
 	defer srv.Close()
 	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 3, 4) // three chats: the first attempts run concurrently
-	waitFor(t, "11 attempts", 30*time.Second, func() bool { return attempts.Load() >= 11 })
+	testenv.Eventually(t, "11 attempts", 30*time.Second, func() bool { return attempts.Load() >= 11 })
 	events := r.autoDisabledEvents(2 * time.Second) // also lets any extra attempt show
 	if n := attempts.Load(); n != 11 {
 		t.Fatalf("receiver saw %d attempts, want exactly 11", n)
@@ -207,7 +196,7 @@ func TestRecoveringReceiverKeepsTheWebhook(t *testing.T) {
 	defer srv.Close()
 	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 2, 5)
-	waitFor(t, "10 accepted deliveries", 30*time.Second, func() bool {
+	testenv.Eventually(t, "10 accepted deliveries", 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(ids) == 10
@@ -256,7 +245,7 @@ func TestSlowReceiverDoesNotHoldBackOthers(t *testing.T) {
 	r := newRig(t, control.Fixed{"slow": hook("slow", slow.URL), "fast": hook("fast", fast.URL)})
 	r.send("slow", 8, 3) // more chats than the per-webhook cap of 4
 	r.send("fast", 8, 5)
-	waitFor(t, "all fast deliveries", 30*time.Second, func() bool { return fastDone.Load() == 40 })
+	testenv.Eventually(t, "all fast deliveries", 30*time.Second, func() bool { return fastDone.Load() == 40 })
 	if n := fastFinishedAtSlow.Load(); n > 4 {
 		t.Fatalf("the fast workspace finished only after %d slow deliveries: it waited on the slow one", n)
 	}
@@ -293,7 +282,7 @@ func TestDeliveriesVerifyWithStandardWebhooks(t *testing.T) {
 	h.Secret = secret
 	r := newRig(t, control.Fixed{"ws": h})
 	r.send("ws", 2, 3)
-	waitFor(t, "6 verified deliveries", 20*time.Second, func() bool { return verified.Load()+rejected.Load() >= 6 })
+	testenv.Eventually(t, "6 verified deliveries", 20*time.Second, func() bool { return verified.Load()+rejected.Load() >= 6 })
 	if rejected.Load() != 0 {
 		t.Fatalf("%d deliveries failed verification", rejected.Load())
 	}
@@ -319,7 +308,7 @@ func TestGoneDisablesAtOnce(t *testing.T) {
 	defer srv.Close()
 	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 1, 3)
-	waitFor(t, "an attempt", 10*time.Second, func() bool { return attempts.Load() >= 1 })
+	testenv.Eventually(t, "an attempt", 10*time.Second, func() bool { return attempts.Load() >= 1 })
 	events := r.autoDisabledEvents(2 * time.Second)
 	if attempts.Load() != 1 || len(events) != 1 {
 		t.Fatalf("%d attempts and %d auto_disabled events, want 1 and 1", attempts.Load(), len(events))
@@ -343,7 +332,7 @@ func TestTransportErrorsAreLoggedAttempts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, control.Fixed{"ws": hook("ws", tc.url)})
 			r.send("ws", 1, 1)
-			waitFor(t, "a failed attempt", 10*time.Second, func() bool {
+			testenv.Eventually(t, "a failed attempt", 10*time.Second, func() bool {
 				q, _ := r.logs.Requests(context.Background(), "ws")
 				return len(q) > 0
 			})
@@ -363,7 +352,7 @@ func TestRequestLogHidesURLPasswords(t *testing.T) {
 	withAuth := strings.Replace(srv.URL, "http://", "http://zapier:s3cret-pass@", 1)
 	r := newRig(t, control.Fixed{"ws": hook("ws", withAuth)})
 	r.send("ws", 1, 1)
-	waitFor(t, "a logged request", 10*time.Second, func() bool {
+	testenv.Eventually(t, "a logged request", 10*time.Second, func() bool {
 		q, _ := r.logs.Requests(context.Background(), "ws")
 		return len(q) > 0
 	})
@@ -388,7 +377,7 @@ func TestSuccessResetsTheCountEvenAfterRedisLostItsScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.send("ws", 1, 1)
-	waitFor(t, "the delivery", 10*time.Second, func() bool { return r.sink.Stats().Delivered.Load() == 1 })
+	testenv.Eventually(t, "the delivery", 10*time.Second, func() bool { return r.sink.Stats().Delivered.Load() == 1 })
 	if n, err := sink.ConsecutiveErrors(ctx, r.rdb, "", "ws", 1); err != nil || n != 0 {
 		t.Fatalf("consecutive errors = %d, %v after a success; want 0", n, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/sink"
 )
@@ -79,11 +80,11 @@ func TestAdminAPI(t *testing.T) {
 	t.Cleanup(func() { w.publisher.Close(); w.rdb.Close() })
 	runUntilCleanup(t, "control reader", w.reader.Run)
 	ctx := context.Background()
-	waitUntil(t, "ws_1 applied", 30*time.Second, func() bool {
+	testenv.Eventually(t, "ws_1 applied", 30*time.Second, func() bool {
 		_, ok := w.registry.Lookup("ws_1")
 		return ok
 	})
-	waitUntil(t, "the configure activity", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the configure activity", 10*time.Second, func() bool {
 		a, err := w.logs.Activity(ctx, "ws_1")
 		return err == nil && len(a) > 0
 	})
@@ -230,7 +231,7 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("before start: %d %q, want 503 about the control topic", code, body)
 	}
 	runUntilCleanup(t, "worker", w.Run)
-	waitUntil(t, "ready", 30*time.Second, func() bool { code, _ := get(); return code == http.StatusOK })
+	testenv.Eventually(t, "ready", 30*time.Second, func() bool { code, _ := get(); return code == http.StatusOK })
 
 	dead := newCluster(t, 1)
 	dead.brokers = []string{"127.0.0.1:1"} // nothing listens on port 1

@@ -13,6 +13,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/smtptest"
+	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
@@ -53,7 +54,7 @@ func TestControlTopicDrivesEveryWorker(t *testing.T) {
 	}
 
 	before := send("enabled", 60)
-	waitUntil(t, "deliveries while enabled", 60*time.Second, func() bool { return deliveredOf(before) == len(before) })
+	testenv.Eventually(t, "deliveries while enabled", 60*time.Second, func() bool { return deliveredOf(before) == len(before) })
 
 	c.publish(schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: "ws", Reason: "maintenance"})
 	time.Sleep(time.Second) // the promise: every worker applies a change within a second
@@ -66,7 +67,7 @@ func TestControlTopicDrivesEveryWorker(t *testing.T) {
 	c.publish(schemas.ControlMessage{Type: schemas.TypeEnable, WorkspaceID: "ws"})
 	time.Sleep(time.Second)
 	after := send("re-enabled", 60)
-	waitUntil(t, "deliveries after re-enable", 60*time.Second, func() bool { return deliveredOf(after) == len(after) })
+	testenv.Eventually(t, "deliveries after re-enable", 60*time.Second, func() bool { return deliveredOf(after) == len(after) })
 	if n := deliveredOf(during); n != 0 {
 		t.Fatalf("%d messages produced while disabled were delivered after the re-enable", n)
 	}
@@ -155,7 +156,7 @@ func TestDisableDropsPendingWindowsAndSaysHowMany(t *testing.T) {
 	rdb := redisOf(t, c)
 	logs := webhooklog.New(rdb, "")
 	// Wait until every message is in a window: the partitions' watermarks cover them.
-	waitUntil(t, "27 messages buffered", 60*time.Second, func() bool {
+	testenv.Eventually(t, "27 messages buffered", 60*time.Second, func() bool {
 		n := 0
 		for p := range 6 {
 			if v, err := rdb.Get(context.Background(), fmt.Sprintf("outbound:{p%d}:wm", p)).Int(); err == nil {
@@ -177,7 +178,7 @@ func TestDisableDropsPendingWindowsAndSaysHowMany(t *testing.T) {
 		}
 		return total
 	}
-	waitUntil(t, "the drop to be logged", 30*time.Second, func() bool { return dropped() >= chats })
+	testenv.Eventually(t, "the drop to be logged", 30*time.Second, func() bool { return dropped() >= chats })
 	time.Sleep(time.Second)
 	if n := dropped(); n != chats {
 		t.Fatalf("activity log says %d windows dropped, want %d (one per chat)", n, chats)

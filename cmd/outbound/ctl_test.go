@@ -202,7 +202,7 @@ func TestCtlRoundTrip(t *testing.T) {
 			if step.check != nil {
 				step.check(t, msg)
 			}
-			waitUntil(t, "the reader materialising the message", 20*time.Second, func() bool {
+			testenv.Eventually(t, "the reader materialising the message", 20*time.Second, func() bool {
 				st, err := control.LoadState(ctx, rdb)
 				return err == nil && st.Offsets[0] >= rec.Offset
 			})

@@ -235,17 +235,6 @@ func (c *cluster) writer() *kafka.Writer {
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
 }
 
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestCrashAndRebalanceLoseNothing runs three workers in one group while events
 // flow; one is killed with SIGKILL and restarted, another stopped for good. Every
 // message must be delivered, none in two different bundles. Three rounds: the
@@ -285,7 +274,7 @@ func TestCrashAndRebalanceLoseNothing(t *testing.T) {
 				time.Sleep(2 * time.Millisecond)
 			}
 			produced := time.Now()
-			waitUntil(t, "every message delivered", 120*time.Second, func() bool { return len(recv.unique()) >= total })
+			testenv.Eventually(t, "every message delivered", 120*time.Second, func() bool { return len(recv.unique()) >= total })
 			delivered := time.Now()
 			time.Sleep(3 * time.Second) // the last 24h windows close; duplicates would show now
 			count := recv.unique()
@@ -356,7 +345,7 @@ func TestGracefulShutdownFinishesInFlightDeliveries(t *testing.T) {
 	if err := w.WriteMessages(context.Background(), testEvent("ws", "chat", "after", time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the successor's delivery", 60*time.Second, func() bool { return len(recv.snapshot()) >= 2 })
+	testenv.Eventually(t, "the successor's delivery", 60*time.Second, func() bool { return len(recv.snapshot()) >= 2 })
 	time.Sleep(time.Second)
 	if got := recv.unique(); got["in-flight"] != 1 || len(recv.snapshot()) != 2 {
 		t.Fatalf("deliveries after the takeover: %v in %d calls; the in-flight one must not come again", got, len(recv.snapshot()))

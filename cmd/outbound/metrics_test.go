@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
 
@@ -95,7 +96,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := kw.WriteMessages(context.Background(), events...); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "three deliveries and a failed attempt", 60*time.Second, func() bool {
+	testenv.Eventually(t, "three deliveries and a failed attempt", 60*time.Second, func() bool {
 		return len(recv.snapshot()) == 3 && w.sink.Stats().Failed.Load() >= 1
 	})
 

@@ -278,3 +278,17 @@ func freshDB(t testing.TB) (addr string, db int) {
 	})
 	return addr, db
 }
+
+// Eventually polls cond until it holds, failing the test with what it waited
+// for once timeout has passed. Tests wait for outcomes this way, never by
+// sleeping a fixed time and hoping.
+func Eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
