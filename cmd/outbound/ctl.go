@@ -85,6 +85,16 @@ func (w workspaceFlag) check() error {
 	return nil
 }
 
+// parse parses a subcommand's args and checks the workspace every subcommand
+// requires.
+func (w *workspaceFlag) parse(fs *flagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	return w.check()
+}
+
 // publishFlags are the flags of the subcommands that publish a control message.
 type publishFlags struct {
 	brokers string
@@ -146,11 +156,7 @@ the process list.`)
 	fs.StringVar(&secret, "secret", "", "signing secret: whsec_ plus base64, or any other string (empty: unsigned)")
 	fs.BoolVar(&disabled, "disabled", false, "configure the webhook switched off")
 	pf.register(fs)
-	fs.SetOutput(stderr)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if err := ws.check(); err != nil {
+	if err := ws.parse(fs, args, stderr); err != nil {
 		return err
 	}
 	var errs []error
@@ -206,11 +212,7 @@ func ctlSimple(typ, help string) ctlCommand {
 		)
 		ws.register(fs)
 		pf.register(fs)
-		fs.SetOutput(stderr)
-		if err := fs.parse(args); err != nil {
-			return err
-		}
-		if err := ws.check(); err != nil {
+		if err := ws.parse(fs, args, stderr); err != nil {
 			return err
 		}
 		return pf.publish(ctx, schemas.ControlMessage{Type: typ, WorkspaceID: string(ws)}, stdout)
@@ -239,11 +241,7 @@ Bundles pending at the disable are dropped, not delivered after a later enable.`
 	ws.register(fs)
 	fs.StringVar(&reason, "reason", "", `why, shown as the disabled reason (default "disabled by operator")`)
 	pf.register(fs)
-	fs.SetOutput(stderr)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if err := ws.check(); err != nil {
+	if err := ws.parse(fs, args, stderr); err != nil {
 		return err
 	}
 	return pf.publish(ctx, schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: string(ws), Reason: reason}, stdout)
@@ -265,11 +263,7 @@ func (f *stateFlags) register(fs *flagSet) {
 // workers' materialisation, or says why there is none. The caller closes the
 // client.
 func (f *stateFlags) load(ctx context.Context, fs *flagSet, args []string, stderr io.Writer) (*redis.Client, control.Webhook, error) {
-	fs.SetOutput(stderr)
-	if err := fs.parse(args); err != nil {
-		return nil, control.Webhook{}, err
-	}
-	if err := f.ws.check(); err != nil {
+	if err := f.ws.parse(fs, args, stderr); err != nil {
 		return nil, control.Webhook{}, err
 	}
 	opts, err := redis.ParseURL(f.redisURL)
