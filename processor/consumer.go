@@ -309,11 +309,16 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 		defer close(records)
 		for {
 			m, err := reader.FetchMessage(ctx)
+			if err != nil && ctx.Err() == nil {
+				// A fetch error must not end the fetcher: the partition would
+				// stop consuming, silently, until the next rebalance.
+				err = retry(ctx, log, "fetching records", func() (err error) {
+					m, err = reader.FetchMessage(ctx)
+					return err
+				})
+			}
 			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("fetching records", zap.Error(err))
-				}
-				return nil
+				return nil // ctx ended
 			}
 			select {
 			case records <- m:
