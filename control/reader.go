@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sync"
@@ -550,9 +551,5 @@ func (r *Reader) Rejected() int64 { return r.rejectedTotal.Load() }
 func (r *Reader) RejectedByReason() map[string]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string]int64, len(r.rejected))
-	for k, v := range r.rejected {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(r.rejected)
 }

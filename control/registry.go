@@ -3,6 +3,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"sort"
 	"sync"
@@ -97,11 +98,7 @@ func (r *Registry) Offset(partition int) (int64, bool) {
 func (r *Registry) Offsets() map[int]int64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make(map[int]int64, len(r.offsets))
-	for p, o := range r.offsets {
-		out[p] = o
-	}
-	return out
+	return maps.Clone(r.offsets)
 }
 
 // OnChange registers fn to be called after every change of a webhook, including
