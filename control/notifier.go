@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // DefaultNotifierGroup is the consumer group of the owner notifier.
@@ -341,7 +342,7 @@ func (n *Notifier) handle(ctx context.Context, m kafka.Message) error {
 // materialisation includes the event at (partition, offset), so that a configure
 // published just before the event is seen. ok is false when the materialisation
 // did not get there within LookupWait, or has no such workspace.
-func (n *Notifier) lookup(ctx context.Context, log *zap.Logger, partition int, offset int64, ws string) (Webhook, bool, error) {
+func (n *Notifier) lookup(ctx context.Context, log *zap.Logger, partition int, offset int64, ws string) (webhook.Webhook, bool, error) {
 	wctx, cancel := context.WithTimeout(ctx, n.cfg.LookupWait)
 	defer cancel()
 	for {
@@ -352,15 +353,15 @@ func (n *Notifier) lookup(ctx context.Context, log *zap.Logger, partition int, o
 				return w, found, nil
 			}
 			log.Warn("loading webhook from Redis; using the notifier's own view", zap.Error(err))
-			return Webhook{}, false, ctx.Err()
+			return webhook.Webhook{}, false, ctx.Err()
 		}
 		if err := sleep(wctx, 100*time.Millisecond); err != nil {
 			if ctx.Err() != nil {
-				return Webhook{}, false, ctx.Err()
+				return webhook.Webhook{}, false, ctx.Err()
 			}
 			log.Warn("control materialisation is behind; using the notifier's own view",
 				zap.Duration("waited", n.cfg.LookupWait))
-			return Webhook{}, false, nil
+			return webhook.Webhook{}, false, nil
 		}
 	}
 }
@@ -375,7 +376,7 @@ func (e permanentError) Unwrap() error { return e.err }
 // notify sends the email for event id once: it claims the event in Redis, sends,
 // and marks it sent; a failed send releases the claim and is retried with backoff.
 // It returns an error only when ctx ended.
-func (n *Notifier) notify(ctx context.Context, log *zap.Logger, id string, w Webhook, msg schemas.ControlMessage) error {
+func (n *Notifier) notify(ctx context.Context, log *zap.Logger, id string, w webhook.Webhook, msg schemas.ControlMessage) error {
 	key := keyNotified + id
 	token, err := randomToken()
 	if err != nil {
@@ -486,7 +487,7 @@ func randomToken() (string, error) {
 }
 
 // send runs one SMTP conversation that delivers the email for the event.
-func (n *Notifier) send(ctx context.Context, id string, w Webhook, msg schemas.ControlMessage) error {
+func (n *Notifier) send(ctx context.Context, id string, w webhook.Webhook, msg schemas.ControlMessage) error {
 	to, err := mail.ParseAddress(w.OwnerEmail)
 	if err != nil {
 		return permanentError{fmt.Errorf("parsing owner email: %w", err)}
@@ -573,7 +574,7 @@ func EmailSubject(ws string, consecutiveErrors int) string {
 }
 
 // composeEmail renders the RFC 5322 message for an auto-disable event.
-func composeEmail(id string, from, to *mail.Address, w Webhook, msg schemas.ControlMessage, now time.Time) []byte {
+func composeEmail(id string, from, to *mail.Address, w webhook.Webhook, msg schemas.ControlMessage, now time.Time) []byte {
 	ws := oneLine(msg.WorkspaceID)
 	webhookURL := w.URL
 	if u, err := url.Parse(w.URL); err == nil {

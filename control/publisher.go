@@ -129,17 +129,3 @@ func newID() (string, error) {
 	}
 	return "ctl_" + hex.EncodeToString(b[:]), nil
 }
-
-// AutoDisabledMessage is the webhook.auto_disabled message for w after
-// consecutive failed deliveries, the last of which failed with lastError. It
-// carries w's epoch, so that it is ignored if the webhook was configured or enabled
-// again meanwhile.
-func AutoDisabledMessage(w Webhook, consecutive int, lastError string) schemas.ControlMessage {
-	return schemas.ControlMessage{
-		Type:              schemas.TypeAutoDisabled,
-		WorkspaceID:       w.Workspace,
-		ConsecutiveErrors: consecutive,
-		LastError:         lastError,
-		Epoch:             w.Epoch,
-	}
-}

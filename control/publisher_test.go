@@ -10,7 +10,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
@@ -100,14 +99,5 @@ func TestPublisher(t *testing.T) {
 		if got.At == nil || got.At.Before(before) || got.At.Location() != time.UTC {
 			t.Errorf("record %d: at = %v, want a UTC time after %v", i, got.At, before)
 		}
-	}
-}
-
-func TestAutoDisabledMessageCarriesEpoch(t *testing.T) {
-	w := control.Webhook{Workspace: "ws_1", Epoch: 42}
-	msg := control.AutoDisabledMessage(w, 11, "HTTP 500")
-	if msg.Type != schemas.TypeAutoDisabled || msg.WorkspaceID != "ws_1" || msg.Epoch != 42 ||
-		msg.ConsecutiveErrors != 11 || msg.LastError != "HTTP 500" {
-		t.Fatalf("AutoDisabledMessage = %+v", msg)
 	}
 }

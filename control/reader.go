@@ -19,6 +19,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // DefaultTopic is the control topic's name.
@@ -391,7 +392,7 @@ func (r *Reader) handle(ctx context.Context, log *zap.Logger, partition int, m k
 		}
 		ch, err = r.cfg.Registry.apply(partition, m.Offset, msg)
 	}
-	ws, w, ok := "", Webhook{}, false
+	ws, w, ok := "", webhook.Webhook{}, false
 	switch {
 	case err != nil:
 		reason := rejectReason(err, m.Value)

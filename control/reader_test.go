@@ -13,7 +13,7 @@ import (
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // Two workers (two Readers, one Redis as in production) learn every workspace
@@ -73,7 +73,7 @@ func TestReadersConvergeAndFollowChanges(t *testing.T) {
 		if err != nil || !ok || w.Enabled {
 			return fmt.Sprintf("LoadWebhook = %+v, %v, %v", w, ok, err)
 		}
-		if want, _ := regs[0].Lookup("ws_2"); !equalWebhooks([]control.Webhook{w}, []control.Webhook{want}) {
+		if want, _ := regs[0].Lookup("ws_2"); !equalWebhooks([]webhook.Webhook{w}, []webhook.Webhook{want}) {
 			return fmt.Sprintf("LoadWebhook = %+v, registry has %+v", w, want)
 		}
 		return ""
@@ -127,7 +127,7 @@ func TestReaderRejectsInvalidRecords(t *testing.T) {
 	r := startReader(t, brokers, topic, rdb, reg)
 	waitCaughtUp(t, r)
 
-	if got, ok := reg.Lookup("ws_ok"); !ok || got.Granularity != windowing.None {
+	if got, ok := reg.Lookup("ws_ok"); !ok || got.Granularity != webhook.None {
 		t.Fatalf("valid record after the invalid ones: Lookup(ws_ok) = %+v, %v", got, ok)
 	}
 	if n := r.Rejected(); n != int64(len(invalid)) {
@@ -241,7 +241,7 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 }
 
 // equalWebhooks compares webhook lists, UpdatedAt as an instant.
-func equalWebhooks(a, b []control.Webhook) bool {
+func equalWebhooks(a, b []webhook.Webhook) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -8,9 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/outbound-webhooks/outbound/windowing"
 )
 
 // The materialisation of the control topic in Redis. Both keys share the hash tag
@@ -39,7 +38,7 @@ type storedWebhook struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
-func encodeWebhook(w Webhook) ([]byte, error) {
+func encodeWebhook(w webhook.Webhook) ([]byte, error) {
 	return json.Marshal(storedWebhook{
 		Workspace:      w.Workspace,
 		URL:            w.URL,
@@ -54,16 +53,16 @@ func encodeWebhook(w Webhook) ([]byte, error) {
 	})
 }
 
-func decodeWebhook(data string) (Webhook, error) {
+func decodeWebhook(data string) (webhook.Webhook, error) {
 	var s storedWebhook
 	if err := json.Unmarshal([]byte(data), &s); err != nil {
-		return Webhook{}, fmt.Errorf("decoding materialised webhook: %w", err)
+		return webhook.Webhook{}, fmt.Errorf("decoding materialised webhook: %w", err)
 	}
-	g, err := windowing.ParseGranularity(s.Granularity)
+	g, err := webhook.ParseGranularity(s.Granularity)
 	if err != nil {
-		return Webhook{}, fmt.Errorf("decoding materialised webhook of %s: %w", s.Workspace, err)
+		return webhook.Webhook{}, fmt.Errorf("decoding materialised webhook of %s: %w", s.Workspace, err)
 	}
-	return Webhook{
+	return webhook.Webhook{
 		Workspace:      s.Workspace,
 		URL:            s.URL,
 		Granularity:    g,
@@ -102,7 +101,7 @@ return 1
 // workspace's webhook is w (ok) or gone (!ok). With ws == "" only the offset moves
 // (a rejected record).
 // materialise reports whether this call was the first to apply the record.
-func materialise(ctx context.Context, rdb redis.Scripter, partition int, offset int64, ws string, w Webhook, ok bool) (bool, error) {
+func materialise(ctx context.Context, rdb redis.Scripter, partition int, offset int64, ws string, w webhook.Webhook, ok bool) (bool, error) {
 	op, data := "none", ""
 	switch {
 	case ws == "":
@@ -126,7 +125,7 @@ func materialise(ctx context.Context, rdb redis.Scripter, partition int, offset 
 // State is the materialised control state: every webhook, and per control
 // partition the last offset whose effect the webhooks include.
 type State struct {
-	Webhooks map[string]Webhook
+	Webhooks map[string]webhook.Webhook
 	Offsets  map[int]int64
 }
 
@@ -142,7 +141,7 @@ func LoadState(ctx context.Context, rdb redis.Cmdable) (State, error) {
 		return State{}, fmt.Errorf("loading control state: %w", err)
 	}
 	st := State{
-		Webhooks: make(map[string]Webhook, len(hooks.Val())),
+		Webhooks: make(map[string]webhook.Webhook, len(hooks.Val())),
 		Offsets:  make(map[int]int64, len(offs.Val())),
 	}
 	for ws, data := range hooks.Val() {
@@ -170,17 +169,17 @@ func LoadState(ctx context.Context, rdb redis.Cmdable) (State, error) {
 // (outbound ctl status, the admin API) that do not consume the control topic. It
 // is as fresh as the fastest running worker, which applies records within about a
 // second of their publication.
-func LoadWebhook(ctx context.Context, rdb redis.Cmdable, ws string) (Webhook, bool, error) {
+func LoadWebhook(ctx context.Context, rdb redis.Cmdable, ws string) (webhook.Webhook, bool, error) {
 	data, err := rdb.HGet(ctx, KeyWebhooks, ws).Result()
 	if errors.Is(err, redis.Nil) {
-		return Webhook{}, false, nil
+		return webhook.Webhook{}, false, nil
 	}
 	if err != nil {
-		return Webhook{}, false, fmt.Errorf("loading webhook of %s: %w", ws, err)
+		return webhook.Webhook{}, false, fmt.Errorf("loading webhook of %s: %w", ws, err)
 	}
 	w, err := decodeWebhook(data)
 	if err != nil {
-		return Webhook{}, false, err
+		return webhook.Webhook{}, false, err
 	}
 	return w, true, nil
 }

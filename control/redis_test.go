@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/outbound-webhooks/outbound/internal/testenv"
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // Many workers write the same records; the offset guard keeps the newest state
 // whatever order their writes land in.
 func TestMaterialiseOffsetGuard(t *testing.T) {
-	hook := func(url string, epoch int64) Webhook {
-		return Webhook{Workspace: "ws_1", URL: url, Granularity: windowing.H6, Enabled: true,
+	hook := func(url string, epoch int64) webhook.Webhook {
+		return webhook.Webhook{Workspace: "ws_1", URL: url, Granularity: webhook.H6, Enabled: true,
 			OwnerEmail: "o@example.com", Secret: "whsec_c2VjcmV0", Epoch: epoch, EnabledSince: epoch,
 			UpdatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	}
@@ -22,13 +22,13 @@ func TestMaterialiseOffsetGuard(t *testing.T) {
 		partition int
 		offset    int64
 		ws        string
-		w         Webhook
+		w         webhook.Webhook
 		ok        bool
 	}
 	tests := []struct {
 		name        string
 		writes      []write
-		wantHook    *Webhook
+		wantHook    *webhook.Webhook
 		wantOffsets map[int]int64
 	}{
 		{
@@ -45,18 +45,18 @@ func TestMaterialiseOffsetGuard(t *testing.T) {
 		},
 		{
 			name:        "a delete, then a replayed set is ignored",
-			writes:      []write{{1, 0, "ws_1", hook("https://a.example", 1), true}, {1, 1, "ws_1", Webhook{}, false}, {1, 0, "ws_1", hook("https://a.example", 1), true}},
+			writes:      []write{{1, 0, "ws_1", hook("https://a.example", 1), true}, {1, 1, "ws_1", webhook.Webhook{}, false}, {1, 0, "ws_1", hook("https://a.example", 1), true}},
 			wantOffsets: map[int]int64{1: 1},
 		},
 		{
 			name:        "a rejected record moves only the offset",
-			writes:      []write{{2, 0, "ws_1", hook("https://a.example", 1), true}, {2, 1, "", Webhook{}, false}},
+			writes:      []write{{2, 0, "ws_1", hook("https://a.example", 1), true}, {2, 1, "", webhook.Webhook{}, false}},
 			wantHook:    ptr(hook("https://a.example", 1)),
 			wantOffsets: map[int]int64{2: 1},
 		},
 		{
 			name:        "offsets are per partition",
-			writes:      []write{{0, 9, "", Webhook{}, false}, {1, 2, "ws_1", hook("https://a.example", 1), true}},
+			writes:      []write{{0, 9, "", webhook.Webhook{}, false}, {1, 2, "ws_1", hook("https://a.example", 1), true}},
 			wantHook:    ptr(hook("https://a.example", 1)),
 			wantOffsets: map[int]int64{0: 9, 1: 2},
 		},

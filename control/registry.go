@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/outbound-webhooks/outbound/schemas"
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // Reasons a control record is rejected. Apply wraps them with %w; test with errors.Is.
@@ -38,36 +38,32 @@ func newEpoch(partition int, offset int64) int64 {
 	return int64(partition)<<epochPartitionShift | (offset + 1)
 }
 
-// ChangeFunc is called after a change of one workspace's webhook. oldOK (newOK)
-// is false when the workspace had (has) no webhook.
-type ChangeFunc func(old Webhook, oldOK bool, new Webhook, newOK bool)
-
 // Registry is the in-memory view of every workspace's webhook, built by applying
 // the control topic's records in partition order. It is safe for concurrent use.
 //
 // A Registry is fed by one Reader (or by direct Apply calls in tests); two feeders
 // would each advance the per-partition offsets and skip each other's records.
 type Registry struct {
-	// applyMu serialises state changes together with their hooks, so hooks see
-	// changes in the order they were made. It is taken before mu.
+	// applyMu serialises state changes together with their feeds, so subscribers
+	// see changes in the order they were made. It is taken before mu.
 	applyMu sync.Mutex
 
 	mu       sync.RWMutex
-	webhooks map[string]Webhook
+	webhooks map[string]webhook.Webhook
 	offsets  map[int]int64 // last applied offset per partition
-	hooks    []ChangeFunc
+	feeds    []*webhook.Feed
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	return &Registry{
-		webhooks: make(map[string]Webhook),
+		webhooks: make(map[string]webhook.Webhook),
 		offsets:  make(map[int]int64),
 	}
 }
 
 // Lookup returns the workspace's webhook.
-func (r *Registry) Lookup(ws string) (Webhook, bool) {
+func (r *Registry) Lookup(ws string) (webhook.Webhook, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	w, ok := r.webhooks[ws]
@@ -75,9 +71,9 @@ func (r *Registry) Lookup(ws string) (Webhook, bool) {
 }
 
 // All returns every webhook, sorted by workspace.
-func (r *Registry) All() []Webhook {
+func (r *Registry) All() []webhook.Webhook {
 	r.mu.RLock()
-	out := make([]Webhook, 0, len(r.webhooks))
+	out := make([]webhook.Webhook, 0, len(r.webhooks))
 	for _, w := range r.webhooks {
 		out = append(out, w)
 	}
@@ -101,15 +97,24 @@ func (r *Registry) Offsets() map[int]int64 {
 	return maps.Clone(r.offsets)
 }
 
-// OnChange registers fn to be called after every change of a webhook, including
-// those made by restoring a materialised state at start. Calls are sequential, in
-// the order of the changes, from the goroutine that made the change; fn may call
-// Lookup and All but must not call Apply, and should be quick: it holds up the
-// control topic's reader.
-func (r *Registry) OnChange(fn ChangeFunc) {
+// Subscribe returns a feed of every later change of a webhook, including those
+// made by restoring a materialised state at start, in the order they were made.
+// Pushing never waits, so the subscriber does its work on its own goroutine and
+// never holds up the control topic's reader; by the time it takes a change, Lookup
+// already answers with the new state (or a newer one).
+func (r *Registry) Subscribe() *webhook.Feed {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
-	r.hooks = append(r.hooks, fn)
+	f := webhook.NewFeed()
+	r.feeds = append(r.feeds, f)
+	return f
+}
+
+// publish pushes c to every subscriber. The caller holds applyMu.
+func (r *Registry) publish(c change) {
+	for _, f := range r.feeds {
+		f.Push(webhook.Change{Old: c.old, OldOK: c.oldOK, New: c.new, NewOK: c.newOK})
+	}
 }
 
 // Apply applies the control record at (partition, offset). It reports whether a
@@ -129,7 +134,7 @@ func (r *Registry) Apply(partition int, offset int64, msg schemas.ControlMessage
 type change struct {
 	applied      bool // false for a replay
 	workspace    string
-	old, new     Webhook
+	old, new     webhook.Webhook
 	oldOK, newOK bool
 }
 
@@ -139,7 +144,7 @@ func (c change) changed() bool {
 
 // sameWebhook compares UpdatedAt as an instant: a time restored from JSON and the
 // one it was written from differ in their Location pointer.
-func sameWebhook(a, b Webhook) bool {
+func sameWebhook(a, b webhook.Webhook) bool {
 	at, bt := a.UpdatedAt, b.UpdatedAt
 	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
 	return a == b && at.Equal(bt)
@@ -166,21 +171,18 @@ func (r *Registry) apply(partition int, offset int64, msg schemas.ControlMessage
 	} else {
 		delete(r.webhooks, msg.WorkspaceID)
 	}
-	hooks := r.hooks
 	r.mu.Unlock()
 
 	c := change{applied: true, workspace: msg.WorkspaceID, old: old, oldOK: oldOK, new: nw, newOK: newOK}
 	if c.changed() {
-		for _, fn := range hooks {
-			fn(old, oldOK, nw, newOK)
-		}
+		r.publish(c)
 	}
 	return c, nil
 }
 
 // next computes a workspace's webhook after msg. It is a pure function of its
 // arguments: every worker must derive the same state from the same records.
-func next(old Webhook, oldOK bool, partition int, offset int64, msg schemas.ControlMessage) (Webhook, bool, error) {
+func next(old webhook.Webhook, oldOK bool, partition int, offset int64, msg schemas.ControlMessage) (webhook.Webhook, bool, error) {
 	if err := Validate(msg); err != nil {
 		return old, oldOK, err
 	}
@@ -190,8 +192,8 @@ func next(old Webhook, oldOK bool, partition int, offset int64, msg schemas.Cont
 	}
 	switch msg.Type {
 	case schemas.TypeConfigure:
-		g, _ := windowing.ParseGranularity(msg.Granularity) // checked by Validate
-		w := Webhook{
+		g, _ := webhook.ParseGranularity(msg.Granularity) // checked by Validate
+		w := webhook.Webhook{
 			Workspace:   msg.WorkspaceID,
 			URL:         msg.URL,
 			Granularity: g,
@@ -245,7 +247,7 @@ func next(old Webhook, oldOK bool, partition int, offset int64, msg schemas.Cont
 
 	case schemas.TypeDelete:
 		// Deleting an unknown workspace is a no-op, so a repeated ctl delete is fine.
-		return Webhook{}, false, nil
+		return webhook.Webhook{}, false, nil
 
 	case schemas.TypeAutoDisabled:
 		// An auto-disable computed against an older epoch must not undo a newer
@@ -291,21 +293,21 @@ func Validate(msg schemas.ControlMessage) error {
 	case u.Host == "":
 		return fmt.Errorf("checking url: %w: no host", ErrInvalidURL)
 	}
-	if _, err := windowing.ParseGranularity(msg.Granularity); err != nil {
+	if _, err := webhook.ParseGranularity(msg.Granularity); err != nil {
 		return fmt.Errorf("checking granularity: %w: %w", ErrInvalidGranularity, err)
 	}
 	return nil
 }
 
 // restore replaces the registry's state with a materialised one (see LoadState)
-// and calls the hooks for every workspace that differs.
-func (r *Registry) restore(webhooks map[string]Webhook, offsets map[int]int64) {
+// and publishes a change for every workspace that differs.
+func (r *Registry) restore(webhooks map[string]webhook.Webhook, offsets map[int]int64) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
 
 	r.mu.Lock()
 	old := r.webhooks
-	r.webhooks = make(map[string]Webhook, len(webhooks))
+	r.webhooks = make(map[string]webhook.Webhook, len(webhooks))
 	for ws, w := range webhooks {
 		r.webhooks[ws] = w
 	}
@@ -313,10 +315,9 @@ func (r *Registry) restore(webhooks map[string]Webhook, offsets map[int]int64) {
 	for p, o := range offsets {
 		r.offsets[p] = o
 	}
-	hooks := r.hooks
 	r.mu.Unlock()
 
-	if len(hooks) == 0 {
+	if len(r.feeds) == 0 {
 		return
 	}
 	var changes []change
@@ -333,9 +334,7 @@ func (r *Registry) restore(webhooks map[string]Webhook, offsets map[int]int64) {
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].workspace < changes[j].workspace })
 	for _, c := range changes {
-		for _, fn := range hooks {
-			fn(c.old, c.oldOK, c.new, c.newOK)
-		}
+		r.publish(c)
 	}
 }
 

@@ -1,12 +1,13 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/outbound-webhooks/outbound/schemas"
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -31,16 +32,16 @@ func autoDisabled(ws string, epoch int64) schemas.ControlMessage {
 
 // configured is the webhook that configureMsg(ws, "https://a.example/h", "1h", nil)
 // yields when applied at (partition, offset).
-func configured(ws string, partition int, offset int64) Webhook {
-	return Webhook{
-		Workspace: ws, URL: "https://a.example/h", Granularity: windowing.H1, Enabled: true,
+func configured(ws string, partition int, offset int64) webhook.Webhook {
+	return webhook.Webhook{
+		Workspace: ws, URL: "https://a.example/h", Granularity: webhook.H1, Enabled: true,
 		OwnerEmail: "owner@" + ws + ".example", Secret: "s3cret",
 		Epoch: newEpoch(partition, offset), EnabledSince: newEpoch(partition, offset),
 	}
 }
 
 // epochs returns w with the given Epoch and EnabledSince.
-func epochs(w Webhook, epoch, enabledSince int64) Webhook {
+func epochs(w webhook.Webhook, epoch, enabledSince int64) webhook.Webhook {
 	w.Epoch, w.EnabledSince = epoch, enabledSince
 	return w
 }
@@ -54,24 +55,24 @@ func TestRegistryApply(t *testing.T) {
 		wantErr     error
 	}
 	base := configureMsg("ws_1", "https://a.example/h", "1h", nil)
-	disabled := func(w Webhook, reason string) Webhook {
+	disabled := func(w webhook.Webhook, reason string) webhook.Webhook {
 		w.Enabled, w.DisabledReason = false, reason
 		return w
 	}
 	tests := []struct {
 		name  string
 		steps []step
-		want  map[string]Webhook
+		want  map[string]webhook.Webhook
 	}{
 		{
 			name:  "configure without enabled defaults to enabled",
 			steps: []step{{0, 0, base, true, nil}},
-			want:  map[string]Webhook{"ws_1": configured("ws_1", 0, 0)},
+			want:  map[string]webhook.Webhook{"ws_1": configured("ws_1", 0, 0)},
 		},
 		{
 			name:  "configure with enabled=false is disabled by configuration",
 			steps: []step{{0, 0, configureMsg("ws_1", "https://a.example/h", "1h", ptr(false)), true, nil}},
-			want:  map[string]Webhook{"ws_1": disabled(epochs(configured("ws_1", 0, 0), newEpoch(0, 0), 0), "disabled by configuration")},
+			want:  map[string]webhook.Webhook{"ws_1": disabled(epochs(configured("ws_1", 0, 0), newEpoch(0, 0), 0), "disabled by configuration")},
 		},
 		{
 			name: "enabling a webhook configured disabled moves EnabledSince",
@@ -79,7 +80,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 0, configureMsg("ws_1", "https://a.example/h", "1h", ptr(false)), true, nil},
 				{0, 1, typed(schemas.TypeEnable, "ws_1"), true, nil},
 			},
-			want: map[string]Webhook{"ws_1": configured("ws_1", 0, 1)},
+			want: map[string]webhook.Webhook{"ws_1": configured("ws_1", 0, 1)},
 		},
 		{
 			name: "configure enabled after a disable moves EnabledSince",
@@ -88,7 +89,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 1, typed(schemas.TypeDisable, "ws_1"), true, nil},
 				{0, 2, base, true, nil},
 			},
-			want: map[string]Webhook{"ws_1": configured("ws_1", 0, 2)},
+			want: map[string]webhook.Webhook{"ws_1": configured("ws_1", 0, 2)},
 		},
 		{
 			name: "re-configure replaces every field and starts a new epoch",
@@ -96,8 +97,8 @@ func TestRegistryApply(t *testing.T) {
 				{0, 0, base, true, nil},
 				{0, 1, configureMsg("ws_1", "http://b.example/x", "none", ptr(true)), true, nil},
 			},
-			want: map[string]Webhook{"ws_1": {
-				Workspace: "ws_1", URL: "http://b.example/x", Granularity: windowing.None, Enabled: true,
+			want: map[string]webhook.Webhook{"ws_1": {
+				Workspace: "ws_1", URL: "http://b.example/x", Granularity: webhook.None, Enabled: true,
 				OwnerEmail: "owner@ws_1.example", Secret: "s3cret",
 				// Enabled throughout: what was buffered stays deliverable.
 				Epoch: newEpoch(0, 1), EnabledSince: newEpoch(0, 0),
@@ -109,7 +110,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 0, base, true, nil},
 				{0, 1, schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: "ws_1", Reason: "maintenance"}, true, nil},
 			},
-			want: map[string]Webhook{"ws_1": disabled(configured("ws_1", 0, 0), "maintenance")},
+			want: map[string]webhook.Webhook{"ws_1": disabled(configured("ws_1", 0, 0), "maintenance")},
 		},
 		{
 			name: "disable without a reason",
@@ -117,7 +118,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 0, base, true, nil},
 				{0, 1, typed(schemas.TypeDisable, "ws_1"), true, nil},
 			},
-			want: map[string]Webhook{"ws_1": disabled(configured("ws_1", 0, 0), "disabled by operator")},
+			want: map[string]webhook.Webhook{"ws_1": disabled(configured("ws_1", 0, 0), "disabled by operator")},
 		},
 		{
 			name: "enable after disable clears the reason and starts a new epoch",
@@ -126,7 +127,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 1, typed(schemas.TypeDisable, "ws_1"), true, nil},
 				{0, 2, typed(schemas.TypeEnable, "ws_1"), true, nil},
 			},
-			want: map[string]Webhook{"ws_1": configured("ws_1", 0, 2)},
+			want: map[string]webhook.Webhook{"ws_1": configured("ws_1", 0, 2)},
 		},
 		{
 			name: "enable of an enabled webhook resets the epoch but not EnabledSince",
@@ -134,17 +135,17 @@ func TestRegistryApply(t *testing.T) {
 				{2, 7, base, true, nil},
 				{2, 9, typed(schemas.TypeEnable, "ws_1"), true, nil},
 			},
-			want: map[string]Webhook{"ws_1": epochs(configured("ws_1", 2, 9), newEpoch(2, 9), newEpoch(2, 7))},
+			want: map[string]webhook.Webhook{"ws_1": epochs(configured("ws_1", 2, 9), newEpoch(2, 9), newEpoch(2, 7))},
 		},
 		{
 			name:  "enable of an unknown workspace is an error",
 			steps: []step{{0, 0, typed(schemas.TypeEnable, "ws_x"), false, ErrUnknownWorkspace}},
-			want:  map[string]Webhook{},
+			want:  map[string]webhook.Webhook{},
 		},
 		{
 			name:  "disable of an unknown workspace is an error",
 			steps: []step{{0, 0, typed(schemas.TypeDisable, "ws_x"), false, ErrUnknownWorkspace}},
-			want:  map[string]Webhook{},
+			want:  map[string]webhook.Webhook{},
 		},
 		{
 			name: "delete removes the workspace; deleting again is a no-op",
@@ -153,7 +154,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 1, typed(schemas.TypeDelete, "ws_1"), true, nil},
 				{0, 2, typed(schemas.TypeDelete, "ws_1"), false, nil},
 			},
-			want: map[string]Webhook{},
+			want: map[string]webhook.Webhook{},
 		},
 		{
 			name: "auto_disabled of the current epoch disables",
@@ -161,7 +162,7 @@ func TestRegistryApply(t *testing.T) {
 				{1, 4, base, true, nil},
 				{1, 5, autoDisabled("ws_1", newEpoch(1, 4)), true, nil},
 			},
-			want: map[string]Webhook{"ws_1": disabled(configured("ws_1", 1, 4), "auto-disabled after 11 consecutive errors: HTTP 500")},
+			want: map[string]webhook.Webhook{"ws_1": disabled(configured("ws_1", 1, 4), "auto-disabled after 11 consecutive errors: HTTP 500")},
 		},
 		{
 			name: "auto_disabled without an epoch disables",
@@ -169,7 +170,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 0, base, true, nil},
 				{0, 1, autoDisabled("ws_1", 0), true, nil},
 			},
-			want: map[string]Webhook{"ws_1": disabled(configured("ws_1", 0, 0), "auto-disabled after 11 consecutive errors: HTTP 500")},
+			want: map[string]webhook.Webhook{"ws_1": disabled(configured("ws_1", 0, 0), "auto-disabled after 11 consecutive errors: HTTP 500")},
 		},
 		{
 			name: "auto_disabled of an older epoch does not undo a newer enable",
@@ -178,12 +179,12 @@ func TestRegistryApply(t *testing.T) {
 				{0, 1, typed(schemas.TypeEnable, "ws_1"), true, nil},
 				{0, 2, autoDisabled("ws_1", newEpoch(0, 0)), false, nil},
 			},
-			want: map[string]Webhook{"ws_1": epochs(configured("ws_1", 0, 1), newEpoch(0, 1), newEpoch(0, 0))},
+			want: map[string]webhook.Webhook{"ws_1": epochs(configured("ws_1", 0, 1), newEpoch(0, 1), newEpoch(0, 0))},
 		},
 		{
 			name:  "auto_disabled of an unknown workspace is a no-op",
 			steps: []step{{0, 0, autoDisabled("ws_x", 0), false, nil}},
-			want:  map[string]Webhook{},
+			want:  map[string]webhook.Webhook{},
 		},
 		{
 			name: "a replayed offset is ignored",
@@ -193,7 +194,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 6, typed(schemas.TypeEnable, "ws_1"), false, nil},
 				{0, 3, typed(schemas.TypeDelete, "ws_1"), false, nil},
 			},
-			want: map[string]Webhook{"ws_1": disabled(configured("ws_1", 0, 5), "disabled by operator")},
+			want: map[string]webhook.Webhook{"ws_1": disabled(configured("ws_1", 0, 5), "disabled by operator")},
 		},
 		{
 			name: "offsets are tracked per partition",
@@ -201,7 +202,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 9, base, true, nil},
 				{1, 0, configureMsg("ws_2", "https://a.example/h", "1h", nil), true, nil},
 			},
-			want: map[string]Webhook{"ws_1": configured("ws_1", 0, 9), "ws_2": configured("ws_2", 1, 0)},
+			want: map[string]webhook.Webhook{"ws_1": configured("ws_1", 0, 9), "ws_2": configured("ws_2", 1, 0)},
 		},
 		{
 			name: "a rejected record changes nothing and is not applied twice",
@@ -210,7 +211,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 1, configureMsg("ws_1", "ftp://a.example", "1h", nil), false, ErrInvalidURL},
 				{0, 1, configureMsg("ws_1", "ftp://a.example", "1h", nil), false, nil},
 			},
-			want: map[string]Webhook{"ws_1": configured("ws_1", 0, 0)},
+			want: map[string]webhook.Webhook{"ws_1": configured("ws_1", 0, 0)},
 		},
 		{
 			name: "invalid messages are rejected with their reason",
@@ -221,7 +222,7 @@ func TestRegistryApply(t *testing.T) {
 				{0, 3, configureMsg("", "https://a.example", "1h", nil), false, ErrMissingWorkspace},
 				{0, 4, typed("webhook.explode", "ws_1"), false, ErrUnknownType},
 			},
-			want: map[string]Webhook{},
+			want: map[string]webhook.Webhook{},
 		},
 	}
 	for _, tc := range tests {
@@ -253,19 +254,13 @@ func TestRegistryApply(t *testing.T) {
 	}
 }
 
-func TestRegistryOnChange(t *testing.T) {
+func TestRegistrySubscribeSeesEveryChangeInOrder(t *testing.T) {
 	type call struct {
 		oldOK, newOK     bool
 		oldEnab, newEnab bool
 	}
 	r := NewRegistry()
-	var calls []call
-	r.OnChange(func(old Webhook, oldOK bool, nw Webhook, newOK bool) {
-		if _, ok := r.Lookup(nw.Workspace); newOK && !ok {
-			t.Error("hook ran before the change was visible to Lookup")
-		}
-		calls = append(calls, call{oldOK, newOK, old.Enabled, nw.Enabled})
-	})
+	feed := r.Subscribe()
 	at := &schemas.Timestamp{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	steps := []schemas.ControlMessage{
 		configureMsg("ws_1", "https://a.example/h", "1h", nil),
@@ -285,12 +280,25 @@ func TestRegistryOnChange(t *testing.T) {
 		}
 	}
 	want := []call{{false, true, false, true}, {true, true, true, false}, {true, false, false, false}}
-	if len(calls) != len(want) {
-		t.Fatalf("hook calls = %+v, want %+v", calls, want)
+	var calls []call
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for range want {
+		c, err := feed.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d changes %+v: %v", len(calls), calls, err)
+		}
+		calls = append(calls, call{c.OldOK, c.NewOK, c.Old.Enabled, c.New.Enabled})
+	}
+	// Nothing more is queued: the repeated disable changed nothing.
+	short, cancelShort := context.WithCancel(context.Background())
+	cancelShort()
+	if c, err := feed.Next(short); err == nil {
+		t.Errorf("an extra change was published: %+v", c)
 	}
 	for i := range want {
 		if calls[i] != want[i] {
-			t.Errorf("hook call %d = %+v, want %+v", i, calls[i], want[i])
+			t.Errorf("change %d = %+v, want %+v", i, calls[i], want[i])
 		}
 	}
 }

@@ -10,18 +10,14 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/jonboulle/clockwork"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
-
-// Webhooks looks up the current webhook of a workspace.
-type Webhooks interface {
-	Lookup(workspace string) (control.Webhook, bool)
-}
 
 // Config configures a Consumer.
 type Config struct {
@@ -32,8 +28,11 @@ type Config struct {
 
 	Store    *windowing.Store
 	Flusher  *windowing.Flusher
-	Webhooks Webhooks
+	Webhooks webhook.Lookup
 	Logger   *zap.Logger
+	// Clock is the clock of commits, caught-up times and dead-letter stamps
+	// (default the real one); tests move a fake one.
+	Clock clockwork.Clock
 
 	// SessionTimeout is how long the group waits for a silent member before
 	// moving its partitions (default 10s; brokers refuse less than their
@@ -91,6 +90,9 @@ func New(cfg Config) (*Consumer, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
 	}
 	if cfg.SessionTimeout == 0 {
 		cfg.SessionTimeout = 10 * time.Second

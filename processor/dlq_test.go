@@ -10,17 +10,16 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/processor"
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // TestMalformedEventsGoToTheDeadLetterTopic sends 1 000 bad events of ten kinds
 // between good ones: every bad one reaches the DLQ with its reason and source,
 // and the good ones are all delivered.
 func TestMalformedEventsGoToTheDeadLetterTopic(t *testing.T) {
-	hooks := control.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.None, Epoch: 1}}
+	hooks := webhook.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: webhook.None, Epoch: 1}}
 	p := startPipeline(t, hooks, 3)
 	good := func(id string) []byte {
 		b, _ := json.Marshal(event("ws", "c1", id, time.Now(), "ok"))

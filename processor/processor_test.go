@@ -12,10 +12,10 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -51,7 +51,7 @@ type pipeline struct {
 
 const timeScale = 43200 // 1h lasts 83ms, 24h lasts 2s
 
-func startPipeline(t *testing.T, hooks control.Fixed, partitions int) *pipeline {
+func startPipeline(t *testing.T, hooks webhook.Fixed, partitions int) *pipeline {
 	t.Helper()
 	p := &pipeline{topic: testenv.NewTopic(t, partitions), dlq: testenv.NewTopic(t, 1), got: &collector{}, done: make(chan error, 1)}
 	var err error
@@ -117,10 +117,10 @@ func record(t *testing.T, ev schemas.Event) kafka.Message {
 	return kafka.Message{Key: []byte(ev.Chat.ChatID), Value: b}
 }
 
-var threeWorkspaces = control.Fixed{
-	"ws_none": {Workspace: "ws_none", Enabled: true, Granularity: windowing.None, Epoch: 1},
-	"ws_1h":   {Workspace: "ws_1h", Enabled: true, Granularity: windowing.H1, Epoch: 1},
-	"ws_24h":  {Workspace: "ws_24h", Enabled: true, Granularity: windowing.H24, Epoch: 1},
+var threeWorkspaces = webhook.Fixed{
+	"ws_none": {Workspace: "ws_none", Enabled: true, Granularity: webhook.None, Epoch: 1},
+	"ws_1h":   {Workspace: "ws_1h", Enabled: true, Granularity: webhook.H1, Epoch: 1},
+	"ws_24h":  {Workspace: "ws_24h", Enabled: true, Granularity: webhook.H24, Epoch: 1},
 }
 
 // TestEveryDeliverableMessageInExactlyOneBundle is the exactness property: 10 000
@@ -159,7 +159,7 @@ func TestEveryDeliverableMessageInExactlyOneBundle(t *testing.T) {
 
 // checkExact asserts that bundles hold every wanted message exactly once, each
 // bundle one chat's messages of one window, sorted by timestamp.
-func checkExact(t *testing.T, bundles []windowing.Bundle, want map[string]string, hooks control.Fixed) {
+func checkExact(t *testing.T, bundles []windowing.Bundle, want map[string]string, hooks webhook.Fixed) {
 	t.Helper()
 	seen := map[string]int{}
 	ids := map[string]bool{}
@@ -171,7 +171,7 @@ func checkExact(t *testing.T, bundles []windowing.Bundle, want map[string]string
 		if g := hooks[b.Workspace].Granularity; b.Granularity != g {
 			t.Errorf("bundle of %s has granularity %s, want %s", b.Workspace, b.Granularity, g)
 		}
-		if b.Granularity == windowing.None && len(b.Messages) != 1 {
+		if b.Granularity == webhook.None && len(b.Messages) != 1 {
 			t.Errorf("single-message bundle with %d messages", len(b.Messages))
 		}
 		if !sort.SliceIsSorted(b.Messages, func(i, j int) bool { return b.Messages[i].At.Before(b.Messages[j].At) }) {
@@ -208,7 +208,7 @@ func checkExact(t *testing.T, bundles []windowing.Bundle, want map[string]string
 // chat follow the order of its messages in the partition, whatever their
 // timestamps say.
 func TestNonePreservesPartitionOrderPerChat(t *testing.T) {
-	hooks := control.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.None, Epoch: 1}}
+	hooks := webhook.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: webhook.None, Epoch: 1}}
 	p := startPipeline(t, hooks, 3)
 	var recs []kafka.Message
 	base := time.Now()
@@ -257,7 +257,7 @@ func TestUpstreamDuplicatesAreDeliveredOnce(t *testing.T) {
 // to the chat's next bundle; one a year ahead is delivered with the current
 // window.
 func TestLateAndFutureMessages(t *testing.T) {
-	hooks := control.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: windowing.H24, Epoch: 1}}
+	hooks := webhook.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: webhook.H24, Epoch: 1}}
 	p := startPipeline(t, hooks, 1)
 	now := time.Now()
 	produce(t, p.topic, record(t, event("ws", "c", "first", now, "first")))

@@ -16,9 +16,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -31,11 +31,6 @@ var (
 	resultScript = redis.NewScript(resultLua)
 )
 
-// Webhooks looks up the current webhook of a workspace.
-type Webhooks interface {
-	Lookup(workspace string) (control.Webhook, bool)
-}
-
 // Publisher publishes a control message (webhook.auto_disabled).
 type Publisher interface {
 	Publish(ctx context.Context, msg schemas.ControlMessage) error
@@ -45,7 +40,7 @@ type Publisher interface {
 type Config struct {
 	Redis     *redis.Client
 	Prefix    string // key prefix (default "outbound")
-	Webhooks  Webhooks
+	Webhooks  webhook.Lookup
 	Publisher Publisher
 	Log       *webhooklog.Log
 	Logger    *zap.Logger
@@ -285,7 +280,7 @@ func (r attemptResult) ok() bool { return r.reason == "" }
 
 // attempt makes one HTTP attempt and returns its outcome and its request log
 // entry, for the caller to record with the outcome's bookkeeping.
-func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh control.Webhook) (attemptResult, webhooklog.Request) {
+func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh webhook.Webhook) (attemptResult, webhooklog.Request) {
 	start := s.cfg.Now()
 	entry := webhooklog.Request{At: start, BundleID: b.ID, ChatID: b.ChatID, Attempt: b.Attempt, Method: http.MethodPost, URL: redactURL(wh.URL)}
 	res := s.send(ctx, b, wh, &entry)
@@ -306,7 +301,7 @@ func (s *Sink) record(ctx context.Context, pipe redis.Pipeliner, ws string, r we
 	}
 }
 
-func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh control.Webhook, entry *webhooklog.Request) attemptResult {
+func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook, entry *webhooklog.Request) attemptResult {
 	body, err := Render(b, s.cfg.Product)
 	if err != nil {
 		return attemptResult{reason: fmt.Sprintf("rendering payload: %v", err)}
@@ -403,7 +398,7 @@ func (s *Sink) activity(ctx context.Context, ws string, a webhooklog.Activity) {
 // publishAutoDisabled emits webhook.auto_disabled once. The health hash's alert
 // flag stays set until the event is on the control topic, so a failed publish is
 // retried by the next delivery that meets the disabled webhook.
-func (s *Sink) publishAutoDisabled(ctx context.Context, ws string, wh control.Webhook, health string, errs int, reason string) {
+func (s *Sink) publishAutoDisabled(ctx context.Context, ws string, wh webhook.Webhook, health string, errs int, reason string) {
 	if errs == 0 {
 		v, _ := s.cfg.Redis.HMGet(ctx, health, "errors", "last_error").Result()
 		if len(v) == 2 {
@@ -421,7 +416,7 @@ func (s *Sink) publishAutoDisabled(ctx context.Context, ws string, wh control.We
 		return
 	}
 	at := schemas.Timestamp{Time: s.cfg.Now().UTC()}
-	msg := control.AutoDisabledMessage(wh, errs, reason)
+	msg := webhook.AutoDisabledEvent(wh, errs, reason)
 	msg.At = &at
 	if err := s.cfg.Publisher.Publish(ctx, msg); err != nil {
 		s.cfg.Logger.Error("publishing webhook.auto_disabled", zap.String("workspace", ws), zap.Error(err))

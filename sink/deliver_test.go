@@ -22,6 +22,7 @@ import (
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -39,7 +40,7 @@ type rig struct {
 
 const scale = 5000 // backoff: 1ms doubling, capped at 360ms
 
-func newRig(t *testing.T, hooks control.Fixed) *rig {
+func newRig(t *testing.T, hooks webhook.Fixed) *rig {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	r := &rig{t: t, rdb: rdb, control: testenv.NewTopic(t, 1), logs: webhooklog.New(rdb, "")}
@@ -80,7 +81,7 @@ func (r *rig) send(ws string, chats, perChat int) {
 	for i := range perChat {
 		for c := range chats {
 			r.offset++
-			es = append(es, windowing.Entry{Offset: r.offset, Workspace: ws, Epoch: 1, Granularity: windowing.None,
+			es = append(es, windowing.Entry{Offset: r.offset, Workspace: ws, Epoch: 1, Granularity: webhook.None,
 				Chat:    schemas.Chat{ChatID: fmt.Sprint("chat-", c), FullName: "Chat"},
 				Message: windowing.Message{ID: fmt.Sprintf("%s-c%d-m%03d", ws, c, i), Direction: "sent", At: time.Now(), Text: "hi"}})
 		}
@@ -113,8 +114,8 @@ func (r *rig) autoDisabledEvents(wait time.Duration) []schemas.ControlMessage {
 	}
 }
 
-func hook(ws, url string) control.Webhook {
-	return control.Webhook{Workspace: ws, URL: url, Granularity: windowing.None, Enabled: true, Epoch: 1, EnabledSince: 1}
+func hook(ws, url string) webhook.Webhook {
+	return webhook.Webhook{Workspace: ws, URL: url, Granularity: webhook.None, Enabled: true, Epoch: 1, EnabledSince: 1}
 }
 
 // TestFailingReceiverIsDisabledAfterElevenAttempts: more than 10 consecutive
@@ -127,7 +128,7 @@ func TestFailingReceiverIsDisabledAfterElevenAttempts(t *testing.T) {
 		http.Error(w, "database is down", http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
+	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 3, 4) // three chats: the first attempts run concurrently
 	testenv.Eventually(t, "11 attempts", 30*time.Second, func() bool { return attempts.Load() >= 11 })
 	events := r.autoDisabledEvents(2 * time.Second) // also lets any extra attempt show
@@ -194,7 +195,7 @@ func TestRecoveringReceiverKeepsTheWebhook(t *testing.T) {
 		ids[req.Header.Get("webhook-id")]++
 	}))
 	defer srv.Close()
-	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
+	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 2, 5)
 	testenv.Eventually(t, "10 accepted deliveries", 30*time.Second, func() bool {
 		mu.Lock()
@@ -242,7 +243,7 @@ func TestSlowReceiverDoesNotHoldBackOthers(t *testing.T) {
 		}
 	}))
 	defer fast.Close()
-	r := newRig(t, control.Fixed{"slow": hook("slow", slow.URL), "fast": hook("fast", fast.URL)})
+	r := newRig(t, webhook.Fixed{"slow": hook("slow", slow.URL), "fast": hook("fast", fast.URL)})
 	r.send("slow", 8, 3) // more chats than the per-webhook cap of 4
 	r.send("fast", 8, 5)
 	testenv.Eventually(t, "all fast deliveries", 30*time.Second, func() bool { return fastDone.Load() == 40 })
@@ -280,7 +281,7 @@ func TestDeliveriesVerifyWithStandardWebhooks(t *testing.T) {
 	defer srv.Close()
 	h := hook("ws", srv.URL)
 	h.Secret = secret
-	r := newRig(t, control.Fixed{"ws": h})
+	r := newRig(t, webhook.Fixed{"ws": h})
 	r.send("ws", 2, 3)
 	testenv.Eventually(t, "6 verified deliveries", 20*time.Second, func() bool { return verified.Load()+rejected.Load() >= 6 })
 	if rejected.Load() != 0 {
@@ -306,7 +307,7 @@ func TestGoneDisablesAtOnce(t *testing.T) {
 		w.WriteHeader(http.StatusGone)
 	}))
 	defer srv.Close()
-	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
+	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
 	r.send("ws", 1, 3)
 	testenv.Eventually(t, "an attempt", 10*time.Second, func() bool { return attempts.Load() >= 1 })
 	events := r.autoDisabledEvents(2 * time.Second)
@@ -330,7 +331,7 @@ func TestTransportErrorsAreLoggedAttempts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, control.Fixed{"ws": hook("ws", tc.url)})
+			r := newRig(t, webhook.Fixed{"ws": hook("ws", tc.url)})
 			r.send("ws", 1, 1)
 			testenv.Eventually(t, "a failed attempt", 10*time.Second, func() bool {
 				q, _ := r.logs.Requests(context.Background(), "ws")
@@ -350,7 +351,7 @@ func TestRequestLogHidesURLPasswords(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	withAuth := strings.Replace(srv.URL, "http://", "http://zapier:s3cret-pass@", 1)
-	r := newRig(t, control.Fixed{"ws": hook("ws", withAuth)})
+	r := newRig(t, webhook.Fixed{"ws": hook("ws", withAuth)})
 	r.send("ws", 1, 1)
 	testenv.Eventually(t, "a logged request", 10*time.Second, func() bool {
 		q, _ := r.logs.Requests(context.Background(), "ws")
@@ -368,7 +369,7 @@ func TestRequestLogHidesURLPasswords(t *testing.T) {
 func TestSuccessResetsTheCountEvenAfterRedisLostItsScripts(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
-	r := newRig(t, control.Fixed{"ws": hook("ws", srv.URL)})
+	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
 	ctx := context.Background()
 	if err := r.rdb.HSet(ctx, sink.HealthKey("", "ws", 1), "errors", 3).Err(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -29,7 +30,7 @@ func Render(b windowing.Bundle, product string) ([]byte, error) {
 	}
 
 	var payload any
-	if b.Granularity == windowing.None {
+	if b.Granularity == webhook.None {
 		// A none bundle with several messages is a bug upstream; refusing it keeps
 		// the other messages from being dropped without a trace.
 		if len(b.Messages) != 1 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -72,7 +73,7 @@ func withPermalink(m windowing.Message, link string) windowing.Message {
 	return m
 }
 
-func bundle(g windowing.Granularity, chat schemas.Chat, msgs ...windowing.Message) windowing.Bundle {
+func bundle(g webhook.Granularity, chat schemas.Chat, msgs ...windowing.Message) windowing.Bundle {
 	return windowing.Bundle{
 		ID:          "b_" + string(g) + "_" + chat.ChatID,
 		Workspace:   "ws_1",
@@ -95,14 +96,14 @@ func TestRenderGolden(t *testing.T) {
 	}{
 		{
 			name: "single_message",
-			bundle: bundle(windowing.None, directChat(),
+			bundle: bundle(webhook.None, directChat(),
 				withPermalink(msg("ddfskhsd76dsfs6dsd5skjsdhf", 0, jane, john, "lorem ipsum"), permalink)),
 		},
 		{
 			// Raw message fields are not HTML-escaped, in JSON or otherwise: only
 			// the aggregation is HTML.
 			name: "single_message_html",
-			bundle: bundle(windowing.None, directChat(),
+			bundle: bundle(webhook.None, directChat(),
 				msg("m_html", 0, schemas.Party{FullName: `Eve "<b>"`, Phone: "+1"}, jane, `<script>alert(1)</script> & "quoted" 'single'`)),
 		},
 		{
@@ -110,7 +111,7 @@ func TestRenderGolden(t *testing.T) {
 			// their input order. Times in another zone are rendered in UTC, whole
 			// seconds.
 			name: "bundle_direct_chat",
-			bundle: bundle(windowing.H1, directChat(),
+			bundle: bundle(webhook.H1, directChat(),
 				msg("m3", 5*time.Minute, john, jane, "I am fine, how are you?"),
 				withPermalink(msg("m1", 0, jane, john, "Hi! How are you?"), permalink),
 				msg("m2", 5*time.Minute, jane, john, "(same second as the previous one)"),
@@ -123,14 +124,14 @@ func TestRenderGolden(t *testing.T) {
 		},
 		{
 			name: "bundle_group_chat",
-			bundle: bundle(windowing.H6, groupChat(),
+			bundle: bundle(webhook.H6, groupChat(),
 				withPermalink(msg("g1", 0, groupMember, group, "Morning all"), permalink),
 				msg("g2", time.Hour, schemas.Party{FullName: "Amnon"}, group, "Standup at 10"),
 			),
 		},
 		{
 			name: "bundle_emoji",
-			bundle: bundle(windowing.H12, directChat(),
+			bundle: bundle(webhook.H12, directChat(),
 				withPermalink(msg("e1", 0, schemas.Party{FullName: "John 👍🏽", Phone: "+972540000000"}, jane, "👍🏽"), permalink),
 				msg("e2", time.Minute, jane, john, "Shalom from 🇮🇱!"),
 				msg("e3", 2*time.Minute, john, jane, "family: 👨‍👩‍👧‍👦 (one ZWJ sequence)"),
@@ -138,7 +139,7 @@ func TestRenderGolden(t *testing.T) {
 		},
 		{
 			name: "bundle_rtl",
-			bundle: bundle(windowing.H24, directChat(),
+			bundle: bundle(webhook.H24, directChat(),
 				withPermalink(msg("r1", 0, schemas.Party{FullName: "יוסי כהן", Phone: "+972540000000"}, jane, "שלום, מה שלומך?"), permalink),
 				msg("r2", time.Minute, schemas.Party{FullName: "محمد علي", Phone: "+971500000000"}, jane, "مرحبا، كيف حالك؟"),
 				msg("r3", 2*time.Minute, jane, john, "mixed: order #123 הוזמנה ok"),
@@ -146,7 +147,7 @@ func TestRenderGolden(t *testing.T) {
 		},
 		{
 			name: "bundle_html",
-			bundle: bundle(windowing.H1, directChat(),
+			bundle: bundle(webhook.H1, directChat(),
 				withPermalink(msg("h1", 0, schemas.Party{FullName: `<script>alert(1)</script>`, Phone: "+1"}, jane,
 					`<script>alert(1)</script>`), "https://app.timelines.ai/permalink/x/?a=1&b='2'"),
 				msg("h2", time.Minute, schemas.Party{FullName: `Tom & "Jerry" O'Brien`, Phone: "+2"}, jane,
@@ -155,21 +156,21 @@ func TestRenderGolden(t *testing.T) {
 		},
 		{
 			name: "bundle_multiline",
-			bundle: bundle(windowing.H1, directChat(),
+			bundle: bundle(webhook.H1, directChat(),
 				withPermalink(msg("n1", 0, john, jane, "line one\nline two\r\nline three\rline four\n"), permalink),
 				msg("n2", time.Minute, jane, john, "\n\nblank lines above"),
 			),
 		},
 		{
 			name: "bundle_no_permalink",
-			bundle: bundle(windowing.H1, directChat(),
+			bundle: bundle(webhook.H1, directChat(),
 				msg("p1", 0, john, jane, "no permalink here"),
 				withPermalink(msg("p2", time.Minute, jane, john, "only the first message's link counts"), permalink),
 			),
 		},
 		{
 			name: "bundle_javascript_permalink",
-			bundle: bundle(windowing.H1, directChat(),
+			bundle: bundle(webhook.H1, directChat(),
 				withPermalink(msg("j1", 0, john, jane, "click me"), "javascript:alert(document.cookie)"),
 				msg("j2", time.Minute, jane, john, "no"),
 			),
@@ -209,7 +210,7 @@ func checkPayload(t *testing.T, b windowing.Bundle, body []byte) {
 	if bytes.Contains(body, []byte(`\u003c`)) || bytes.Contains(body, []byte(`\u0026`)) {
 		t.Error("body has HTML characters escaped as \\u003c or \\u0026")
 	}
-	if b.Granularity == windowing.None {
+	if b.Granularity == webhook.None {
 		if err := schemas.ValidateMessagePayload(body); err != nil {
 			t.Errorf("ValidateMessagePayload: %v", err)
 		}
@@ -257,7 +258,7 @@ func TestRenderSortsStablyWithoutTouchingInput(t *testing.T) {
 		msg("a2", 0, john, jane, "a2"),
 	}
 	orig := slices.Clone(in)
-	body, err := Render(bundle(windowing.H1, directChat(), in...), "TimelinesAI")
+	body, err := Render(bundle(webhook.H1, directChat(), in...), "TimelinesAI")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,11 +284,11 @@ func TestRenderRejects(t *testing.T) {
 		bundle  windowing.Bundle
 		wantErr string
 	}{
-		{name: "no messages", bundle: bundle(windowing.H1, directChat()), wantErr: "no messages"},
-		{name: "no messages, granularity none", bundle: bundle(windowing.None, directChat()), wantErr: "no messages"},
+		{name: "no messages", bundle: bundle(webhook.H1, directChat()), wantErr: "no messages"},
+		{name: "no messages, granularity none", bundle: bundle(webhook.None, directChat()), wantErr: "no messages"},
 		{
 			name:    "granularity none with two messages",
-			bundle:  bundle(windowing.None, directChat(), msg("1", 0, john, jane, "a"), msg("2", 0, john, jane, "b")),
+			bundle:  bundle(webhook.None, directChat(), msg("1", 0, john, jane, "a"), msg("2", 0, john, jane, "b")),
 			wantErr: "granularity none carries 2 messages",
 		},
 	}
@@ -309,7 +310,7 @@ func TestRenderLargeBundle(t *testing.T) {
 		msgs[n-1-i] = msg(fmt.Sprintf("m%04d", i), time.Duration(i)*3*time.Second, john, jane, fmt.Sprintf("message %d <i>", i))
 	}
 	msgs[n-1].Permalink = permalink // the earliest message, once sorted
-	b := bundle(windowing.H1, directChat(), msgs...)
+	b := bundle(webhook.H1, directChat(), msgs...)
 
 	body, err := Render(b, "TimelinesAI")
 	if err != nil {

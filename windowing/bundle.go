@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // Message is one buffered message: the fields a payload needs, nothing more.
@@ -25,7 +26,7 @@ type Bundle struct {
 	ID          string
 	Workspace   string
 	ChatID      string
-	Granularity Granularity
+	Granularity webhook.Granularity
 	WindowStart time.Time // zero for granularity none
 	// Epoch is the webhook epoch the messages were buffered under: bundles from
 	// before a disable are dropped, never delivered after a re-enable.

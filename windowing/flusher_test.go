@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 type progress struct{ ch chan struct{} }
@@ -50,7 +52,7 @@ func TestFlusherDeliversEveryBundleInChatOrderDespiteFailures(t *testing.T) {
 	}
 	var es []Entry
 	for i := range 12 {
-		es = append(es, entry(int64(i), "ws", fmt.Sprint("c", i%2), fmt.Sprint("m", i), time.Now(), None))
+		es = append(es, entry(int64(i), "ws", fmt.Sprint("c", i%2), fmt.Sprint("m", i), time.Now(), webhook.None))
 	}
 	mustAppend(t, s, 0, es...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -116,7 +118,7 @@ func TestPerWorkspaceCapHoldsAcrossPartitions(t *testing.T) {
 		var es []Entry
 		for i := range perPartition {
 			ws := fmt.Sprint("ws", i%2)
-			es = append(es, entry(int64(i), ws, fmt.Sprintf("p%d-c%d", p, i), fmt.Sprintf("p%d-m%d", p, i), time.Now(), None))
+			es = append(es, entry(int64(i), ws, fmt.Sprintf("p%d-c%d", p, i), fmt.Sprintf("p%d-m%d", p, i), time.Now(), webhook.None))
 		}
 		mustAppend(t, s, p, es...)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 var (
@@ -140,7 +141,7 @@ func (s *Store) Scaled(d time.Duration) time.Duration {
 }
 
 // WindowLength is the length of a window of g after time scaling; zero for None.
-func (s *Store) WindowLength(g Granularity) time.Duration { return s.Scaled(g.Duration()) }
+func (s *Store) WindowLength(g webhook.Granularity) time.Duration { return s.Scaled(g.Duration()) }
 
 // WindowStart aligns t down to a multiple of length since the Unix epoch (UTC).
 // Windows are tumbling: every instant belongs to exactly one window.
@@ -192,8 +193,8 @@ func chatRef(workspace, chat string) string { return workspace + sep + chat }
 type Entry struct {
 	Offset      int64
 	Workspace   string
-	Epoch       int64 // the webhook epoch it is buffered under (control.Webhook.Epoch)
-	Granularity Granularity
+	Epoch       int64 // the webhook epoch it is buffered under (webhook.Webhook.Epoch)
+	Granularity webhook.Granularity
 	Account     schemas.Account
 	Chat        schemas.Chat
 	Message     Message
@@ -325,7 +326,7 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 	}
 	c := Claimed{partition: partition, chat: chat, member: member}
 	b := &c.Bundle
-	b.Workspace, b.ChatID, b.Granularity = parts[0], parts[1], Granularity(parts[2])
+	b.Workspace, b.ChatID, b.Granularity = parts[0], parts[1], webhook.Granularity(parts[2])
 	epoch, err := strconv.ParseInt(parts[5], 10, 64)
 	if err != nil {
 		return Claimed{}, fmt.Errorf("bundle %q: epoch: %w", member, err)
@@ -368,7 +369,7 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 		b.Messages[i] = m.m
 	}
 	b.Chat.IsNewChat = isNew
-	if b.Granularity == None {
+	if b.Granularity == webhook.None {
 		if len(b.Messages) != 1 {
 			return Claimed{}, fmt.Errorf("bundle %q: %d messages in a single-message bundle: %w", member, len(b.Messages), errCorrupt)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // clock is an injected clock: window tests move time instead of sleeping.
@@ -39,7 +40,7 @@ func newTestStore(t *testing.T, clk *clock) *Store {
 	return s
 }
 
-func entry(off int64, ws, chat, id string, at time.Time, g Granularity) Entry {
+func entry(off int64, ws, chat, id string, at time.Time, g webhook.Granularity) Entry {
 	return Entry{
 		Offset: off, Workspace: ws, Epoch: 1, Granularity: g,
 		Account: schemas.Account{FullName: "Amnon Haha", Email: "amnon@acme.com", Phone: "+972500000000"},
@@ -97,9 +98,9 @@ func TestWindowSealsOnlyAfterCloseAndGrace(t *testing.T) {
 	clk := &clock{t: base.Add(62 * time.Minute)} // m3 is not in the future
 	s := newTestStore(t, clk)
 	mustAppend(t, s, 0,
-		entry(0, "ws", "c1", "m2", base.Add(20*time.Minute), H1),
-		entry(1, "ws", "c1", "m1", base.Add(10*time.Minute), H1),
-		entry(2, "ws", "c1", "m3", base.Add(61*time.Minute), H1),
+		entry(0, "ws", "c1", "m2", base.Add(20*time.Minute), webhook.H1),
+		entry(1, "ws", "c1", "m1", base.Add(10*time.Minute), webhook.H1),
+		entry(2, "ws", "c1", "m3", base.Add(61*time.Minute), webhook.H1),
 	)
 	if got := drain(t, s, 0, base.Add(time.Hour)); len(got) != 0 {
 		t.Fatalf("sealed at the close, before the grace period: %v", got)
@@ -113,7 +114,7 @@ func TestWindowSealsOnlyAfterCloseAndGrace(t *testing.T) {
 	if fmt.Sprint(ids(b)) != "[m1 m2]" {
 		t.Fatalf("bundle holds %v, want [m1 m2] sorted by timestamp", ids(b))
 	}
-	if !b.WindowStart.Equal(base) || b.Granularity != H1 || b.Workspace != "ws" || b.ChatID != "c1" {
+	if !b.WindowStart.Equal(base) || b.Granularity != webhook.H1 || b.Workspace != "ws" || b.ChatID != "c1" {
 		t.Fatalf("bundle metadata = %+v", b)
 	}
 	if b.Account.FullName != "Amnon Haha" || b.Chat.ChatURL != "https://app.example/chat/c1" {
@@ -128,7 +129,7 @@ func TestReplayedBatchIsANoOp(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
 	clk := &clock{t: base}
 	s := newTestStore(t, clk)
-	batch := []Entry{entry(10, "ws", "c", "a", base, H1), entry(11, "ws", "c", "b", base, H1)}
+	batch := []Entry{entry(10, "ws", "c", "a", base, webhook.H1), entry(11, "ws", "c", "b", base, webhook.H1)}
 	if res := mustAppend(t, s, 3, batch...); res.Applied != 2 {
 		t.Fatalf("first append applied %d", res.Applied)
 	}
@@ -136,7 +137,7 @@ func TestReplayedBatchIsANoOp(t *testing.T) {
 		t.Fatalf("replayed append = %+v, want nothing applied", res)
 	}
 	// A batch straddling the watermark applies only what is new.
-	res := mustAppend(t, s, 3, entry(11, "ws", "c", "b", base, H1), entry(12, "ws", "c", "c", base, H1))
+	res := mustAppend(t, s, 3, entry(11, "ws", "c", "b", base, webhook.H1), entry(12, "ws", "c", "c", base, webhook.H1))
 	if res.Applied != 1 {
 		t.Fatalf("straddling append applied %d, want 1", res.Applied)
 	}
@@ -152,7 +153,7 @@ func TestReplayedBatchIsANoOp(t *testing.T) {
 
 func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
-	for _, g := range []Granularity{None, H1} {
+	for _, g := range []webhook.Granularity{webhook.None, webhook.H1} {
 		t.Run(string(g), func(t *testing.T) {
 			clk := &clock{t: base}
 			s := newTestStore(t, clk)
@@ -177,14 +178,14 @@ func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
 	base := utc("2024-01-01T10:00:00Z")
 	clk := &clock{t: base}
 	s := newTestStore(t, clk)
-	mustAppend(t, s, 0, entry(0, "ws", "c", "on-time", base.Add(5*time.Minute), H1))
+	mustAppend(t, s, 0, entry(0, "ws", "c", "on-time", base.Add(5*time.Minute), webhook.H1))
 	clk.Set(base.Add(90 * time.Minute))
 	first := drain(t, s, 0, clk.Now())
 	if len(first) != 1 {
 		t.Fatalf("want the 10:00 bundle, got %v", first)
 	}
 	// A message of 10:30 arrives after the 10:00 window was delivered.
-	mustAppend(t, s, 0, entry(1, "ws", "c", "late", base.Add(30*time.Minute), H1))
+	mustAppend(t, s, 0, entry(1, "ws", "c", "late", base.Add(30*time.Minute), webhook.H1))
 	clk.Set(base.Add(3 * time.Hour))
 	second := drain(t, s, 0, clk.Now())
 	if len(second) != 1 || fmt.Sprint(ids(second[0])) != "[late]" {
@@ -202,7 +203,7 @@ func TestFutureTimestampIsClampedIntoTheCurrentWindow(t *testing.T) {
 	now := utc("2024-01-01T10:20:00Z")
 	clk := &clock{t: now}
 	s := newTestStore(t, clk)
-	mustAppend(t, s, 0, entry(0, "ws", "c", "now", now, H1), entry(1, "ws", "c", "next-year", now.AddDate(1, 0, 0), H1))
+	mustAppend(t, s, 0, entry(0, "ws", "c", "now", now, webhook.H1), entry(1, "ws", "c", "next-year", now.AddDate(1, 0, 0), webhook.H1))
 	clk.Set(now.Add(2 * time.Hour))
 	got := drain(t, s, 0, clk.Now())
 	if len(got) != 1 || len(got[0].Messages) != 2 {
@@ -221,24 +222,24 @@ func TestGranularityChangeKeepsTheOpenWindowSize(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
 	clk := &clock{t: base.Add(10 * time.Hour)}
 	s := newTestStore(t, clk)
-	mustAppend(t, s, 0, entry(0, "ws", "c", "under-24h", base.Add(9*time.Hour), H24))
+	mustAppend(t, s, 0, entry(0, "ws", "c", "under-24h", base.Add(9*time.Hour), webhook.H24))
 	// The webhook switches to 1h at 10:00; the open 24h window keeps its size and
 	// takes the chat's messages until it closes, so the chat stays in order.
-	mustAppend(t, s, 0, entry(1, "ws", "c", "after-change", base.Add(10*time.Hour+time.Minute), H1))
+	mustAppend(t, s, 0, entry(1, "ws", "c", "after-change", base.Add(10*time.Hour+time.Minute), webhook.H1))
 	clk.Set(base.Add(12 * time.Hour))
 	if got := drain(t, s, 0, clk.Now()); len(got) != 0 {
 		t.Fatalf("a 1h window was flushed while the 24h window was open: %v", got)
 	}
 	clk.Set(base.Add(24*time.Hour + 2*time.Minute))
 	got := drain(t, s, 0, clk.Now())
-	if len(got) != 1 || got[0].Granularity != H24 || fmt.Sprint(ids(got[0])) != "[under-24h after-change]" {
+	if len(got) != 1 || got[0].Granularity != webhook.H24 || fmt.Sprint(ids(got[0])) != "[under-24h after-change]" {
 		t.Fatalf("got %+v", got)
 	}
 	// After it closed, new messages use the new size.
-	mustAppend(t, s, 0, entry(2, "ws", "c", "next-day", base.Add(24*time.Hour+5*time.Minute), H1))
+	mustAppend(t, s, 0, entry(2, "ws", "c", "next-day", base.Add(24*time.Hour+5*time.Minute), webhook.H1))
 	clk.Set(base.Add(26 * time.Hour))
 	got = drain(t, s, 0, clk.Now())
-	if len(got) != 1 || got[0].Granularity != H1 || !got[0].WindowStart.Equal(base.Add(24*time.Hour)) {
+	if len(got) != 1 || got[0].Granularity != webhook.H1 || !got[0].WindowStart.Equal(base.Add(24*time.Hour)) {
 		t.Fatalf("got %+v", got)
 	}
 }
@@ -250,12 +251,12 @@ func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 	var es []Entry
 	for i := range 50 {
 		// Timestamps deliberately out of order: delivery follows the partition.
-		es = append(es, entry(int64(i), "ws", fmt.Sprint("c", i%3), fmt.Sprint("m", i), now.Add(-time.Duration(i)*time.Second), None))
+		es = append(es, entry(int64(i), "ws", fmt.Sprint("c", i%3), fmt.Sprint("m", i), now.Add(-time.Duration(i)*time.Second), webhook.None))
 	}
 	mustAppend(t, s, 0, es...)
 	perChat := map[string][]string{}
 	for _, b := range drain(t, s, 0, now) {
-		if b.Granularity != None || len(b.Messages) != 1 {
+		if b.Granularity != webhook.None || len(b.Messages) != 1 {
 			t.Fatalf("bundle %+v", b)
 		}
 		perChat[b.ChatID] = append(perChat[b.ChatID], b.Messages[0].ID)
@@ -278,7 +279,7 @@ func TestOnlyTheHeadOfAChatIsClaimedAndRetryKeepsOrder(t *testing.T) {
 	clk := &clock{t: now}
 	s := newTestStore(t, clk)
 	ctx := context.Background()
-	mustAppend(t, s, 0, entry(0, "ws", "c", "first", now, None), entry(1, "ws", "c", "second", now, None))
+	mustAppend(t, s, 0, entry(0, "ws", "c", "first", now, webhook.None), entry(1, "ws", "c", "second", now, webhook.None))
 	claimed, err := s.Claim(ctx, 0, 10, time.Minute, 0, nil)
 	if err != nil || len(claimed) != 1 || claimed[0].Messages[0].ID != "first" {
 		t.Fatalf("claim = %+v, %v", claimed, err)
@@ -309,7 +310,7 @@ func TestExpiredLeaseIsTakenOverAndStaleAckIsANoOp(t *testing.T) {
 	clk := &clock{t: now}
 	s := newTestStore(t, clk)
 	ctx := context.Background()
-	mustAppend(t, s, 0, entry(0, "ws", "c", "a", now, None), entry(1, "ws", "c", "b", now, None))
+	mustAppend(t, s, 0, entry(0, "ws", "c", "a", now, webhook.None), entry(1, "ws", "c", "b", now, webhook.None))
 	dead, _ := s.Claim(ctx, 0, 10, 30*time.Second, 0, nil) // this worker dies mid-delivery
 	clk.Set(now.Add(31 * time.Second))
 	taken, _ := s.Claim(ctx, 0, 10, 30*time.Second, 0, nil)
@@ -345,7 +346,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 		for i := range n {
 			// Time moves on while messages of the closing window keep arriving.
 			clk.Set(base.Add(time.Duration(i) * 3 * time.Second))
-			e := entry(int64(i), "ws", fmt.Sprint("c", i%4), fmt.Sprint("m", i), base.Add(time.Duration(i)*2*time.Second), H1)
+			e := entry(int64(i), "ws", fmt.Sprint("c", i%4), fmt.Sprint("m", i), base.Add(time.Duration(i)*2*time.Second), webhook.H1)
 			if _, err := s.Append(ctx, 0, []Entry{e}, int64(i)); err != nil {
 				t.Error(err)
 				return
@@ -414,9 +415,9 @@ func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
 	s := newTestStore(t, clk)
 	ctx := context.Background()
 	mustAppend(t, s, 0,
-		entry(0, "ws", "c1", "a", base, H1), entry(1, "ws", "c2", "b", base, H1), // two open windows
-		entry(2, "ws", "c3", "c", base, None), entry(3, "ws", "c3", "d", base, None), // two queued bundles
-		entry(4, "ws2", "c1", "keep", base, None), entry(5, "ws-other", "c1", "keep-too", base, H1),
+		entry(0, "ws", "c1", "a", base, webhook.H1), entry(1, "ws", "c2", "b", base, webhook.H1), // two open windows
+		entry(2, "ws", "c3", "c", base, webhook.None), entry(3, "ws", "c3", "d", base, webhook.None), // two queued bundles
+		entry(4, "ws2", "c1", "keep", base, webhook.None), entry(5, "ws-other", "c1", "keep-too", base, webhook.H1),
 	)
 	windows, bundles, err := s.DropWorkspace(ctx, 0, "ws")
 	if err != nil || windows != 2 || bundles != 2 {
@@ -439,8 +440,8 @@ func TestClaimHonoursPerWorkspaceHeadroom(t *testing.T) {
 	ctx := context.Background()
 	var es []Entry
 	for i := range 5 {
-		es = append(es, entry(int64(i), "busy", fmt.Sprint("c", i), fmt.Sprint("b", i), now, None))
-		es = append(es, entry(int64(10+i), "free", fmt.Sprint("c", i), fmt.Sprint("f", i), now, None))
+		es = append(es, entry(int64(i), "busy", fmt.Sprint("c", i), fmt.Sprint("b", i), now, webhook.None))
+		es = append(es, entry(int64(10+i), "free", fmt.Sprint("c", i), fmt.Sprint("f", i), now, webhook.None))
 	}
 	mustAppend(t, s, 0, es...)
 	// "busy" has one delivery slot left, every other workspace three.
@@ -469,11 +470,11 @@ func TestDetailsAreTheLatestSeenAcrossBatchesAndReplays(t *testing.T) {
 	renamed := func(e Entry, name string) Entry { e.Chat.FullName = name; return e }
 	// First batch: the chat is renamed on its third message.
 	mustAppend(t, s, 0,
-		entry(0, "ws", "c", "a", base, H1), entry(1, "ws", "c", "b", base, H1),
-		renamed(entry(2, "ws", "c", "c", base, H1), "Renamed"), renamed(entry(3, "ws", "c", "d", base, H1), "Renamed"))
+		entry(0, "ws", "c", "a", base, webhook.H1), entry(1, "ws", "c", "b", base, webhook.H1),
+		renamed(entry(2, "ws", "c", "c", base, webhook.H1), "Renamed"), renamed(entry(3, "ws", "c", "d", base, webhook.H1), "Renamed"))
 	// A replay straddling the watermark whose first record (skipped) is the one
 	// carrying the details: the new record must still get them.
-	mustAppend(t, s, 0, renamed(entry(3, "ws", "c", "d", base, H1), "Renamed"), renamed(entry(4, "ws", "c", "e", base, H1), "Renamed"))
+	mustAppend(t, s, 0, renamed(entry(3, "ws", "c", "d", base, webhook.H1), "Renamed"), renamed(entry(4, "ws", "c", "e", base, webhook.H1), "Renamed"))
 	clk.Set(base.Add(2 * time.Hour))
 	got := drain(t, s, 0, clk.Now())
 	if len(got) != 1 || len(got[0].Messages) != 5 {

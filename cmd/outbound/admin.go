@@ -13,9 +13,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // handler serves the worker's HTTP endpoints: probes and metrics without
@@ -163,7 +163,7 @@ type webhookConfig struct {
 const redactedSecret = "<redacted>"
 
 // newWebhookStatus assembles the status of wh; activity is newest first.
-func newWebhookStatus(wh control.Webhook, consecutiveErrors int, activity []webhooklog.Activity) webhookStatus {
+func newWebhookStatus(wh webhook.Webhook, consecutiveErrors int, activity []webhooklog.Activity) webhookStatus {
 	st := webhookStatus{
 		Workspace: wh.Workspace,
 		Config: webhookConfig{URL: redactURLPassword(wh.URL), Granularity: string(wh.Granularity),

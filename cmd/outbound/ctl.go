@@ -18,6 +18,7 @@ import (
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -165,7 +166,7 @@ the process list.`)
 	}
 	if granularity == "" {
 		errs = append(errs, errors.New("--granularity is required: none, 1h, 6h, 12h or 24h"))
-	} else if _, err := windowing.ParseGranularity(granularity); err != nil {
+	} else if _, err := webhook.ParseGranularity(granularity); err != nil {
 		errs = append(errs, fmt.Errorf("--granularity: %w", err))
 	}
 	if ownerEmail == "" {
@@ -262,13 +263,13 @@ func (f *stateFlags) register(fs *flagSet) {
 // load parses args, opens Redis and reads the workspace's webhook from the
 // workers' materialisation, or says why there is none. The caller closes the
 // client.
-func (f *stateFlags) load(ctx context.Context, fs *flagSet, args []string, stderr io.Writer) (*redis.Client, control.Webhook, error) {
+func (f *stateFlags) load(ctx context.Context, fs *flagSet, args []string, stderr io.Writer) (*redis.Client, webhook.Webhook, error) {
 	if err := f.ws.parse(fs, args, stderr); err != nil {
-		return nil, control.Webhook{}, err
+		return nil, webhook.Webhook{}, err
 	}
 	opts, err := redis.ParseURL(f.redisURL)
 	if err != nil {
-		return nil, control.Webhook{}, usageError(fmt.Errorf("--redis-url: %w", err))
+		return nil, webhook.Webhook{}, usageError(fmt.Errorf("--redis-url: %w", err))
 	}
 	rdb := redis.NewClient(opts)
 	wh, ok, err := control.LoadWebhook(ctx, rdb, string(f.ws))
@@ -323,7 +324,7 @@ func printStatus(out io.Writer, st webhookStatus) error {
 		secret = st.Config.Secret
 	}
 	granularity := st.Config.Granularity
-	if granularity == string(windowing.None) {
+	if granularity == string(webhook.None) {
 		granularity += " (one call per message)"
 	}
 	for _, row := range [][2]string{

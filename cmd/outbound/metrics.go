@@ -14,6 +14,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // scrapeTimeout bounds the Redis reads of one scrape, so that a slow Redis
@@ -148,7 +149,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descChatsQueued, prometheus.GaugeValue, float64(chats), strconv.Itoa(p))
 	}
 
-	var enabled []control.Webhook
+	var enabled []webhook.Webhook
 	var disabled int
 	for _, wh := range w.registry.All() {
 		if wh.Enabled {

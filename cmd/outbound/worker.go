@@ -15,6 +15,7 @@ import (
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -143,6 +144,7 @@ type worker struct {
 	consumer  *processor.Consumer
 	logs      *webhooklog.Log
 	metrics   *metrics
+	changes   *webhook.Feed // the Registry's changes, for the consumer's disable sweep
 }
 
 func newWorker(cfg workerConfig, log *zap.Logger) (*worker, error) {
@@ -185,40 +187,9 @@ func newWorker(cfg workerConfig, log *zap.Logger) (*worker, error) {
 		SessionTimeout: cfg.SessionTimeout}); err != nil {
 		return nil, err
 	}
-	w.registry.OnChange(w.dropPendingOnDisable)
+	w.changes = w.registry.Subscribe()
 	w.metrics = newMetrics(w)
 	return w, nil
-}
-
-// dropPendingOnDisable drops the open windows and queued bundles of a webhook that
-// was just disabled or deleted, in the partitions this worker owns (each worker
-// sweeps its own), and says how many in the activity log. Bundles that escape the
-// sweep (a batch appended at that moment) are dropped by the sink when their turn
-// comes: they are older than the webhook's next enable.
-func (w *worker) dropPendingOnDisable(old control.Webhook, oldOK bool, now control.Webhook, nowOK bool) {
-	if !oldOK || !old.Enabled || (nowOK && now.Enabled) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var windows, bundles int
-	owned := w.consumer.Owned()
-	for _, p := range owned {
-		wn, bn, err := w.store.DropWorkspace(ctx, p, old.Workspace)
-		if err != nil {
-			w.log.Warn("dropping pending windows", zap.String("workspace", old.Workspace), zap.Error(err))
-			continue
-		}
-		windows, bundles = windows+wn, bundles+bn
-	}
-	if windows+bundles == 0 {
-		return
-	}
-	err := w.logs.RecordActivity(ctx, old.Workspace, webhooklog.Activity{At: time.Now().UTC(), Action: webhooklog.ActionDropped,
-		Detail: fmt.Sprintf("dropped %d open windows and %d queued bundles pending at the disable (partitions %v)", windows, bundles, owned)})
-	if err != nil {
-		w.log.Warn("recording dropped windows", zap.String("workspace", old.Workspace), zap.Error(err))
-	}
 }
 
 // Run runs every component until ctx ends, then shuts down in order: stop
@@ -242,6 +213,7 @@ func (w *worker) Run(ctx context.Context) error {
 		w.log.Info("control topic caught up; consuming events", zap.Int("webhooks", len(w.registry.All())))
 		return w.consumer.Run(ctx)
 	})
+	g.Go(func() error { return w.consumer.SweepDisabled(ctx, w.changes, w.logs) })
 	if w.notifier != nil {
 		g.Go(func() error { return w.notifier.Run(ctx) })
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/schemas"
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // Phases are the parts of a run, in the order they run. Each adds its rows; a
@@ -203,7 +203,7 @@ func (c *clock) set(t time.Time) { c.offset.Store(int64(time.Until(t))) }
 const webhookSecret = "whsec_YmVuY2htYXJrLXNpZ25pbmctc2VjcmV0LTMyYnl0ZXM="
 
 // configure returns the control message of workspace ws's webhook.
-func configure(ws int, g windowing.Granularity, baseURL string) schemas.ControlMessage {
+func configure(ws int, g webhook.Granularity, baseURL string) schemas.ControlMessage {
 	id := workspaceID(ws)
 	enabled := true
 	return schemas.ControlMessage{Type: schemas.TypeConfigure, WorkspaceID: id, URL: baseURL + "/hook/" + id,
@@ -212,7 +212,7 @@ func configure(ws int, g windowing.Granularity, baseURL string) schemas.ControlM
 
 // registry is every workspace's webhook as a worker would hold it after
 // reading the control topic.
-func (r *run) registry(workspaces int, g windowing.Granularity, baseURL string) (*control.Registry, error) {
+func (r *run) registry(workspaces int, g webhook.Granularity, baseURL string) (*control.Registry, error) {
 	reg := control.NewRegistry()
 	for ws := range workspaces {
 		if _, err := reg.Apply(0, int64(ws), configure(ws, g, baseURL)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -151,7 +152,7 @@ func rawBytes(m schemas.EventMessage) int {
 }
 
 // entry is what the processor would append for ev under the webhook epoch.
-func entry(ev schemas.Event, offset int64, g windowing.Granularity, epoch int64) windowing.Entry {
+func entry(ev schemas.Event, offset int64, g webhook.Granularity, epoch int64) windowing.Entry {
 	m := ev.Message
 	return windowing.Entry{
 		Offset: offset, Workspace: ev.WorkspaceID, Epoch: epoch, Granularity: g,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -22,7 +23,7 @@ const product = "TimelinesAI"
 type deliverySet struct {
 	c     corpus
 	n     int
-	g     windowing.Granularity
+	g     webhook.Granularity
 	at    time.Time // message time
 	chat  func(i int) int
 	hooks *control.Registry
@@ -35,7 +36,7 @@ func (s deliverySet) bundle(i int) windowing.Bundle {
 	e := entry(ev, int64(i), s.g, s.epoch(ev.WorkspaceID))
 	b := windowing.Bundle{ID: "obw_bench" + e.Message.ID, Workspace: e.Workspace, ChatID: e.Chat.ChatID,
 		Granularity: s.g, Epoch: e.Epoch, Account: e.Account, Chat: e.Chat, Messages: []windowing.Message{e.Message}, Attempt: 1}
-	if s.g != windowing.None {
+	if s.g != webhook.None {
 		b.WindowStart = windowing.WindowStart(s.at, s.g.Duration())
 	}
 	return b
@@ -52,7 +53,7 @@ func (r *run) phaseDelivery(ctx context.Context) error {
 		return err
 	}
 	defer rec.close()
-	hooks, err := r.registry(r.sc.Workspaces, windowing.None, rec.URL)
+	hooks, err := r.registry(r.sc.Workspaces, webhook.None, rec.URL)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (r *run) phaseDelivery(ctx context.Context) error {
 	// flight per chat, and a handful queued is what a busy chat has.
 	n := r.sc.Deliveries
 	c := corpus{workspaces: r.sc.Workspaces, chats: n / 4}
-	set := deliverySet{c: c, n: n, g: windowing.None, at: time.Now(), chat: c.chatOf, hooks: hooks}
+	set := deliverySet{c: c, n: n, g: webhook.None, at: time.Now(), chat: c.chatOf, hooks: hooks}
 	ours, err := r.drain(ctx, rec, set, "delivery_throughput", nil)
 	if err != nil {
 		return fmt.Errorf("measuring delivery: %w", err)
@@ -84,7 +85,7 @@ func (r *run) phaseStorm(ctx context.Context) error {
 		return err
 	}
 	defer rec.close()
-	hooks, err := r.registry(r.sc.Workspaces, windowing.H1, rec.URL)
+	hooks, err := r.registry(r.sc.Workspaces, webhook.H1, rec.URL)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func (r *run) phaseStorm(ctx context.Context) error {
 	clk := &clock{}
 	hour := time.Now().Truncate(time.Hour)
 	clk.set(hour.Add(10 * time.Minute))
-	set := deliverySet{c: c, n: n, g: windowing.H1, at: hour.Add(5 * time.Minute), chat: func(i int) int { return i }, hooks: hooks}
+	set := deliverySet{c: c, n: n, g: webhook.H1, at: hour.Add(5 * time.Minute), chat: func(i int) int { return i }, hooks: hooks}
 	ours, err := r.drain(ctx, rec, set, "flush_storm", clk)
 	if err != nil {
 		return fmt.Errorf("measuring the flush storm: %w", err)

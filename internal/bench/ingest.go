@@ -16,6 +16,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/schemas"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -70,7 +71,7 @@ func (r *run) phaseIngest(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("measuring the plain consumer: %w", err)
 	}
-	win, err := r.consume(ctx, t, windowing.H1, "ingest_windowed")
+	win, err := r.consume(ctx, t, webhook.H1, "ingest_windowed")
 	if err != nil {
 		return fmt.Errorf("measuring windowed ingest: %w", err)
 	}
@@ -78,7 +79,7 @@ func (r *run) phaseIngest(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("measuring the Redis ceiling: %w", err)
 	}
-	none, err := r.consume(ctx, t, windowing.None, "ingest_none")
+	none, err := r.consume(ctx, t, webhook.None, "ingest_none")
 	if err != nil {
 		return fmt.Errorf("measuring ingest of granularity none: %w", err)
 	}
@@ -228,7 +229,7 @@ func (d *noopDeliverer) Deliver(context.Context, windowing.Bundle) windowing.Out
 
 // consume measures the real consumer (processor.Consumer, windowing.Store and
 // Flusher) on the ingest topic, into windows of g.
-func (r *run) consume(ctx context.Context, t *ingestTopic, g windowing.Granularity, name string) (ingestResult, error) {
+func (r *run) consume(ctx context.Context, t *ingestTopic, g webhook.Granularity, name string) (ingestResult, error) {
 	rdb, _, err := r.r.fresh(ctx)
 	if err != nil {
 		return ingestResult{}, err
@@ -287,7 +288,7 @@ func (r *run) consume(ctx context.Context, t *ingestTopic, g windowing.Granulari
 	}
 	res.notes = res.timing("append")
 	switch g {
-	case windowing.None:
+	case webhook.None:
 		res.notes += fmt.Sprintf("; %s of %s delivered (no-op) by then",
 			groupThousands(deliveredMeanwhile), groupThousands(int64(t.events)))
 	default:

@@ -18,6 +18,7 @@ import (
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -164,7 +165,7 @@ func (r *run) latencyWorker(ctx context.Context, topic, group, receiverURL strin
 	if err != nil {
 		return nil, err
 	}
-	hooks, err := r.registry(r.sc.Workspaces, windowing.None, receiverURL)
+	hooks, err := r.registry(r.sc.Workspaces, webhook.None, receiverURL)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +303,7 @@ func (discardPublisher) Publish(context.Context, schemas.ControlMessage) error {
 const perWebhook = 4
 
 // sink is the real sink as the worker builds it, allowed to call loopback.
-func (r *run) sink(rdb *redis.Client, hooks sink.Webhooks) (*sink.Sink, error) {
+func (r *run) sink(rdb *redis.Client, hooks webhook.Lookup) (*sink.Sink, error) {
 	return sink.New(sink.Config{Redis: rdb, Webhooks: hooks, Publisher: discardPublisher{}, Logger: r.log,
 		Client: sink.ClientConfig{AllowPrivate: true, UserAgent: "outbound/bench"}})
 }

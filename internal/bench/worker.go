@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/outbound-webhooks/outbound/control"
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // workerProc is one `outbound worker` subprocess.
@@ -109,7 +109,7 @@ func (w *workerProc) stop() {
 
 // controlTopic creates a control topic configuring every workspace's webhook
 // in granularity g, as operators would with `outbound ctl configure`.
-func (r *run) controlTopic(ctx context.Context, what string, g windowing.Granularity, baseURL string) (string, error) {
+func (r *run) controlTopic(ctx context.Context, what string, g webhook.Granularity, baseURL string) (string, error) {
 	name, err := r.k.createTopic(ctx, what, 1)
 	if err != nil {
 		return "", err

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/webhook"
 )
 
 // The worker subprocesses run on the real clock, so their webhooks are 24h:
@@ -19,7 +19,7 @@ func (r *run) phaseRSS(ctx context.Context) error {
 		return err
 	}
 	defer rec.close()
-	ctl, err := r.controlTopic(ctx, "rss-control", windowing.H24, rec.URL)
+	ctl, err := r.controlTopic(ctx, "rss-control", webhook.H24, rec.URL)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (r *run) phaseScaleout(ctx context.Context) error {
 		return err
 	}
 	defer rec.close()
-	ctl, err := r.controlTopic(ctx, "scaleout-control", windowing.H24, rec.URL)
+	ctl, err := r.controlTopic(ctx, "scaleout-control", webhook.H24, rec.URL)
 	if err != nil {
 		return err
 	}

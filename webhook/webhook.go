@@ -1,9 +1,9 @@
-package control
+package webhook
 
 import (
 	"time"
 
-	"github.com/outbound-webhooks/outbound/windowing"
+	"github.com/outbound-webhooks/outbound/schemas"
 )
 
 // Webhook is the current configuration of one workspace's webhook, as every worker
@@ -11,7 +11,7 @@ import (
 type Webhook struct {
 	Workspace   string
 	URL         string
-	Granularity windowing.Granularity
+	Granularity Granularity
 	Enabled     bool
 	OwnerEmail  string
 	Secret      string
@@ -38,4 +38,18 @@ type Fixed map[string]Webhook
 func (f Fixed) Lookup(ws string) (Webhook, bool) {
 	w, ok := f[ws]
 	return w, ok
+}
+
+// AutoDisabledEvent is the webhook.auto_disabled message for w after
+// consecutive failed deliveries, the last of which failed with lastError. It
+// carries w's epoch, so that it is ignored if the webhook was configured or enabled
+// again meanwhile.
+func AutoDisabledEvent(w Webhook, consecutive int, lastError string) schemas.ControlMessage {
+	return schemas.ControlMessage{
+		Type:              schemas.TypeAutoDisabled,
+		WorkspaceID:       w.Workspace,
+		ConsecutiveErrors: consecutive,
+		LastError:         lastError,
+		Epoch:             w.Epoch,
+	}
 }
