@@ -199,7 +199,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(time.Second):
+			case <-c.cfg.Clock.After(time.Second):
 			}
 			continue
 		}
@@ -232,11 +232,12 @@ type partitionState struct {
 	// hot path one atomic store per batch and no broker request.
 	lag      atomic.Int64
 	appended chan struct{}
+	clock    clockwork.Clock
 }
 
 func (s *partitionState) CaughtUpTo() time.Time {
 	if s.caughtUp.Load() {
-		return time.Now()
+		return s.clock.Now()
 	}
 	return time.UnixMilli(s.lastTime.Load())
 }
@@ -255,7 +256,7 @@ func (s *partitionState) notify() {
 // function returns.
 func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, partition int, committed int64) {
 	log := c.cfg.Logger.With(zap.Int("partition", partition))
-	state := &partitionState{appended: make(chan struct{}, 1)}
+	state := &partitionState{appended: make(chan struct{}, 1), clock: c.cfg.Clock}
 	c.mu.Lock()
 	c.owned[partition] = state
 	c.mu.Unlock()
@@ -392,14 +393,14 @@ func nextBatch(ctx context.Context, records <-chan kafka.Message, max int) ([]ka
 }
 
 func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, partition int, applied *atomic.Int64, log *zap.Logger) {
-	t := time.NewTicker(c.cfg.CommitInterval)
+	t := c.cfg.Clock.NewTicker(c.cfg.CommitInterval)
 	defer t.Stop()
 	committed := applied.Load()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 		}
 		off := applied.Load()
 		if off == committed {

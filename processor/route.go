@@ -143,7 +143,7 @@ func (c *Consumer) deadLetter(m kafka.Message, r *rejection) kafka.Message {
 			kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
 			kafka.Header{Key: HeaderPartition, Value: []byte(itoa(int64(m.Partition)))},
 			kafka.Header{Key: HeaderOffset, Value: []byte(itoa(m.Offset))},
-			kafka.Header{Key: HeaderAt, Value: []byte(time.Now().UTC().Format(time.RFC3339))},
+			kafka.Header{Key: HeaderAt, Value: []byte(c.cfg.Clock.Now().UTC().Format(time.RFC3339))},
 		),
 	}
 }

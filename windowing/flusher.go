@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 )
 
 // Progress is what the owner of a partition knows about its consumption.
@@ -42,6 +44,9 @@ type FlusherConfig struct {
 	PollInterval time.Duration
 	// Batch bounds one seal or claim script (default 256).
 	Batch int
+	// Clock drives the poll ticker (default the Store's clock), so a test that
+	// moves a fake clock moves the flusher with it.
+	Clock clockwork.Clock
 }
 
 // Flusher seals due windows and delivers bundles of the partitions this worker
@@ -49,13 +54,20 @@ type FlusherConfig struct {
 // Deliverer is done with it, and a lost lease hands it to another worker.
 type Flusher struct {
 	cfg   FlusherConfig
-	slots chan struct{}
+	slots *semaphore.Weighted // Concurrency delivery slots of this worker
 
-	mu        sync.Mutex
-	slotFreed *sync.Cond      // on mu: a delivery finished
-	claimed   map[string]int  // workspace -> bundles claimed and not finished
-	active    map[string]int  // workspace -> deliveries running (at most PerWorkspace)
-	starved   []chan struct{} // partitions waiting for a free delivery slot
+	mu      sync.Mutex
+	busy    int                 // slots taken, to size the next claim
+	claimed map[string]int      // workspace -> bundles claimed and not finished
+	perWS   map[string]*wsSlots // workspace -> its PerWorkspace delivery slots
+	starved []chan struct{}     // partitions waiting for a free delivery slot
+}
+
+// wsSlots are one workspace's delivery slots, kept while a bundle of it is
+// claimed and dropped with the last one.
+type wsSlots struct {
+	sem  *semaphore.Weighted
+	refs int
 }
 
 // NewFlusher validates cfg and fills defaults.
@@ -81,9 +93,11 @@ func NewFlusher(cfg FlusherConfig) (*Flusher, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 256
 	}
-	f := &Flusher{cfg: cfg, slots: make(chan struct{}, cfg.Concurrency), claimed: map[string]int{}, active: map[string]int{}}
-	f.slotFreed = sync.NewCond(&f.mu)
-	return f, nil
+	if cfg.Clock == nil {
+		cfg.Clock = cfg.Store.cfg.Clock
+	}
+	return &Flusher{cfg: cfg, slots: semaphore.NewWeighted(int64(cfg.Concurrency)),
+		claimed: map[string]int{}, perWS: map[string]*wsSlots{}}, nil
 }
 
 // RunPartition seals and delivers the partition's due work until ctx ends. It
@@ -97,9 +111,9 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-time.After(rand.N(f.cfg.PollInterval)):
+	case <-f.cfg.Clock.After(rand.N(f.cfg.PollInterval)):
 	}
-	tick := time.NewTicker(f.cfg.PollInterval)
+	tick := f.cfg.Clock.NewTicker(f.cfg.PollInterval)
 	defer tick.Stop()
 	// wake is signalled when one of our deliveries finished (the chat's next
 	// bundle may be due) and when a slot frees after we found none.
@@ -112,7 +126,7 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-tick.Chan():
 			seal = true
 		case <-progress.Appended():
 		case <-wake:
@@ -135,7 +149,7 @@ func (f *Flusher) RunPartition(ctx context.Context, partition int, progress Prog
 func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, seal bool, inflight *sync.WaitGroup, wake chan struct{}) error {
 	if seal {
 		upTo := progress.CaughtUpTo()
-		if now := f.cfg.Store.cfg.Now(); upTo.After(now) {
+		if now := f.cfg.Clock.Now(); upTo.After(now) {
 			upTo = now
 		}
 		for {
@@ -152,7 +166,9 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 		// Slots are taken only for what the claim returns: reserving them
 		// first let partitions with nothing due hold every slot through an
 		// empty claim while the partition with work saw none free.
-		n := min(cap(f.slots)-len(f.slots), f.cfg.Batch)
+		f.mu.Lock()
+		n := min(f.cfg.Concurrency-f.busy, f.cfg.Batch)
+		f.mu.Unlock()
 		if n <= 0 {
 			f.waitForSlot(wake)
 			return nil
@@ -163,19 +179,21 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 		}
 		for _, c := range claimed {
 			// Another partition may have taken the free slots meanwhile: wait
-			// for one of the deliveries in flight to finish.
-			select {
-			case f.slots <- struct{}{}:
-			case <-ctx.Done():
+			// for one of the deliveries in flight to finish, or hand the chat
+			// back when the partition is revoked first.
+			if err := f.slots.Acquire(ctx, 1); err != nil {
 				f.handBack(ctx, c)
+				f.unclaim(c.Workspace)
 				continue
 			}
+			f.mu.Lock()
+			f.busy++
+			f.mu.Unlock()
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
-				f.startDelivery(c.Workspace)
-				f.deliver(ctx, c)
-				f.finished(c.Workspace)
+				f.deliverInSlot(ctx, c)
+				f.release()
 				select {
 				case wake <- struct{}{}:
 				default:
@@ -198,14 +216,9 @@ func (f *Flusher) waitForSlot(wake chan struct{}) {
 // handBack returns a claimed chat we will not deliver (the partition was revoked
 // or the worker is stopping) so another worker need not wait for the lease.
 func (f *Flusher) handBack(ctx context.Context, c Claimed) {
-	f.mu.Lock()
-	if f.claimed[c.Workspace]--; f.claimed[c.Workspace] <= 0 {
-		delete(f.claimed, c.Workspace)
-	}
-	f.mu.Unlock()
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := f.cfg.Store.Retry(bg, c, f.cfg.Store.cfg.Now()); err != nil {
+	if err := f.cfg.Store.Retry(bg, c, f.cfg.Clock.Now()); err != nil {
 		f.cfg.Logger.Warn("handing back a claimed bundle", zap.String("bundle_id", c.ID), zap.Error(err))
 	}
 }
@@ -215,7 +228,7 @@ func (f *Flusher) handBack(ctx context.Context, c Claimed) {
 // holding it serialised every partition's claims and tripled end-to-end p99
 // (measured 196 ms against 44 ms at 2 000 events/s). Partitions claiming at the
 // same moment may both take a workspace's last slot; the loser's bundle then
-// waits in startDelivery for a slot, its chat still leased to us.
+// waits in deliverInSlot for a slot, its chat still leased to us.
 func (f *Flusher) claim(ctx context.Context, partition, n int) ([]Claimed, error) {
 	f.mu.Lock()
 	remaining := make(map[string]int, len(f.claimed))
@@ -227,41 +240,56 @@ func (f *Flusher) claim(ctx context.Context, partition, n int) ([]Claimed, error
 	f.mu.Lock()
 	for _, c := range claimed {
 		f.claimed[c.Workspace]++
+		ws := f.perWS[c.Workspace]
+		if ws == nil {
+			ws = &wsSlots{sem: semaphore.NewWeighted(int64(f.cfg.PerWorkspace))}
+			f.perWS[c.Workspace] = ws
+		}
+		ws.refs++
 	}
 	f.mu.Unlock()
 	return claimed, err
 }
 
-// startDelivery waits until the workspace has a free slot and takes it.
-func (f *Flusher) startDelivery(workspace string) {
+// unclaim forgets one claimed bundle of workspace.
+func (f *Flusher) unclaim(workspace string) {
 	f.mu.Lock()
-	for f.active[workspace] >= f.cfg.PerWorkspace {
-		f.slotFreed.Wait()
-	}
-	f.active[workspace]++
-	f.mu.Unlock()
-}
-
-// finished frees the slots of a delivery that is over.
-func (f *Flusher) finished(workspace string) {
-	f.mu.Lock()
-	if f.active[workspace]--; f.active[workspace] <= 0 {
-		delete(f.active, workspace)
-	}
+	defer f.mu.Unlock()
 	if f.claimed[workspace]--; f.claimed[workspace] <= 0 {
 		delete(f.claimed, workspace)
 	}
-	f.slotFreed.Broadcast()
-	f.mu.Unlock()
-	f.release(1)
+	if ws := f.perWS[workspace]; ws != nil {
+		if ws.refs--; ws.refs <= 0 {
+			delete(f.perWS, workspace)
+		}
+	}
 }
 
-// release frees n delivery slots and wakes the partitions that found none.
-func (f *Flusher) release(n int) {
-	for range n {
-		<-f.slots
-	}
+// deliverInSlot waits for one of the workspace's slots, delivers c and frees
+// the slot. The wait ends with the claim's lease: a bundle that could not start
+// while its chat was leased to us is handed back rather than delivered late,
+// when another worker may already have it.
+func (f *Flusher) deliverInSlot(ctx context.Context, c Claimed) {
+	defer f.unclaim(c.Workspace)
 	f.mu.Lock()
+	ws := f.perWS[c.Workspace]
+	f.mu.Unlock()
+	wait, cancel := clockwork.WithTimeout(ctx, f.cfg.Clock, f.cfg.Lease)
+	err := ws.sem.Acquire(wait, 1)
+	cancel()
+	if err != nil {
+		f.handBack(ctx, c)
+		return
+	}
+	defer ws.sem.Release(1)
+	f.deliver(ctx, c)
+}
+
+// release frees a delivery slot and wakes the partitions that found none.
+func (f *Flusher) release() {
+	f.slots.Release(1)
+	f.mu.Lock()
+	f.busy--
 	starved := f.starved
 	f.starved = nil
 	f.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
 
@@ -43,8 +44,7 @@ func (r *recorder) snapshot() []string {
 }
 
 func TestFlusherDeliversEveryBundleInChatOrderDespiteFailures(t *testing.T) {
-	s := newTestStore(t, &clock{t: time.Now()})
-	s.cfg.Now = time.Now
+	s := newTestStore(t, clockwork.NewRealClock())
 	rec := &recorder{failFirst: map[string]int{"m0": 3, "m4": 1}}
 	f, err := NewFlusher(FlusherConfig{Store: s, Deliverer: rec, PollInterval: 5 * time.Millisecond, Concurrency: 4})
 	if err != nil {
@@ -106,8 +106,7 @@ func (g *gauge) Deliver(_ context.Context, b Bundle) Outcome {
 // TestPerWorkspaceCapHoldsAcrossPartitions: four partitions claim at once, yet
 // no workspace ever has more than PerWorkspace deliveries running.
 func TestPerWorkspaceCapHoldsAcrossPartitions(t *testing.T) {
-	s := newTestStore(t, &clock{t: time.Now()})
-	s.cfg.Now = time.Now
+	s := newTestStore(t, clockwork.NewRealClock())
 	g := &gauge{now: map[string]int{}, peak: map[string]int{}}
 	f, err := NewFlusher(FlusherConfig{Store: s, Deliverer: g, PerWorkspace: 2, Concurrency: 64, PollInterval: 5 * time.Millisecond})
 	if err != nil {

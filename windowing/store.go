@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -89,8 +90,9 @@ type Config struct {
 	// drop upstream duplicates (default 1000). Windowed granularities de-duplicate
 	// on the window itself.
 	SeenPerChat int
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Clock decides which windows are due and when a claim's lease ends (default
+	// the real clock); tests move a fake one instead of sleeping.
+	Clock clockwork.Clock
 }
 
 // Store keeps windows, bundles and the per-partition offset watermark in Redis.
@@ -129,8 +131,8 @@ func NewStore(cfg Config) (*Store, error) {
 	if cfg.SeenPerChat == 0 {
 		cfg.SeenPerChat = 1000
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
 	}
 	return &Store{cfg: cfg}, nil
 }
@@ -226,7 +228,7 @@ func (s *Store) Watermark(ctx context.Context, partition int) (int64, error) {
 // committed.
 func (s *Store) Append(ctx context.Context, partition int, entries []Entry, through int64) (AppendResult, error) {
 	p := s.prefix(partition)
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	args := make([]any, 0, 4+12*len(entries))
 	args = append(args, p, now.UnixMilli(), through, s.cfg.SeenPerChat)
 	type details struct {
@@ -270,7 +272,7 @@ func (s *Store) Append(ctx context.Context, partition int, entries []Entry, thro
 func (s *Store) Seal(ctx context.Context, partition int, upTo time.Time, limit int) (int, error) {
 	p := s.prefix(partition)
 	n, err := sealScript.Run(ctx, s.cfg.Redis, []string{p + "due", p + "ready"},
-		p, upTo.UnixMilli(), s.cfg.Now().UnixMilli(), limit).Int()
+		p, upTo.UnixMilli(), s.cfg.Clock.Now().UnixMilli(), limit).Int()
 	if err != nil {
 		return 0, fmt.Errorf("sealing windows of partition %d: %w", partition, err)
 	}
@@ -291,7 +293,7 @@ type Claimed struct {
 // remaining lowers it for the workspaces named; chats over the cap stay due.
 func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int) ([]Claimed, error) {
 	p := s.prefix(partition)
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	args := make([]any, 0, 6+2*len(remaining))
 	args = append(args, p, now.UnixMilli(), now.Add(lease).UnixMilli(), limit, perWorkspace, 4*limit)
 	for ws, n := range remaining {
@@ -396,7 +398,7 @@ func bundleID(parts ...string) string {
 // chat's next bundle go. An ack whose lease was lost meanwhile is a no-op.
 func (s *Store) Ack(ctx context.Context, c Claimed) error {
 	p := s.prefix(c.partition)
-	err := ackScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, s.cfg.Now().UnixMilli()).Err()
+	err := ackScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, s.cfg.Clock.Now().UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("acknowledging bundle %s: %w", c.ID, err)
 	}

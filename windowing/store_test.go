@@ -8,32 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
 
-// clock is an injected clock: window tests move time instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func newTestStore(t *testing.T, clk *clock) *Store {
+func newTestStore(t *testing.T, clk clockwork.Clock) *Store {
 	t.Helper()
-	s, err := NewStore(Config{Redis: testenv.Redis(t), Now: clk.Now, Grace: time.Minute, MaxSpread: time.Nanosecond})
+	s, err := NewStore(Config{Redis: testenv.Redis(t), Clock: clk, Grace: time.Minute, MaxSpread: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +78,7 @@ func mustAppend(t *testing.T, s *Store, partition int, es ...Entry) AppendResult
 
 func TestWindowSealsOnlyAfterCloseAndGrace(t *testing.T) {
 	base := utc("2024-02-29T10:00:00Z")
-	clk := &clock{t: base.Add(62 * time.Minute)} // m3 is not in the future
+	clk := clockwork.NewFakeClockAt(base.Add(62 * time.Minute)) // m3 is not in the future
 	s := newTestStore(t, clk)
 	mustAppend(t, s, 0,
 		entry(0, "ws", "c1", "m2", base.Add(20*time.Minute), webhook.H1),
@@ -105,7 +88,7 @@ func TestWindowSealsOnlyAfterCloseAndGrace(t *testing.T) {
 	if got := drain(t, s, 0, base.Add(time.Hour)); len(got) != 0 {
 		t.Fatalf("sealed at the close, before the grace period: %v", got)
 	}
-	clk.Set(base.Add(time.Hour + time.Minute))
+	clk.Advance(base.Add(time.Hour + time.Minute).Sub(clk.Now()))
 	got := drain(t, s, 0, clk.Now())
 	if len(got) != 1 {
 		t.Fatalf("got %d bundles after close+grace, want 1", len(got))
@@ -127,7 +110,7 @@ func TestWindowSealsOnlyAfterCloseAndGrace(t *testing.T) {
 
 func TestReplayedBatchIsANoOp(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
-	clk := &clock{t: base}
+	clk := clockwork.NewFakeClockAt(base)
 	s := newTestStore(t, clk)
 	batch := []Entry{entry(10, "ws", "c", "a", base, webhook.H1), entry(11, "ws", "c", "b", base, webhook.H1)}
 	if res := mustAppend(t, s, 3, batch...); res.Applied != 2 {
@@ -144,7 +127,7 @@ func TestReplayedBatchIsANoOp(t *testing.T) {
 	if wm, _ := s.Watermark(context.Background(), 3); wm != 12 {
 		t.Fatalf("watermark = %d, want 12", wm)
 	}
-	clk.Set(base.Add(2 * time.Hour))
+	clk.Advance(base.Add(2 * time.Hour).Sub(clk.Now()))
 	got := drain(t, s, 3, clk.Now())
 	if len(got) != 1 || fmt.Sprint(ids(got[0])) != "[a b c]" {
 		t.Fatalf("bundles = %v", got)
@@ -155,14 +138,14 @@ func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
 	for _, g := range []webhook.Granularity{webhook.None, webhook.H1} {
 		t.Run(string(g), func(t *testing.T) {
-			clk := &clock{t: base}
+			clk := clockwork.NewFakeClockAt(base)
 			s := newTestStore(t, clk)
 			mustAppend(t, s, 0, entry(0, "ws", "c", "dup", base, g), entry(1, "ws", "c", "x", base, g))
 			res := mustAppend(t, s, 0, entry(5, "ws", "c", "dup", base, g))
 			if res.Duplicates != 1 || res.Applied != 0 {
 				t.Fatalf("duplicate append = %+v", res)
 			}
-			clk.Set(base.Add(2 * time.Hour))
+			clk.Advance(base.Add(2 * time.Hour).Sub(clk.Now()))
 			var all []string
 			for _, b := range drain(t, s, 0, clk.Now()) {
 				all = append(all, ids(b)...)
@@ -176,17 +159,17 @@ func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
 
 func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
 	base := utc("2024-01-01T10:00:00Z")
-	clk := &clock{t: base}
+	clk := clockwork.NewFakeClockAt(base)
 	s := newTestStore(t, clk)
 	mustAppend(t, s, 0, entry(0, "ws", "c", "on-time", base.Add(5*time.Minute), webhook.H1))
-	clk.Set(base.Add(90 * time.Minute))
+	clk.Advance(base.Add(90 * time.Minute).Sub(clk.Now()))
 	first := drain(t, s, 0, clk.Now())
 	if len(first) != 1 {
 		t.Fatalf("want the 10:00 bundle, got %v", first)
 	}
 	// A message of 10:30 arrives after the 10:00 window was delivered.
 	mustAppend(t, s, 0, entry(1, "ws", "c", "late", base.Add(30*time.Minute), webhook.H1))
-	clk.Set(base.Add(3 * time.Hour))
+	clk.Advance(base.Add(3 * time.Hour).Sub(clk.Now()))
 	second := drain(t, s, 0, clk.Now())
 	if len(second) != 1 || fmt.Sprint(ids(second[0])) != "[late]" {
 		t.Fatalf("late message: got %v", second)
@@ -201,10 +184,10 @@ func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
 
 func TestFutureTimestampIsClampedIntoTheCurrentWindow(t *testing.T) {
 	now := utc("2024-01-01T10:20:00Z")
-	clk := &clock{t: now}
+	clk := clockwork.NewFakeClockAt(now)
 	s := newTestStore(t, clk)
 	mustAppend(t, s, 0, entry(0, "ws", "c", "now", now, webhook.H1), entry(1, "ws", "c", "next-year", now.AddDate(1, 0, 0), webhook.H1))
-	clk.Set(now.Add(2 * time.Hour))
+	clk.Advance(now.Add(2 * time.Hour).Sub(clk.Now()))
 	got := drain(t, s, 0, clk.Now())
 	if len(got) != 1 || len(got[0].Messages) != 2 {
 		t.Fatalf("want one bundle with both messages, got %v", got)
@@ -220,24 +203,24 @@ func TestFutureTimestampIsClampedIntoTheCurrentWindow(t *testing.T) {
 
 func TestGranularityChangeKeepsTheOpenWindowSize(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
-	clk := &clock{t: base.Add(10 * time.Hour)}
+	clk := clockwork.NewFakeClockAt(base.Add(10 * time.Hour))
 	s := newTestStore(t, clk)
 	mustAppend(t, s, 0, entry(0, "ws", "c", "under-24h", base.Add(9*time.Hour), webhook.H24))
 	// The webhook switches to 1h at 10:00; the open 24h window keeps its size and
 	// takes the chat's messages until it closes, so the chat stays in order.
 	mustAppend(t, s, 0, entry(1, "ws", "c", "after-change", base.Add(10*time.Hour+time.Minute), webhook.H1))
-	clk.Set(base.Add(12 * time.Hour))
+	clk.Advance(base.Add(12 * time.Hour).Sub(clk.Now()))
 	if got := drain(t, s, 0, clk.Now()); len(got) != 0 {
 		t.Fatalf("a 1h window was flushed while the 24h window was open: %v", got)
 	}
-	clk.Set(base.Add(24*time.Hour + 2*time.Minute))
+	clk.Advance(base.Add(24*time.Hour + 2*time.Minute).Sub(clk.Now()))
 	got := drain(t, s, 0, clk.Now())
 	if len(got) != 1 || got[0].Granularity != webhook.H24 || fmt.Sprint(ids(got[0])) != "[under-24h after-change]" {
 		t.Fatalf("got %+v", got)
 	}
 	// After it closed, new messages use the new size.
 	mustAppend(t, s, 0, entry(2, "ws", "c", "next-day", base.Add(24*time.Hour+5*time.Minute), webhook.H1))
-	clk.Set(base.Add(26 * time.Hour))
+	clk.Advance(base.Add(26 * time.Hour).Sub(clk.Now()))
 	got = drain(t, s, 0, clk.Now())
 	if len(got) != 1 || got[0].Granularity != webhook.H1 || !got[0].WindowStart.Equal(base.Add(24*time.Hour)) {
 		t.Fatalf("got %+v", got)
@@ -246,7 +229,7 @@ func TestGranularityChangeKeepsTheOpenWindowSize(t *testing.T) {
 
 func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 	now := utc("2024-01-01T00:00:00Z")
-	clk := &clock{t: now}
+	clk := clockwork.NewFakeClockAt(now)
 	s := newTestStore(t, clk)
 	var es []Entry
 	for i := range 50 {
@@ -276,7 +259,7 @@ func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 
 func TestOnlyTheHeadOfAChatIsClaimedAndRetryKeepsOrder(t *testing.T) {
 	now := utc("2024-01-01T00:00:00Z")
-	clk := &clock{t: now}
+	clk := clockwork.NewFakeClockAt(now)
 	s := newTestStore(t, clk)
 	ctx := context.Background()
 	mustAppend(t, s, 0, entry(0, "ws", "c", "first", now, webhook.None), entry(1, "ws", "c", "second", now, webhook.None))
@@ -290,7 +273,7 @@ func TestOnlyTheHeadOfAChatIsClaimedAndRetryKeepsOrder(t *testing.T) {
 	if err := s.Retry(ctx, claimed[0], now.Add(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	clk.Set(now.Add(10 * time.Second))
+	clk.Advance(now.Add(10 * time.Second).Sub(clk.Now()))
 	claimed, _ = s.Claim(ctx, 0, 10, time.Minute, 0, nil)
 	if len(claimed) != 1 || claimed[0].Messages[0].ID != "first" || claimed[0].Attempt != 2 {
 		t.Fatalf("after retry: %+v", claimed)
@@ -307,12 +290,12 @@ func (s *Store) mustClaimID(t *testing.T, c Claimed) string {
 
 func TestExpiredLeaseIsTakenOverAndStaleAckIsANoOp(t *testing.T) {
 	now := utc("2024-01-01T00:00:00Z")
-	clk := &clock{t: now}
+	clk := clockwork.NewFakeClockAt(now)
 	s := newTestStore(t, clk)
 	ctx := context.Background()
 	mustAppend(t, s, 0, entry(0, "ws", "c", "a", now, webhook.None), entry(1, "ws", "c", "b", now, webhook.None))
 	dead, _ := s.Claim(ctx, 0, 10, 30*time.Second, 0, nil) // this worker dies mid-delivery
-	clk.Set(now.Add(31 * time.Second))
+	clk.Advance(now.Add(31 * time.Second).Sub(clk.Now()))
 	taken, _ := s.Claim(ctx, 0, 10, 30*time.Second, 0, nil)
 	if len(dead) != 1 || len(taken) != 1 || taken[0].ID != dead[0].ID {
 		t.Fatalf("takeover: dead=%+v taken=%+v", dead, taken)
@@ -335,7 +318,7 @@ func TestExpiredLeaseIsTakenOverAndStaleAckIsANoOp(t *testing.T) {
 // one bundle.
 func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
-	clk := &clock{t: base}
+	clk := clockwork.NewFakeClockAt(base)
 	s := newTestStore(t, clk)
 	ctx := context.Background()
 	const n = 2000
@@ -345,7 +328,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 		defer wg.Done()
 		for i := range n {
 			// Time moves on while messages of the closing window keep arriving.
-			clk.Set(base.Add(time.Duration(i) * 3 * time.Second))
+			clk.Advance(base.Add(time.Duration(i) * 3 * time.Second).Sub(clk.Now()))
 			e := entry(int64(i), "ws", fmt.Sprint("c", i%4), fmt.Sprint("m", i), base.Add(time.Duration(i)*2*time.Second), webhook.H1)
 			if _, err := s.Append(ctx, 0, []Entry{e}, int64(i)); err != nil {
 				t.Error(err)
@@ -380,7 +363,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 	}
 	wg.Wait()
 	all := append(<-seen, <-seen...)
-	clk.Set(base.Add(1000 * time.Hour))
+	clk.Advance(base.Add(1000 * time.Hour).Sub(clk.Now()))
 	all = append(all, drain(t, s, 0, clk.Now())...)
 	count := map[string]int{}
 	bundleIDs := map[string]bool{}
@@ -411,7 +394,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 
 func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
-	clk := &clock{t: base}
+	clk := clockwork.NewFakeClockAt(base)
 	s := newTestStore(t, clk)
 	ctx := context.Background()
 	mustAppend(t, s, 0,
@@ -423,7 +406,7 @@ func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
 	if err != nil || windows != 2 || bundles != 2 {
 		t.Fatalf("DropWorkspace = %d windows, %d bundles, %v; want 2, 2", windows, bundles, err)
 	}
-	clk.Set(base.Add(3 * time.Hour))
+	clk.Advance(base.Add(3 * time.Hour).Sub(clk.Now()))
 	var left []string
 	for _, b := range drain(t, s, 0, clk.Now()) {
 		left = append(left, b.Workspace+"/"+ids(b)[0])
@@ -436,7 +419,7 @@ func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
 
 func TestClaimHonoursPerWorkspaceHeadroom(t *testing.T) {
 	now := utc("2024-01-01T00:00:00Z")
-	s := newTestStore(t, &clock{t: now})
+	s := newTestStore(t, clockwork.NewFakeClockAt(now))
 	ctx := context.Background()
 	var es []Entry
 	for i := range 5 {
@@ -465,7 +448,7 @@ func TestClaimHonoursPerWorkspaceHeadroom(t *testing.T) {
 
 func TestDetailsAreTheLatestSeenAcrossBatchesAndReplays(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
-	clk := &clock{t: base}
+	clk := clockwork.NewFakeClockAt(base)
 	s := newTestStore(t, clk)
 	renamed := func(e Entry, name string) Entry { e.Chat.FullName = name; return e }
 	// First batch: the chat is renamed on its third message.
@@ -475,7 +458,7 @@ func TestDetailsAreTheLatestSeenAcrossBatchesAndReplays(t *testing.T) {
 	// A replay straddling the watermark whose first record (skipped) is the one
 	// carrying the details: the new record must still get them.
 	mustAppend(t, s, 0, renamed(entry(3, "ws", "c", "d", base, webhook.H1), "Renamed"), renamed(entry(4, "ws", "c", "e", base, webhook.H1), "Renamed"))
-	clk.Set(base.Add(2 * time.Hour))
+	clk.Advance(base.Add(2 * time.Hour).Sub(clk.Now()))
 	got := drain(t, s, 0, clk.Now())
 	if len(got) != 1 || len(got[0].Messages) != 5 {
 		t.Fatalf("want one bundle of 5, got %+v", got)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
@@ -110,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("creating the profile directory: %w", err)
 		}
 	}
-	r := &run{cfg: cfg, sc: fullScale, start: time.Now(), clock: &clock{},
+	r := &run{cfg: cfg, sc: fullScale, start: time.Now(), clock: newClock(),
 		rep: &Report{StartedAt: time.Now().UTC(), Quick: cfg.Quick, Machine: describeMachine()}}
 	if cfg.Quick {
 		r.sc = quickScale
@@ -191,11 +192,16 @@ func (r *run) profile(name string) func() {
 }
 
 // clock is a settable time: real time plus an offset, so it keeps running.
-type clock struct{ offset atomic.Int64 }
+type clock struct {
+	clockwork.Clock // the real clock's timers and tickers
+	offset          atomic.Int64
+}
 
-func (c *clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time { return c.Clock.Now().Add(time.Duration(c.offset.Load())) }
 
 // set makes Now return t now.
+func newClock() *clock { return &clock{Clock: clockwork.NewRealClock()} }
+
 func (c *clock) set(t time.Time) { c.offset.Store(int64(time.Until(t))) }
 
 // webhookSecret signs the deliveries of every phase, as most production

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/webhook"
@@ -93,7 +94,7 @@ func (r *run) phaseStorm(ctx context.Context) error {
 	// its end. The store's clock is moved there once they are filled.
 	n := r.sc.StormWindows
 	c := corpus{workspaces: r.sc.Workspaces, chats: n}
-	clk := &clock{}
+	clk := newClock()
 	hour := time.Now().Truncate(time.Hour)
 	clk.set(hour.Add(10 * time.Minute))
 	set := deliverySet{c: c, n: n, g: webhook.H1, at: hour.Add(5 * time.Minute), chat: func(i int) int { return i }, hooks: hooks}
@@ -143,11 +144,11 @@ func (r *run) drain(ctx context.Context, rec *receiver, s deliverySet, name stri
 			r.say("%s: %v", name, err)
 		}
 	}()
-	now := time.Now
+	var storeClock clockwork.Clock = clockwork.NewRealClock()
 	if clk != nil {
-		now = clk.Now
+		storeClock = clk
 	}
-	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Now: now})
+	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Clock: storeClock})
 	if err != nil {
 		return drainResult{}, err
 	}
@@ -178,7 +179,7 @@ func (r *run) drain(ctx context.Context, rec *receiver, s deliverySet, name stri
 	g, gctx := errgroup.WithContext(cctx)
 	for p := range r.sc.Partitions {
 		g.Go(func() error {
-			return stopped(cctx, flusher.RunPartition(gctx, p, caughtUp{now}), "a flusher")
+			return stopped(cctx, flusher.RunPartition(gctx, p, caughtUp{storeClock.Now}), "a flusher")
 		})
 	}
 	stats := snk.Stats()

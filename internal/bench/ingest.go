@@ -243,7 +243,7 @@ func (r *run) consume(ctx context.Context, t *ingestTopic, g webhook.Granularity
 	if err != nil {
 		return ingestResult{}, err
 	}
-	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Now: r.clock.Now})
+	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Clock: r.clock})
 	if err != nil {
 		return ingestResult{}, err
 	}
