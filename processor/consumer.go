@@ -59,6 +59,9 @@ type Stats struct {
 	SkippedNoText     atomic.Int64
 	DroppedNoWebhook  atomic.Int64
 	DroppedDisabled   atomic.Int64
+	// Undeliverable counts invalid records that the dead-letter topic refused
+	// for good (logged with their source offset and skipped).
+	Undeliverable atomic.Int64
 }
 
 // Consumer is one member of the events consumer group.
@@ -111,10 +114,15 @@ func New(cfg Config) (*Consumer, error) {
 		// kafka-go's Writer defaults (1 s batch timeout, no acks) are slow and
 		// unsafe; a dead letter must be on the broker before we commit past it.
 		dlq: &kafka.Writer{
-			Addr:                   kafka.TCP(cfg.Brokers...),
-			Topic:                  cfg.DLQTopic,
-			RequiredAcks:           kafka.RequireAll,
-			BatchTimeout:           5 * time.Millisecond,
+			Addr:         kafka.TCP(cfg.Brokers...),
+			Topic:        cfg.DLQTopic,
+			RequiredAcks: kafka.RequireAll,
+			BatchTimeout: 5 * time.Millisecond,
+			// Explicit limits: a dead letter is at most about 82 KiB
+			// (see deadLetter), so any batch of them fits in one request
+			// that every broker accepts by default (message.max.bytes 1 MiB).
+			BatchSize:              100,
+			BatchBytes:             1 << 20,
 			Balancer:               &kafka.Hash{},
 			AllowAutoTopicCreation: true,
 		},
@@ -345,8 +353,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 				return nil
 			}
 			last := batch[len(batch)-1]
-			err := retry(ctx, log, "applying batch", func() error { return c.apply(ctx, partition, batch, wm) })
-			if err != nil {
+			if err := c.apply(ctx, log, partition, batch, wm); err != nil {
 				return nil // generation ended while Redis or the DLQ was failing
 			}
 			wm = last.Offset

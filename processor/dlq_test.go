@@ -103,3 +103,70 @@ func TestMalformedEventsGoToTheDeadLetterTopic(t *testing.T) {
 		t.Errorf("DeadLettered = %d, want 1000", d)
 	}
 }
+
+// TestOversizedInvalidRecordsNeverStallThePartition sends invalid records that
+// are as large as the broker takes, with large headers and keys. A full copy of
+// any of them with the dead-letter headers added would exceed the writer's and
+// the broker's 1 MiB limit and hold the partition for good; bounded dead
+// letters reach the DLQ and the good events behind them are delivered.
+func TestOversizedInvalidRecordsNeverStallThePartition(t *testing.T) {
+	hooks := webhook.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: webhook.None, Epoch: 1}}
+	p := startPipeline(t, hooks, 1)
+	good, err := json.Marshal(event("ws", "c1", "after", time.Now(), "ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigHeaders := []kafka.Header{{Key: "trace", Value: []byte(strings.Repeat("h", 40<<10))}}
+	longKey := []byte(strings.Repeat("k", 520<<10))
+	cases := []struct {
+		name     string
+		rec      kafka.Message
+		origSize int
+	}{
+		{"invalid JSON just under 1 MiB with 40 KiB of headers",
+			kafka.Message{Key: []byte("c1"), Value: []byte("{" + strings.Repeat("a", 1_000_000)), Headers: bigHeaders}, 1_000_001},
+		{"valid event under a 520 KiB key that is not its chat",
+			kafka.Message{Key: longKey, Value: good}, len(good)},
+	}
+	var recs []kafka.Message
+	for _, c := range cases {
+		c.rec.Headers = append(c.rec.Headers, kafka.Header{Key: "case", Value: []byte(c.name)})
+		recs = append(recs, c.rec)
+	}
+	produce(t, p.topic, recs...)
+	produce(t, p.topic, kafka.Message{Key: []byte("c1"), Value: good})
+	testenv.Eventually(t, "the good event behind the oversized ones", 30*time.Second, func() bool { return p.got.count() >= 1 })
+
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: testenv.KafkaBrokers(t), Topic: p.dlq, Partition: 0, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range cases {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %d dead letters, then: %v", i, err)
+		}
+		h := map[string]string{}
+		size := len(m.Key) + len(m.Value)
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+			size += len(x.Key) + len(x.Value)
+		}
+		c := cases[i]
+		if size > 100<<10 {
+			t.Errorf("%s: dead letter is %d bytes, want at most 100 KiB", c.name, size)
+		}
+		if h[processor.HeaderSize] != fmt.Sprint(c.origSize) {
+			t.Errorf("%s: %s = %q, want %d", c.name, processor.HeaderSize, h[processor.HeaderSize], c.origSize)
+		}
+		if len(h[processor.HeaderReason]) > 1024 || h[processor.HeaderOffset] == "" {
+			t.Errorf("%s: reason %d bytes, source offset %q", c.name, len(h[processor.HeaderReason]), h[processor.HeaderOffset])
+		}
+		if !strings.HasPrefix(string(c.rec.Value), string(m.Value)) {
+			t.Errorf("%s: the dead letter's value is not a prefix of the original", c.name)
+		}
+	}
+	if d, u := p.consumer.Stats().DeadLettered.Load(), p.consumer.Stats().Undeliverable.Load(); d != 2 || u != 0 {
+		t.Errorf("DeadLettered = %d, Undeliverable = %d; want 2 and 0", d, u)
+	}
+}
