@@ -170,7 +170,7 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	health := HealthKey(s.cfg.Prefix, b.Workspace, wh.Epoch)
 	lease := s.cfg.Client.RequestTimeout + 5*time.Second
 	g, err := gateScript.Run(ctx, s.cfg.Redis, []string{health},
-		now.UnixMilli(), now.Add(lease).UnixMilli(), s.scaled(time.Second).Milliseconds()).Int64Slice()
+		now.UnixMilli(), now.Add(lease).UnixMilli(), s.scaled(time.Second).Milliseconds(), now.Add(alertClaim).UnixMilli()).Int64Slice()
 	if err != nil {
 		s.cfg.Logger.Warn("checking webhook backoff", zap.String("workspace", b.Workspace), zap.Error(err))
 		return windowing.Outcome{RetryAt: now.Add(time.Second)}
@@ -178,9 +178,9 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	switch g[0] {
 	case -1:
 		// Auto-disabled; the control topic will tell every worker. If the event
-		// could not be published when it happened, try again now.
+		// was never confirmed published, the gate handed its claim to us.
 		if g[1] == 1 {
-			s.publishAutoDisabled(ctx, b.Workspace, wh, health, 0, "")
+			s.republishAutoDisabled(ctx, b.Workspace, wh, health)
 		}
 		return windowing.Outcome{RetryAt: now.Add(s.scaled(time.Second))}
 	case 0:
@@ -203,12 +203,12 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	if res.ok() {
 		// One round trip: reset the count (any success does) and log.
 		pipe := s.cfg.Redis.Pipeline()
-		reset := pipe.EvalSha(bg, resultScript.Hash(), []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0)
+		reset := pipe.EvalSha(bg, resultScript.Hash(), []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0, "", 0)
 		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: b.ID,
 			ChatID: b.ChatID, Messages: len(b.Messages), Status: res.status, DurationMS: res.took.Milliseconds()})
 		if redis.HasErrorPrefix(reset.Err(), "NOSCRIPT") {
 			// Redis lost its script cache (restart): load it by running it once.
-			reset = resultScript.Run(bg, s.cfg.Redis, []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0)
+			reset = resultScript.Run(bg, s.cfg.Redis, []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0, "", 0)
 		}
 		if err := reset.Err(); err != nil {
 			s.cfg.Logger.Warn("recording delivery success", zap.String("workspace", b.Workspace), zap.Error(err))
@@ -220,7 +220,7 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	s.stats.Failed.Add(1)
 	gone := res.status == http.StatusGone
 	r, err := resultScript.Run(bg, s.cfg.Redis, []string{health}, 0, s.cfg.MaxErrors, boolArg(gone),
-		int(healthTTL.Seconds()), now.Add(5*time.Second).UnixMilli()).Int64Slice()
+		int(healthTTL.Seconds()), now.Add(5*time.Second).UnixMilli(), res.reason, now.Add(alertClaim).UnixMilli()).Int64Slice()
 	if err != nil {
 		s.cfg.Logger.Warn("recording delivery failure", zap.String("workspace", b.Workspace), zap.Error(err))
 		return windowing.Outcome{RetryAt: now.Add(s.scaled(s.cfg.BackoffInitial))}
@@ -395,36 +395,54 @@ func (s *Sink) activity(ctx context.Context, ws string, a webhooklog.Activity) {
 	}
 }
 
-// publishAutoDisabled emits webhook.auto_disabled once. The health hash's alert
-// flag stays set until the event is on the control topic, so a failed publish is
-// retried by the next delivery that meets the disabled webhook.
-func (s *Sink) publishAutoDisabled(ctx context.Context, ws string, wh webhook.Webhook, health string, errs int, reason string) {
-	if errs == 0 {
-		v, _ := s.cfg.Redis.HMGet(ctx, health, "errors", "last_error").Result()
-		if len(v) == 2 {
-			if n, ok := v[0].(string); ok {
-				errs, _ = strconv.Atoi(n)
-			}
-			reason, _ = v[1].(string)
-		}
-	} else {
-		s.cfg.Redis.HSet(ctx, health, "last_error", reason)
-	}
-	// Only one caller may publish a pending alert: claim the flag first.
-	claimed, err := s.cfg.Redis.HIncrBy(ctx, health, "alert", 1).Result()
-	if err != nil || claimed != 2 {
+// alertClaim is how long the worker that claimed an unpublished
+// webhook.auto_disabled event has to publish it before the next delivery that
+// meets the disabled webhook claims it again. It exceeds a publish's timeout.
+const alertClaim = 30 * time.Second
+
+// republishAutoDisabled publishes the auto-disable event of a webhook whose
+// claimer died or failed before confirming it, with the count and last error
+// that the health hash kept.
+func (s *Sink) republishAutoDisabled(ctx context.Context, ws string, wh webhook.Webhook, health string) {
+	v, err := s.cfg.Redis.HMGet(ctx, health, "errors", "last_error").Result()
+	if err != nil {
+		// The claim runs out and the next delivery tries again.
+		s.cfg.Logger.Warn("reading an unpublished auto-disable", zap.String("workspace", ws), zap.Error(err))
 		return
 	}
+	errs := 0
+	if n, ok := v[0].(string); ok {
+		errs, _ = strconv.Atoi(n)
+	}
+	reason, _ := v[1].(string)
+	s.publishAutoDisabled(ctx, ws, wh, health, errs, reason)
+}
+
+// publishAutoDisabled emits webhook.auto_disabled for the alert claim the
+// caller holds (see lua/result.lua). The event's id is derived from the
+// workspace and epoch, so a republish after a crash is the same event: the
+// Notifier emails once per id, and the Registry ignores the repeat. The claim
+// is confirmed (alert 0) only after the publish; on failure it is released at
+// once, and a worker that dies here lets it run out.
+func (s *Sink) publishAutoDisabled(ctx context.Context, ws string, wh webhook.Webhook, health string, errs int, reason string) {
+	bg := context.WithoutCancel(ctx)
+	log := s.cfg.Logger.With(zap.String("workspace", ws))
 	at := schemas.Timestamp{Time: s.cfg.Now().UTC()}
 	msg := webhook.AutoDisabledEvent(wh, errs, reason)
 	msg.At = &at
 	if err := s.cfg.Publisher.Publish(ctx, msg); err != nil {
-		s.cfg.Logger.Error("publishing webhook.auto_disabled", zap.String("workspace", ws), zap.Error(err))
-		s.cfg.Redis.HSet(context.WithoutCancel(ctx), health, "alert", 1)
+		log.Error("publishing webhook.auto_disabled", zap.Error(err))
+		if err := s.cfg.Redis.HSet(bg, health, "alert", 1).Err(); err != nil {
+			log.Warn("releasing the auto-disable alert claim; it runs out by itself", zap.Error(err))
+		}
 		return
 	}
-	s.cfg.Redis.HSet(ctx, health, "alert", 0)
+	if err := s.cfg.Redis.HSet(bg, health, "alert", 0).Err(); err != nil {
+		// The claim runs out and the event is published again under the same
+		// id: a repeat, not a second alert.
+		log.Warn("confirming the auto-disable alert", zap.Error(err))
+	}
 	s.activity(ctx, ws, webhooklog.Activity{At: at.Time, Action: webhooklog.ActionAutoDisabled,
 		Detail: fmt.Sprintf("disabled after %d consecutive errors; last error: %s", errs, reason)})
-	s.cfg.Logger.Warn("webhook auto-disabled", zap.String("workspace", ws), zap.Int("consecutive_errors", errs), zap.String("last_error", reason))
+	log.Warn("webhook auto-disabled", zap.Int("consecutive_errors", errs), zap.String("last_error", reason))
 }

@@ -386,3 +386,47 @@ func TestSuccessResetsTheCountEvenAfterRedisLostItsScripts(t *testing.T) {
 		t.Fatalf("%d requests logged, want 1", len(q))
 	}
 }
+
+// TestUnconfirmedAutoDisableIsPublishedAgain sets up the health hash as a worker
+// leaves it when it dies between disabling a webhook and publishing the event,
+// and as it is while a live claimer still works on it or after it confirmed.
+// Only an unconfirmed alert whose claim ran out is published, once, by the next
+// delivery that meets the webhook, with the count and error the hash kept.
+func TestUnconfirmedAutoDisableIsPublishedAgain(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name   string
+		alert  int64
+		events int
+	}{
+		{"the claimer died before publishing and its claim ran out", now.Add(-time.Second).UnixMilli(), 1},
+		{"a live claimer still holds the claim", now.Add(time.Hour).UnixMilli(), 0},
+		{"the event was confirmed", 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hook("ws", "https://receiver.example/hook")
+			r := newRig(t, webhook.Fixed{"ws": h})
+			health := sink.HealthKey("", "ws", h.Epoch)
+			if err := r.rdb.HSet(context.Background(), health, "errors", 11, "disabled", 1, "alert", tc.alert,
+				"last_error", "receiver answered 500").Err(); err != nil {
+				t.Fatal(err)
+			}
+			r.send("ws", 1, 1)
+			got := r.autoDisabledEvents(3 * time.Second)
+			if len(got) != tc.events {
+				t.Fatalf("%d webhook.auto_disabled events, want %d: %+v", len(got), tc.events, got)
+			}
+			if tc.events == 0 {
+				return
+			}
+			want := webhook.AutoDisabledEvent(h, 11, "receiver answered 500")
+			if e := got[0]; e.ID != want.ID || e.ConsecutiveErrors != 11 || e.LastError != want.LastError || e.Epoch != h.Epoch {
+				t.Errorf("event = %+v, want id %s, 11 errors, last error %q, epoch %d", e, want.ID, want.LastError, h.Epoch)
+			}
+			if a, err := r.rdb.HGet(context.Background(), health, "alert").Int64(); err != nil || a != 0 {
+				t.Errorf("alert = %d (%v) after the publish, want 0 (confirmed)", a, err)
+			}
+		})
+	}
+}

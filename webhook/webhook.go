@@ -1,6 +1,9 @@
 package webhook
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
 	"time"
 
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -43,9 +46,13 @@ func (f Fixed) Lookup(ws string) (Webhook, bool) {
 // AutoDisabledEvent is the webhook.auto_disabled message for w after
 // consecutive failed deliveries, the last of which failed with lastError. It
 // carries w's epoch, so that it is ignored if the webhook was configured or enabled
-// again meanwhile.
+// again meanwhile, and an id derived from the workspace and the epoch: an event
+// published again after a crash is the same event, which the Notifier emails
+// about once.
 func AutoDisabledEvent(w Webhook, consecutive int, lastError string) schemas.ControlMessage {
+	sum := sha256.Sum256([]byte("webhook.auto_disabled\x00" + w.Workspace + "\x00" + strconv.FormatInt(w.Epoch, 10)))
 	return schemas.ControlMessage{
+		ID:                "ctl_" + hex.EncodeToString(sum[:16]),
 		Type:              schemas.TypeAutoDisabled,
 		WorkspaceID:       w.Workspace,
 		ConsecutiveErrors: consecutive,
