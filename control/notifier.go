@@ -3,18 +3,11 @@ package control
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"mime"
-	"mime/quotedprintable"
-	"net"
 	"net/mail"
-	"net/smtp"
-	"net/textproto"
-	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
@@ -45,11 +39,21 @@ type NotifierConfig struct {
 	// Redis holds the dedupe claims and the materialisation the owner is read
 	// from (written by the workers' Readers).
 	Redis redis.UniversalClient
-	// SMTPURL is smtp://[user:password@]host[:port] (port 25 by default; STARTTLS
-	// when the server offers it) or smtps://... (implicit TLS, port 465 by
-	// default). Credentials are sent with PLAIN only when a user is given, and
-	// net/smtp refuses to send them unencrypted to anything but localhost.
+	// SMTPURL is smtp://[user:password@]host[:port] (port 25 by default) or
+	// smtps://[user:password@]host[:port] (implicit TLS, port 465 by default).
 	SMTPURL string
+	// TLS is how the connection to the SMTP server is secured; see SMTPTLSMode.
+	// The default is SMTPStartTLS for smtp:// and SMTPImplicitTLS for smtps://,
+	// which allows no other mode.
+	TLS SMTPTLSMode
+	// Username and Password, when Username is set, authenticate with AUTH PLAIN.
+	// They are an alternative to credentials in SMTPURL (giving both is an
+	// error) that keeps the password out of a URL. Credentials are never sent in
+	// plain text except to localhost: a send that would fails instead.
+	Username, Password string
+	// RootCAs verifies the SMTP server's certificate; the system's roots when
+	// nil.
+	RootCAs *x509.CertPool
 	// From is the sender address of the emails.
 	From string
 	// Logger defaults to a no-op logger.
@@ -98,54 +102,16 @@ type NotifierStats struct {
 // after its email was accepted (or it was found to need none): at least once, and
 // never twice for one event id, since a Redis claim is taken before sending.
 type Notifier struct {
-	cfg  NotifierConfig
-	log  *zap.Logger
-	smtp smtpTarget
-	view *Registry // the records this instance consumed: the owner fallback
+	cfg   NotifierConfig
+	log   *zap.Logger
+	smtp  smtpTarget
+	view  *Registry    // the records this instance consumed: the owner fallback
+	retry retry.Policy // failed sends, and Kafka and Redis failures
 
 	started atomic.Bool
 	stats   struct {
 		sent, duplicates, noOwner, superseded, tooOld, undeliverable, invalid atomic.Int64
 	}
-}
-
-// smtpTarget is the parsed SMTPURL.
-type smtpTarget struct {
-	addr, host     string
-	implicitTLS    bool
-	user, password string
-	redacted       string
-}
-
-func parseSMTPURL(raw string) (smtpTarget, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return smtpTarget{}, errors.New("parsing SMTP URL: not a URL") // url.Error would quote the password
-	}
-	t := smtpTarget{host: u.Hostname(), redacted: u.Redacted()}
-	port := u.Port()
-	switch u.Scheme {
-	case "smtp":
-		if port == "" {
-			port = "25"
-		}
-	case "smtps":
-		t.implicitTLS = true
-		if port == "" {
-			port = "465"
-		}
-	default:
-		return smtpTarget{}, fmt.Errorf("parsing SMTP URL %s: scheme must be smtp or smtps", t.redacted)
-	}
-	if t.host == "" {
-		return smtpTarget{}, fmt.Errorf("parsing SMTP URL %s: no host", t.redacted)
-	}
-	t.addr = net.JoinHostPort(t.host, port)
-	if u.User != nil {
-		t.user = u.User.Username()
-		t.password, _ = u.User.Password()
-	}
-	return t, nil
 }
 
 // NewNotifier validates cfg, fills its defaults and returns a Notifier.
@@ -156,7 +122,7 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 	if cfg.Redis == nil {
 		return nil, errors.New("configuring notifier: no Redis client")
 	}
-	target, err := parseSMTPURL(cfg.SMTPURL)
+	target, err := newSMTPTarget(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("configuring notifier: %w", err)
 	}
@@ -198,10 +164,11 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 		return nil, fmt.Errorf("configuring notifier: MaxBackoff %s is below MinBackoff %s", cfg.MaxBackoff, cfg.MinBackoff)
 	}
 	return &Notifier{
-		cfg:  cfg,
-		log:  cfg.Logger.With(zap.String("topic", cfg.Topic), zap.String("group", cfg.GroupID)),
-		smtp: target,
-		view: NewRegistry(),
+		cfg:   cfg,
+		log:   cfg.Logger.With(zap.String("topic", cfg.Topic), zap.String("group", cfg.GroupID)),
+		smtp:  target,
+		view:  NewRegistry(),
+		retry: retry.Policy{Initial: cfg.MinBackoff, Max: cfg.MaxBackoff},
 	}, nil
 }
 
@@ -250,9 +217,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 	}()
 
-	b := newBackOff(n.cfg.MinBackoff, n.cfg.MaxBackoff)
 	for {
-		m, ok := fetchNext(ctx, kr, b, fetchFailures)
+		m, ok := fetchNext(ctx, n.log, kr, n.retry, fetchFailures)
 		if !ok {
 			return nil
 		}
@@ -263,22 +229,21 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 }
 
+// commitRetry bounds the commit of a done event: three attempts within about a
+// second and a half.
+var commitRetry = retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, Attempts: 3}
+
 // commit commits m, retrying a few times. A commit that still fails is not fatal:
 // the event is done and its dedupe key says "sent", so its redelivery after a
 // rebalance or restart is a no-op.
 func (n *Notifier) commit(ctx context.Context, kr *kafka.Reader, m kafka.Message) {
-	b := newBackOff(100*time.Millisecond, time.Second)
-	var err error
-	for range 3 {
-		if err = kr.CommitMessages(ctx, m); err == nil || ctx.Err() != nil {
-			return
-		}
-		if sleep(ctx, b.NextBackOff()) != nil {
-			return
-		}
+	log := n.log.With(zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
+	err := commitRetry.Do(ctx, log, "committing control offset", func() error {
+		return kr.CommitMessages(ctx, m)
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Warn("committing control offset; the event may be seen again and skipped", zap.Error(err))
 	}
-	n.log.Warn("committing control offset; the event may be seen again and skipped",
-		zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
 }
 
 // handle does what event m needs; it returns an error only when ctx ended.
@@ -345,6 +310,8 @@ func (n *Notifier) handle(ctx context.Context, m kafka.Message) error {
 func (n *Notifier) lookup(ctx context.Context, log *zap.Logger, partition int, offset int64, ws string) (webhook.Webhook, bool, error) {
 	wctx, cancel := context.WithTimeout(ctx, n.cfg.LookupWait)
 	defer cancel()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
 	for {
 		off, ok, err := materialisedOffset(wctx, n.cfg.Redis, partition)
 		if err == nil && ok && off >= offset {
@@ -355,7 +322,9 @@ func (n *Notifier) lookup(ctx context.Context, log *zap.Logger, partition int, o
 			log.Warn("loading webhook from Redis; using the notifier's own view", zap.Error(err))
 			return webhook.Webhook{}, false, ctx.Err()
 		}
-		if err := sleep(wctx, 100*time.Millisecond); err != nil {
+		select {
+		case <-poll.C:
+		case <-wctx.Done():
 			if ctx.Err() != nil {
 				return webhook.Webhook{}, false, ctx.Err()
 			}
@@ -366,16 +335,14 @@ func (n *Notifier) lookup(ctx context.Context, log *zap.Logger, partition int, o
 	}
 }
 
-// permanentError marks a send that can never succeed (the server refused the
-// recipient for good); retrying it would block every later event.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
+// errClaimedElsewhere is the attempt's error while another notifier holds the
+// event's claim: this one waits for the other's outcome rather than send too.
+var errClaimedElsewhere = errors.New("another notifier is sending this email; waiting for it")
 
 // notify sends the email for event id once: it claims the event in Redis, sends,
-// and marks it sent; a failed send releases the claim and is retried with backoff.
-// It returns an error only when ctx ended.
+// and marks it sent; a failed send releases the claim and is retried with backoff,
+// unless the server refused the recipient for good. It returns an error only when
+// ctx ended.
 func (n *Notifier) notify(ctx context.Context, log *zap.Logger, id string, w webhook.Webhook, msg schemas.ControlMessage) error {
 	key := keyNotified + id
 	token, err := randomToken()
@@ -383,60 +350,43 @@ func (n *Notifier) notify(ctx context.Context, log *zap.Logger, id string, w web
 		return err // crypto/rand does not fail on supported platforms
 	}
 	claim := "sending:" + token
-	redisFailures := newStreak(log, "claiming notification in Redis")
-	sendFailures := newStreak(log, "sending owner email")
-	b := newBackOff(n.cfg.MinBackoff, n.cfg.MaxBackoff)
-	for {
+	var duplicate bool
+	err = n.retry.Do(ctx, log, "notifying owner", func() error {
 		claimed, err := n.cfg.Redis.SetNX(ctx, key, claim, n.cfg.ClaimTTL).Result()
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			redisFailures.fail(err)
-			if err := sleep(ctx, b.NextBackOff()); err != nil {
-				return err
-			}
-			continue
+			return fmt.Errorf("claiming notification in Redis: %w", err)
 		}
-		redisFailures.ok()
 		if !claimed {
-			state, err := n.cfg.Redis.Get(ctx, key).Result()
-			if err == nil && state == "sent" {
-				n.stats.duplicates.Add(1)
-				log.Debug("owner already notified of this event")
+			if state, err := n.cfg.Redis.Get(ctx, key).Result(); err == nil && state == "sent" {
+				duplicate = true
 				return nil
 			}
 			// Another instance is sending (or died sending: its claim expires
-			// after ClaimTTL); wait for it rather than send in parallel.
-			if err := sleep(ctx, b.NextBackOff()); err != nil {
-				return err
-			}
-			continue
+			// after ClaimTTL).
+			return errClaimedElsewhere
 		}
-
-		err = n.send(ctx, id, w, msg)
-		if err == nil {
-			sendFailures.ok()
-			n.markSent(ctx, log, key, claim)
-			n.stats.sent.Add(1)
-			log.Info("owner notified of auto-disabled webhook", zap.String("to", w.OwnerEmail))
-			return nil
-		}
-		n.release(ctx, log, key, claim)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if perr := (permanentError{}); errors.As(err, &perr) {
-			n.stats.undeliverable.Add(1)
-			log.Error("owner email refused for good; nobody notified",
-				zap.String("to", w.OwnerEmail), zap.Error(err))
-			return nil
-		}
-		sendFailures.fail(err)
-		if err := sleep(ctx, b.NextBackOff()); err != nil {
+		if err := n.send(ctx, id, w, msg); err != nil {
+			n.release(ctx, log, key, claim)
 			return err
 		}
+		n.markSent(ctx, log, key, claim)
+		return nil
+	})
+	switch {
+	case err == nil && duplicate:
+		n.stats.duplicates.Add(1)
+		log.Debug("owner already notified of this event")
+	case err == nil:
+		n.stats.sent.Add(1)
+		log.Info("owner notified of auto-disabled webhook", zap.String("to", w.OwnerEmail))
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default: // a permanent error: retrying cannot deliver it
+		n.stats.undeliverable.Add(1)
+		log.Error("owner email refused for good; nobody notified",
+			zap.String("to", w.OwnerEmail), zap.Error(err))
 	}
+	return nil
 }
 
 var markSentScript = redis.NewScript(`
@@ -462,10 +412,14 @@ func (n *Notifier) markSent(ctx context.Context, log *zap.Logger, key, claim str
 	// after the claim expires would send it again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_ = retry(ctx, newStreak(log, "marking notification sent in Redis"),
-		newBackOff(100*time.Millisecond, n.cfg.MaxBackoff), func() error {
-			return markSentScript.Run(ctx, n.cfg.Redis, []string{key}, claim, n.cfg.SentTTL.Milliseconds()).Err()
-		})
+	markRetry := retry.Policy{Initial: 100 * time.Millisecond, Max: n.cfg.MaxBackoff}
+	err := markRetry.Do(ctx, log, "marking notification sent in Redis", func() error {
+		return markSentScript.Run(ctx, n.cfg.Redis, []string{key}, claim, n.cfg.SentTTL.Milliseconds()).Err()
+	})
+	if err != nil {
+		log.Warn("marking notification sent in Redis; once the claim expires, a redelivery of the event emails the owner again",
+			zap.Error(err))
+	}
 }
 
 // release drops the claim after a failed send so that a retry, here or in another
@@ -484,155 +438,4 @@ func randomToken() (string, error) {
 		return "", fmt.Errorf("generating claim token: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
-}
-
-// send runs one SMTP conversation that delivers the email for the event.
-func (n *Notifier) send(ctx context.Context, id string, w webhook.Webhook, msg schemas.ControlMessage) error {
-	to, err := mail.ParseAddress(w.OwnerEmail)
-	if err != nil {
-		return permanentError{fmt.Errorf("parsing owner email: %w", err)}
-	}
-	from, _ := mail.ParseAddress(n.cfg.From) // checked by NewNotifier
-	body := composeEmail(id, from, to, w, msg, n.cfg.Now())
-
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.SendTimeout)
-	defer cancel()
-	conn, err := n.dial(ctx)
-	if err != nil {
-		return err
-	}
-	// net/smtp has no context support: a deadline bounds every read and write,
-	// and cancellation closes the connection under it.
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-
-	c, err := smtp.NewClient(conn, n.smtp.host)
-	if err != nil {
-		_ = conn.Close()
-		return fmt.Errorf("greeting SMTP server %s: %w", n.smtp.redacted, err)
-	}
-	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); ok && !n.smtp.implicitTLS {
-		if err := c.StartTLS(&tls.Config{ServerName: n.smtp.host, MinVersion: tls.VersionTLS12}); err != nil {
-			return fmt.Errorf("starting TLS with %s: %w", n.smtp.redacted, err)
-		}
-	}
-	if n.smtp.user != "" {
-		if err := c.Auth(smtp.PlainAuth("", n.smtp.user, n.smtp.password, n.smtp.host)); err != nil {
-			return fmt.Errorf("authenticating to %s: %w", n.smtp.redacted, err)
-		}
-	}
-	if err := c.Mail(from.Address); err != nil {
-		return fmt.Errorf("sending MAIL FROM: %w", err)
-	}
-	if err := c.Rcpt(to.Address); err != nil {
-		var perr *textproto.Error
-		if errors.As(err, &perr) && perr.Code >= 500 {
-			return permanentError{fmt.Errorf("sending RCPT TO: %w", err)}
-		}
-		return fmt.Errorf("sending RCPT TO: %w", err)
-	}
-	wc, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("starting DATA: %w", err)
-	}
-	if _, err := wc.Write(body); err != nil {
-		return fmt.Errorf("writing message: %w", err)
-	}
-	if err := wc.Close(); err != nil {
-		return fmt.Errorf("ending DATA: %w", err)
-	}
-	// The message is accepted; a failing QUIT changes nothing about that.
-	_ = c.Quit()
-	return nil
-}
-
-func (n *Notifier) dial(ctx context.Context) (net.Conn, error) {
-	if n.smtp.implicitTLS {
-		d := &tls.Dialer{Config: &tls.Config{ServerName: n.smtp.host, MinVersion: tls.VersionTLS12}}
-		conn, err := d.DialContext(ctx, "tcp", n.smtp.addr)
-		if err != nil {
-			return nil, fmt.Errorf("dialling SMTP server %s: %w", n.smtp.redacted, err)
-		}
-		return conn, nil
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", n.smtp.addr)
-	if err != nil {
-		return nil, fmt.Errorf("dialling SMTP server %s: %w", n.smtp.redacted, err)
-	}
-	return conn, nil
-}
-
-// EmailSubject is the subject of the auto-disable email.
-func EmailSubject(ws string, consecutiveErrors int) string {
-	return fmt.Sprintf("outbound: webhook for workspace %s was disabled after %d consecutive errors",
-		oneLine(ws), consecutiveErrors)
-}
-
-// composeEmail renders the RFC 5322 message for an auto-disable event.
-func composeEmail(id string, from, to *mail.Address, w webhook.Webhook, msg schemas.ControlMessage, now time.Time) []byte {
-	ws := oneLine(msg.WorkspaceID)
-	webhookURL := w.URL
-	if u, err := url.Parse(w.URL); err == nil {
-		webhookURL = u.Redacted()
-	}
-	when := now.UTC()
-	if msg.At != nil {
-		when = msg.At.UTC()
-	}
-
-	var body strings.Builder
-	fmt.Fprintf(&body, "The webhook of workspace %s was disabled automatically after %d consecutive delivery errors.\n\n",
-		ws, msg.ConsecutiveErrors)
-	fmt.Fprintf(&body, "Webhook URL:        %s\n", webhookURL)
-	fmt.Fprintf(&body, "Consecutive errors: %d\n", msg.ConsecutiveErrors)
-	fmt.Fprintf(&body, "Last error:         %s\n", oneLine(msg.LastError))
-	fmt.Fprintf(&body, "Disabled at:        %s\n\n", when.Format("2006-01-02 15:04:05 UTC"))
-	body.WriteString("No messages are delivered to this URL while the webhook is disabled.\n\n")
-	body.WriteString("Once the receiver works again, re-enable the webhook with\n\n")
-	fmt.Fprintf(&body, "    outbound ctl enable --workspace %s\n\n", ws)
-	fmt.Fprintf(&body, "or by publishing a webhook.enable message for workspace %s on the control topic.\n", ws)
-	body.WriteString("Re-enabling starts a fresh error count.\n\n")
-	fmt.Fprintf(&body, "Event id: %s\n", oneLine(id))
-
-	var m strings.Builder
-	header := func(k, v string) { fmt.Fprintf(&m, "%s: %s\r\n", k, v) }
-	header("From", from.String())
-	header("To", to.String())
-	header("Subject", mime.QEncoding.Encode("utf-8", EmailSubject(ws, msg.ConsecutiveErrors)))
-	header("Date", now.UTC().Format(time.RFC1123Z))
-	header("Message-ID", "<"+messageIDPart(id)+"@outbound>")
-	header("Auto-Submitted", "auto-generated")
-	header("MIME-Version", "1.0")
-	header("Content-Type", "text/plain; charset=utf-8")
-	header("Content-Transfer-Encoding", "quoted-printable")
-	m.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&m)
-	_, _ = qp.Write([]byte(strings.ReplaceAll(body.String(), "\n", "\r\n")))
-	_ = qp.Close()
-	return []byte(m.String())
-}
-
-// oneLine keeps values from the control topic from breaking lines or headers.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-// messageIDPart keeps only the characters a Message-ID's left part may hold.
-func messageIDPart(id string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x80 && (r == '.' || r == '-' || r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z')) {
-			return r
-		}
-		return '_'
-	}, id)
 }

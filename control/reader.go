@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/outbound-webhooks/outbound/internal/retry"
+	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
@@ -30,6 +31,7 @@ const (
 	RejectInvalidJSON        = "invalid_json"
 	RejectUnknownType        = "unknown_type"
 	RejectMissingWorkspace   = "missing_workspace"
+	RejectInvalidWorkspace   = "invalid_workspace"
 	RejectInvalidURL         = "invalid_url"
 	RejectInvalidGranularity = "invalid_granularity"
 	RejectUnknownWorkspace   = "unknown_workspace"
@@ -75,6 +77,7 @@ type Reader struct {
 	cfg    ReaderConfig
 	log    *zap.Logger
 	client *kafka.Client
+	retry  retry.Policy // transient Kafka and Redis failures
 
 	started  atomic.Bool
 	caughtUp chan struct{} // closed once every partition reached its start-time end
@@ -126,6 +129,7 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With(zap.String("topic", cfg.Topic)),
 		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
+		retry:    retry.Policy{Initial: cfg.MinBackoff, Max: cfg.MaxBackoff},
 		caughtUp: make(chan struct{}),
 		stopped:  make(chan struct{}),
 		pending:  make(map[int]bool),
@@ -154,22 +158,20 @@ func (r *Reader) Run(ctx context.Context) error {
 
 func (r *Reader) run(ctx context.Context) error {
 	var st State
-	err := retry(ctx, newStreak(r.log, "loading control state from Redis"),
-		newBackOff(r.cfg.MinBackoff, r.cfg.MaxBackoff), func() (err error) {
-			st, err = LoadState(ctx, r.cfg.Redis)
-			return err
-		})
+	err := r.retry.Do(ctx, r.log, "loading control state from Redis", func() (err error) {
+		st, err = LoadState(ctx, r.cfg.Redis)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	r.cfg.Registry.restore(st.Webhooks, st.Offsets)
 
 	var parts []partitionInfo
-	err = retry(ctx, newStreak(r.log, "listing control partitions"),
-		newBackOff(r.cfg.MinBackoff, r.cfg.MaxBackoff), func() (err error) {
-			parts, err = r.partitions(ctx)
-			return err
-		})
+	err = r.retry.Do(ctx, r.log, "listing control partitions", func() (err error) {
+		parts, err = r.partitions(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -284,10 +286,9 @@ func (r *Reader) startOffset(ctx context.Context, p partitionInfo) (int64, error
 		r.log.Error("control offset beyond the partition's end; replaying the partition",
 			zap.Int("partition", p.id), zap.Int64("offset", last), zap.Int64("end", p.end))
 		r.cfg.Registry.forgetPartition(p.id)
-		err := retry(ctx, newStreak(r.log, "resetting materialised control offset"),
-			newBackOff(r.cfg.MinBackoff, r.cfg.MaxBackoff), func() error {
-				return forgetOffset(ctx, r.cfg.Redis, p.id)
-			})
+		err := r.retry.Do(ctx, r.log, "resetting materialised control offset", func() error {
+			return forgetOffset(ctx, r.cfg.Redis, p.id)
+		})
 		return p.first, err
 	case last+1 < p.first:
 		r.log.Warn("control records lost to retention; the control topic must not expire records",
@@ -363,9 +364,8 @@ func (r *Reader) consume(ctx context.Context, p partitionInfo, start int64) erro
 		return fmt.Errorf("seeking control partition %d to %d: %w", p.id, start, err)
 	}
 
-	b := newBackOff(r.cfg.MinBackoff, r.cfg.MaxBackoff)
 	for {
-		m, ok := fetchNext(ctx, kr, b, fetchFailures)
+		m, ok := fetchNext(ctx, log, kr, r.retry, fetchFailures)
 		if !ok {
 			return nil
 		}
@@ -410,11 +410,10 @@ func (r *Reader) handle(ctx context.Context, log *zap.Logger, partition int, m k
 		}
 	}
 	var first bool
-	err = retry(ctx, newStreak(log, "materialising control record"),
-		newBackOff(r.cfg.MinBackoff, r.cfg.MaxBackoff), func() (err error) {
-			first, err = materialise(ctx, r.cfg.Redis, partition, m.Offset, ws, w, ok)
-			return err
-		})
+	err = r.retry.Do(ctx, log, "materialising control record", func() (err error) {
+		first, err = materialise(ctx, r.cfg.Redis, partition, m.Offset, ws, w, ok)
+		return err
+	})
 	if err == nil && first && ws != "" && r.cfg.Activity != nil {
 		// Every worker applies every record, but only the one whose apply
 		// advanced the offset in Redis logs it: the activity appears once.
@@ -429,7 +428,7 @@ func (r *Reader) recordActivity(ctx context.Context, log *zap.Logger, msg schema
 	a := webhooklog.Activity{At: time.Now().UTC(), Detail: msg.Reason}
 	switch msg.Type {
 	case schemas.TypeConfigure:
-		a.Action, a.Detail = webhooklog.ActionConfigured, fmt.Sprintf("granularity %s, url %s", msg.Granularity, redactURL(msg.URL))
+		a.Action, a.Detail = webhooklog.ActionConfigured, fmt.Sprintf("granularity %s, url %s", msg.Granularity, urls.Redact(msg.URL))
 	case schemas.TypeEnable:
 		a.Action = webhooklog.ActionEnabled
 	case schemas.TypeDisable:
@@ -445,16 +444,6 @@ func (r *Reader) recordActivity(ctx context.Context, log *zap.Logger, msg schema
 	if err := r.cfg.Activity.RecordActivity(ctx, ws, a); err != nil {
 		log.Warn("recording control activity", zap.String("workspace", ws), zap.Error(err))
 	}
-}
-
-// redactURL drops credentials and the query, which may carry tokens.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparsable>"
-	}
-	u.User, u.RawQuery = nil, ""
-	return u.String()
 }
 
 // rejectReason names why a record was rejected, as finely as the error allows.
@@ -476,6 +465,8 @@ func rejectReason(err error, data []byte) string {
 		return RejectUnknownType
 	case errors.Is(err, ErrMissingWorkspace):
 		return RejectMissingWorkspace
+	case errors.Is(err, ErrInvalidWorkspace):
+		return RejectInvalidWorkspace
 	case errors.Is(err, ErrInvalidURL):
 		return RejectInvalidURL
 	case errors.Is(err, ErrInvalidGranularity):

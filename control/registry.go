@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/outbound-webhooks/outbound/internal/ctrlchar"
+	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
@@ -17,6 +18,7 @@ import (
 var (
 	ErrUnknownType        = errors.New("unknown control message type")
 	ErrMissingWorkspace   = errors.New("missing workspace_id")
+	ErrInvalidWorkspace   = errors.New("invalid workspace_id")
 	ErrInvalidURL         = errors.New("invalid webhook URL")
 	ErrInvalidGranularity = errors.New("invalid granularity")
 	ErrUnknownWorkspace   = errors.New("unknown workspace")
@@ -265,33 +267,26 @@ func next(old webhook.Webhook, oldOK bool, partition int, offset int64, msg sche
 }
 
 // Validate checks what can be checked of a control message without state: a known
-// type, a workspace, and for webhook.configure an http(s) URL with a host and a
-// known granularity. Errors wrap one of the Err* reasons.
+// type, a workspace id without control characters (they delimit the stages' Redis
+// keys), and for webhook.configure an http(s) URL with a host and a known
+// granularity. Errors wrap one of the Err* reasons and never quote the URL.
 func Validate(msg schemas.ControlMessage) error {
 	switch msg.Type {
 	case schemas.TypeConfigure, schemas.TypeEnable, schemas.TypeDisable, schemas.TypeDelete, schemas.TypeAutoDisabled:
 	default:
 		return fmt.Errorf("checking type %q: %w", msg.Type, ErrUnknownType)
 	}
-	if msg.WorkspaceID == "" {
+	switch {
+	case msg.WorkspaceID == "":
 		return fmt.Errorf("checking %s: %w", msg.Type, ErrMissingWorkspace)
+	case ctrlchar.Contains(msg.WorkspaceID):
+		return fmt.Errorf("checking %s: %w: contains a control character", msg.Type, ErrInvalidWorkspace)
 	}
 	if msg.Type != schemas.TypeConfigure {
 		return nil
 	}
-	u, err := url.Parse(msg.URL)
-	switch {
-	case err != nil:
-		// url.Error quotes the URL, which may carry credentials: keep only the cause.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return fmt.Errorf("parsing url: %w: %w", ErrInvalidURL, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("checking url: %w: scheme must be http or https", ErrInvalidURL)
-	case u.Host == "":
-		return fmt.Errorf("checking url: %w: no host", ErrInvalidURL)
+	if err := urls.CheckHTTP(msg.URL); err != nil {
+		return fmt.Errorf("checking url: %w: %w", ErrInvalidURL, err)
 	}
 	if _, err := webhook.ParseGranularity(msg.Granularity); err != nil {
 		return fmt.Errorf("checking granularity: %w: %w", ErrInvalidGranularity, err)

@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/jonboulle/clockwork"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
@@ -275,7 +275,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 	}()
 
 	var wm int64
-	err := retry(gctx, log, "reading watermark", func() (err error) {
+	err := untilDurable.Do(gctx, log, "reading watermark", func() (err error) {
 		wm, err = c.cfg.Store.Watermark(gctx, partition)
 		return err
 	})
@@ -323,7 +323,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 			if err != nil && ctx.Err() == nil {
 				// A fetch error must not end the fetcher: the partition would
 				// stop consuming, silently, until the next rebalance.
-				err = retry(ctx, log, "fetching records", func() (err error) {
+				err = untilDurable.Do(ctx, log, "fetching records", func() (err error) {
 					m, err = reader.FetchMessage(ctx)
 					return err
 				})
@@ -423,17 +423,9 @@ func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, partit
 	}
 }
 
-// retry runs op with exponential backoff until it succeeds or ctx ends. Nothing
-// is skipped: a batch that cannot be made durable holds its partition (and only
-// its partition) until Redis or the broker is back.
-func retry(ctx context.Context, log *zap.Logger, what string, op func() error) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 100 * time.Millisecond
-	b.MaxInterval = 5 * time.Second
-	b.MaxElapsedTime = 0
-	return backoff.RetryNotify(op, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
-		log.Warn(what, zap.Duration("retry_in", wait), zap.Error(err))
-	})
-}
+// untilDurable retries Redis and broker calls until they succeed or the
+// generation ends. Nothing is skipped: a batch that cannot be made durable holds
+// its partition (and only its partition) until Redis or the broker is back.
+var untilDurable = retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -139,12 +139,12 @@ func (c *Consumer) route(batch []kafka.Message, wm int64) routed {
 func (c *Consumer) apply(ctx context.Context, log *zap.Logger, partition int, batch []kafka.Message, wm int64) error {
 	r := c.route(batch, wm)
 	if len(r.dead) > 0 {
-		if err := retry(ctx, log, "writing dead letters", func() error { return c.writeDeadLetters(ctx, log, r.dead) }); err != nil {
+		if err := untilDurable.Do(ctx, log, "writing dead letters", func() error { return c.writeDeadLetters(ctx, log, r.dead) }); err != nil {
 			return err
 		}
 	}
 	var res windowing.AppendResult
-	err := retry(ctx, log, "appending batch", func() (err error) {
+	err := untilDurable.Do(ctx, log, "appending batch", func() (err error) {
 		res, err = c.cfg.Store.Append(ctx, partition, r.entries, batch[len(batch)-1].Offset)
 		return err
 	})

@@ -14,6 +14,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+
+	"github.com/outbound-webhooks/outbound/internal/ctrlchar"
 )
 
 // Schema names; the file of each is json/<name>.schema.json.
@@ -247,7 +249,7 @@ type wireError struct {
 }
 
 func newWireError(kind, cause error, msg string) error {
-	return &wireError{msg: truncate(oneLine(msg), MaxErrorLen), kind: kind, cause: cause}
+	return &wireError{msg: truncate(ctrlchar.ToSpace(msg), MaxErrorLen), kind: kind, cause: cause}
 }
 
 func (e *wireError) Error() string { return e.msg }
@@ -421,21 +423,6 @@ func oneOf(values []any) string {
 	}
 	return "one of " + strings.Join(quoted, ", ")
 }
-
-// oneLine replaces control characters (newlines from input keys, say) with spaces.
-func oneLine(s string) string {
-	if !strings.ContainsFunc(s, isControl) {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if isControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // truncate cuts s to at most n bytes on a rune boundary, ending with "…" when cut.
 func truncate(s string, n int) string {

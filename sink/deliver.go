@@ -7,15 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/retry"
+	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
@@ -253,18 +253,7 @@ func (s *Sink) backoff(n int, retryAfter time.Duration, hasRetryAfter bool) time
 	if hasRetryAfter {
 		return min(max(retryAfter, s.scaled(time.Second)), s.scaled(s.cfg.RetryAfterMax))
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = s.scaled(s.cfg.BackoffInitial)
-	b.MaxInterval = s.scaled(s.cfg.BackoffMax)
-	b.Multiplier = 2
-	b.RandomizationFactor = 0.2
-	b.MaxElapsedTime = 0
-	b.Reset()
-	wait := b.InitialInterval
-	for range max(n, 1) {
-		wait = b.NextBackOff()
-	}
-	return wait
+	return retry.Policy{Initial: s.scaled(s.cfg.BackoffInitial), Max: s.scaled(s.cfg.BackoffMax)}.Delay(n)
 }
 
 // attemptResult is one HTTP attempt's outcome.
@@ -282,7 +271,7 @@ func (r attemptResult) ok() bool { return r.reason == "" }
 // entry, for the caller to record with the outcome's bookkeeping.
 func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh webhook.Webhook) (attemptResult, webhooklog.Request) {
 	start := s.cfg.Now()
-	entry := webhooklog.Request{At: start, BundleID: b.ID, ChatID: b.ChatID, Attempt: b.Attempt, Method: http.MethodPost, URL: redactURL(wh.URL)}
+	entry := webhooklog.Request{At: start, BundleID: b.ID, ChatID: b.ChatID, Attempt: b.Attempt, Method: http.MethodPost, URL: urls.Redact(wh.URL)}
 	res := s.send(ctx, b, wh, &entry)
 	res.took = s.cfg.Now().Sub(start)
 	entry.DurationMS = res.took.Milliseconds()
@@ -307,9 +296,8 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 		return attemptResult{reason: fmt.Sprintf("rendering payload: %v", err)}
 	}
 	entry.Body = string(body)
-	u, err := url.Parse(wh.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return attemptResult{reason: fmt.Sprintf("invalid webhook URL %q: want an absolute http(s) URL", wh.URL)}
+	if err := urls.CheckHTTP(wh.URL); err != nil {
+		return attemptResult{reason: fmt.Sprintf("invalid webhook URL %s: %v", urls.Redact(wh.URL), err)}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
 	if err != nil {
@@ -348,16 +336,6 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 		res.retryAfter, res.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.cfg.Now())
 	}
 	return res
-}
-
-// redactURL hides a password in the URL's user info: the request log is
-// downloadable by whoever may read the workspace's state.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Redacted()
 }
 
 // describe turns a transport error into a reason an owner can act on.

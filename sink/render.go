@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"net/url"
 	"slices"
 	"strings"
 
+	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
@@ -122,7 +122,7 @@ func Aggregation(msgs []windowing.Message, chatURL, product string) string {
 	if len(msgs) > 0 && msgs[0].Permalink != "" {
 		link = msgs[0].Permalink
 	}
-	if isWebURL(link) {
+	if urls.CheckHTTP(link) == nil {
 		// html.EscapeString escapes ' as well, which the single-quoted attribute
 		// needs.
 		if sb.Len() > 0 {
@@ -134,14 +134,4 @@ func Aggregation(msgs []windowing.Message, chatURL, product string) string {
 		sb.WriteString(html.EscapeString(product))
 	}
 	return sb.String()
-}
-
-// isWebURL reports whether s is an absolute http or https URL with a host.
-func isWebURL(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil {
-		return false
-	}
-	// url.Parse lower-cases the scheme, so "HTTPS://" passes too.
-	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

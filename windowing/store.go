@@ -16,6 +16,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outbound-webhooks/outbound/internal/ctrlchar"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
@@ -55,17 +56,7 @@ const (
 
 // ValidID reports whether a workspace or chat id can be stored: non-empty and free
 // of control characters (they delimit keys).
-func ValidID(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+func ValidID(s string) bool { return s != "" && !ctrlchar.Contains(s) }
 
 // Config configures a Store. Durations are nominal: TimeScale divides them, and
 // every granularity, before use.

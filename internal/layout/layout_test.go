@@ -16,17 +16,20 @@ const module = "github.com/outbound-webhooks/outbound/"
 // "*" marks the wiring (binaries, the app builder, the demo and the bench), which
 // may import any package but is imported by none of the stages.
 var allowed = map[string][]string{
-	"schemas":             {},
+	"schemas":             {"internal/ctrlchar"},
 	"webhook":             {"schemas"},
 	"internal/webhooklog": {},
 	"internal/layout":     {},
 	"scripts/freeport":    {},
 	"internal/testenv":    {},
 	"internal/smtptest":   {},
-	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog"},
-	"windowing":           {"schemas", "webhook"},
-	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog"},
-	"control":             {"schemas", "webhook", "internal/webhooklog"},
+	"internal/retry":      {},
+	"internal/ctrlchar":   {},
+	"internal/urls":       {"internal/ctrlchar"},
+	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry"},
+	"windowing":           {"schemas", "webhook", "internal/ctrlchar"},
+	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/urls"},
+	"control":             {"schemas", "webhook", "internal/webhooklog", "internal/retry", "internal/ctrlchar", "internal/urls"},
 }
 
 // wiring may import anything; nothing but other wiring may import it.

@@ -1,12 +1,10 @@
 // Package smtptest is a small, real SMTP server (RFC 5321 subset) that keeps every
 // message it accepts in memory.
 //
-// It owns one listening socket on 127.0.0.1 and the connections accepted on it. It
-// speaks enough SMTP for net/smtp and ordinary clients: HELO/EHLO, AUTH PLAIN (any
-// credentials are accepted and recorded), MAIL, RCPT, DATA, RSET, NOOP, VRFY and
-// QUIT. It never offers STARTTLS, so clients talk to it in plain text; net/smtp only
-// sends PLAIN credentials in plain text to localhost, which is where this server
-// lives.
+// It owns one listening socket on 127.0.0.1 and the connections accepted on it.
+// The protocol is github.com/emersion/go-smtp's server; this package adds only
+// the in-memory mailbox. AUTH PLAIN is offered in plain text and any credentials
+// are accepted and recorded: the server only listens where tests and the demo run.
 //
 // Guarantees: a message is visible in Messages, and wakes WaitFor, before the
 // client receives the "250" that accepts it, so a test that saw its send succeed

@@ -4,19 +4,30 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"log"
+	"math/big"
 	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 )
 
 // Message is one accepted mail transaction.
@@ -24,6 +35,8 @@ type Message struct {
 	// From is the envelope sender (MAIL FROM), To the envelope recipients (RCPT TO).
 	From string
 	To   []string
+	// TLS says whether the message came over a TLS connection.
+	TLS bool
 	// AuthUser is the PLAIN identity the client authenticated as, "" if it did not.
 	AuthUser string
 	// Data is the message as transmitted, dot-unstuffed, with "\n" line endings.
@@ -41,14 +54,13 @@ type Message struct {
 
 // Server is a running SMTP server. Its methods are safe for concurrent use.
 type Server struct {
-	ln net.Listener
-	wg sync.WaitGroup
+	ln   net.Listener
+	smtp *smtp.Server
+	done chan struct{} // closed when Serve returned
 
 	mu        sync.Mutex
 	msgs      []Message
 	arrived   chan struct{} // closed and replaced whenever a message is accepted
-	conns     map[net.Conn]struct{}
-	closed    bool
 	failNext  int
 	onMessage func(Message)
 }
@@ -61,7 +73,19 @@ const maxMessageBytes = 10 << 20
 const idleTimeout = time.Minute
 
 // New listens on addr ("127.0.0.1:0" picks a free port) and serves until Close.
-func New(addr string) (*Server, error) {
+func New(addr string) (*Server, error) { return NewTLS(addr, TLSNone, nil) }
+
+// TLSMode is how a server started by NewTLS secures its connections.
+type TLSMode int
+
+const (
+	TLSNone     TLSMode = iota // plain text only
+	TLSStartTLS                // plain text, STARTTLS offered
+	TLSImplicit                // TLS from the first byte (smtps)
+)
+
+// NewTLS is New with TLS as mode says, presenting cert (see SelfSigned).
+func NewTLS(addr string, mode TLSMode, cert *tls.Config) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -69,13 +93,26 @@ func New(addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	s := &Server{
-		ln:      ln,
-		arrived: make(chan struct{}),
-		conns:   make(map[net.Conn]struct{}),
+	if mode == TLSImplicit {
+		ln = tls.NewListener(ln, cert)
 	}
-	s.wg.Add(1)
-	go s.serve()
+	s := &Server{ln: ln, arrived: make(chan struct{}), done: make(chan struct{})}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{srv: s, conn: c}, nil }))
+	srv.Domain = "localhost"
+	srv.MaxMessageBytes = maxMessageBytes
+	srv.ReadTimeout, srv.WriteTimeout = idleTimeout, idleTimeout
+	// Credentials in plain text are fine here: the server only listens where its
+	// tests and the demo run.
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	if mode == TLSStartTLS {
+		srv.TLSConfig = cert
+	}
+	s.smtp = srv
+	go func() {
+		defer close(s.done)
+		_ = srv.Serve(ln)
+	}()
 	return s, nil
 }
 
@@ -88,6 +125,36 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// SelfSigned returns a server TLS config with a fresh self-signed certificate
+// for 127.0.0.1 and localhost, and the pool that trusts it.
+func SelfSigned() (*tls.Config, *x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generating key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "smtptest"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}}, pool, nil
 }
 
 // Addr is the host:port the server listens on.
@@ -140,182 +207,63 @@ func (s *Server) OnMessage(fn func(Message)) {
 	s.onMessage = fn
 }
 
-// Close stops listening, closes open connections and waits for their goroutines.
+// Close stops listening, closes open connections and waits until the server
+// stopped serving.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	err := s.ln.Close()
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if err != nil {
-		return fmt.Errorf("closing listener: %w", err)
+	err := s.smtp.Close()
+	<-s.done
+	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		return fmt.Errorf("closing SMTP server: %w", err)
 	}
 	return nil
 }
 
-func (s *Server) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			// The listener only fails for good once Close closed it; a transient
-			// accept error on loopback is not worth a retry loop in a test server.
-			return
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			_ = c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			s.session(c)
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			_ = c.Close()
-		}()
-	}
+// session is one client connection's transaction state.
+type session struct {
+	srv      *Server
+	conn     *smtp.Conn
+	authUser string
+	from     string
+	to       []string
 }
 
-// session speaks SMTP with one client until QUIT, an I/O error or Close.
-func (s *Server) session(c net.Conn) {
-	tp := textproto.NewConn(c)
-	reply := func(format string, args ...any) bool {
-		_ = c.SetWriteDeadline(time.Now().Add(idleTimeout))
-		return tp.PrintfLine(format, args...) == nil
-	}
-	if !reply("220 smtptest ESMTP ready") {
-		return
-	}
+func (c *session) AuthMechanisms() []string { return []string{sasl.Plain} }
 
-	var (
-		greeted  bool
-		authUser string
-		from     string
-		inTx     bool
-		rcpts    []string
-	)
-	reset := func() { from, inTx, rcpts = "", false, nil }
-
-	for {
-		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		verb, arg, _ := strings.Cut(line, " ")
-		switch strings.ToUpper(verb) {
-		case "HELO":
-			greeted = true
-			reset()
-			reply("250 smtptest")
-		case "EHLO":
-			greeted = true
-			reset()
-			reply("250-smtptest greets %s", arg)
-			reply("250-8BITMIME")
-			reply("250-SIZE %d", maxMessageBytes)
-			reply("250 AUTH PLAIN")
-		case "AUTH":
-			mech, initial, _ := strings.Cut(arg, " ")
-			switch {
-			case !greeted:
-				reply("503 5.5.1 EHLO first")
-				continue
-			case !strings.EqualFold(mech, "PLAIN"):
-				reply("504 5.5.4 only PLAIN is supported")
-				continue
-			}
-			if initial == "" {
-				if !reply("334 ") {
-					return
-				}
-				if initial, err = tp.ReadLine(); err != nil {
-					return
-				}
-			}
-			user, ok := decodePlain(initial)
-			if !ok {
-				reply("501 5.5.2 malformed PLAIN response")
-				continue
-			}
-			authUser = user
-			reply("235 2.7.0 authentication succeeded")
-		case "MAIL":
-			addr, ok := pathArg(arg, "FROM:")
-			switch {
-			case !greeted:
-				reply("503 5.5.1 EHLO first")
-			case inTx:
-				reply("503 5.5.1 nested MAIL command")
-			case !ok:
-				reply("501 5.5.4 syntax: MAIL FROM:<address>")
-			default:
-				from, inTx = addr, true
-				reply("250 2.1.0 ok")
-			}
-		case "RCPT":
-			addr, ok := pathArg(arg, "TO:")
-			switch {
-			case !inTx:
-				reply("503 5.5.1 MAIL first")
-			case !ok || addr == "":
-				reply("501 5.5.4 syntax: RCPT TO:<address>")
-			default:
-				rcpts = append(rcpts, addr)
-				reply("250 2.1.5 ok")
-			}
-		case "DATA":
-			if !inTx || len(rcpts) == 0 {
-				reply("503 5.5.1 RCPT first")
-				continue
-			}
-			if !reply("354 end data with <CR><LF>.<CR><LF>") {
-				return
-			}
-			_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
-			data, err := io.ReadAll(io.LimitReader(tp.DotReader(), maxMessageBytes+1))
-			if err != nil {
-				return
-			}
-			if len(data) > maxMessageBytes {
-				reply("552 5.3.4 message too big")
-				reset()
-				continue
-			}
-			if s.accept(Message{From: from, To: rcpts, AuthUser: authUser, Data: data}) {
-				reply("250 2.0.0 queued")
-			} else {
-				reply("451 4.3.0 temporary failure (smtptest FailNext)")
-			}
-			reset()
-		case "RSET":
-			reset()
-			reply("250 2.0.0 ok")
-		case "NOOP":
-			reply("250 2.0.0 ok")
-		case "VRFY":
-			reply("252 2.5.0 cannot verify, will attempt delivery")
-		case "QUIT":
-			reply("221 2.0.0 bye")
-			return
-		default:
-			reply("502 5.5.2 command not implemented")
-		}
-	}
+// Auth accepts any PLAIN credentials and records the identity.
+func (c *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, username, _ string) error {
+		c.authUser = username
+		return nil
+	}), nil
 }
+
+func (c *session) Mail(from string, _ *smtp.MailOptions) error {
+	c.from = from
+	return nil
+}
+
+func (c *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	c.to = append(c.to, to)
+	return nil
+}
+
+func (c *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, secure := c.conn.TLSConnectionState()
+	m := Message{From: c.from, To: slices.Clone(c.to), AuthUser: c.authUser, TLS: secure,
+		Data: bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))}
+	if !c.srv.accept(m) {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "transient failure (smtptest FailNext)"}
+	}
+	return nil
+}
+
+func (c *session) Reset() { c.from, c.to = "", nil }
+
+func (c *session) Logout() error { return nil }
 
 // accept stores m unless a FailNext is pending; it reports whether it stored m.
 func (s *Server) accept(m Message) bool {
@@ -335,37 +283,6 @@ func (s *Server) accept(m Message) bool {
 		fn(m)
 	}
 	return true
-}
-
-// pathArg extracts the address from "FROM:<a@b> SIZE=12"-style arguments.
-func pathArg(arg, prefix string) (string, bool) {
-	if len(arg) < len(prefix) || !strings.EqualFold(arg[:len(prefix)], prefix) {
-		return "", false
-	}
-	rest := strings.TrimSpace(arg[len(prefix):])
-	if !strings.HasPrefix(rest, "<") {
-		// Some clients omit the angle brackets; take the first word.
-		addr, _, _ := strings.Cut(rest, " ")
-		return addr, addr != ""
-	}
-	end := strings.IndexByte(rest, '>')
-	if end < 0 {
-		return "", false
-	}
-	return rest[1:end], true
-}
-
-// decodePlain decodes a SASL PLAIN response ("authzid\x00authcid\x00password").
-func decodePlain(b64 string) (string, bool) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
-	if err != nil {
-		return "", false
-	}
-	parts := bytes.Split(raw, []byte{0})
-	if len(parts) != 3 {
-		return "", false
-	}
-	return string(parts[1]), true
 }
 
 // parse fills Header, Subject and Body from Data.

@@ -103,47 +103,6 @@ func TestFailNextRejectsThenAccepts(t *testing.T) {
 	}
 }
 
-func TestProtocolErrors(t *testing.T) {
-	tests := []struct {
-		name     string
-		commands []string
-		wantCode int
-	}{
-		{name: "MAIL before EHLO", commands: []string{"MAIL FROM:<a@b>"}, wantCode: 503},
-		{name: "RCPT before MAIL", commands: []string{"EHLO x", "RCPT TO:<a@b>"}, wantCode: 503},
-		{name: "DATA without RCPT", commands: []string{"EHLO x", "MAIL FROM:<a@b>", "DATA"}, wantCode: 503},
-		{name: "bad MAIL syntax", commands: []string{"EHLO x", "MAIL TO:<a@b>"}, wantCode: 501},
-		{name: "unknown command", commands: []string{"EHLO x", "TURN"}, wantCode: 502},
-		{name: "unsupported AUTH mechanism", commands: []string{"EHLO x", "AUTH LOGIN"}, wantCode: 504},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := smtptest.Start(t)
-			c, err := textproto.Dial("tcp", srv.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, _, err := c.ReadResponse(220); err != nil {
-				t.Fatalf("greeting: %v", err)
-			}
-			var code int
-			for _, cmd := range tc.commands {
-				id, err := c.Cmd("%s", cmd)
-				if err != nil {
-					t.Fatal(err)
-				}
-				c.StartResponse(id)
-				code, _, _ = c.ReadResponse(0)
-				c.EndResponse(id)
-			}
-			if code != tc.wantCode {
-				t.Fatalf("last reply code = %d, want %d", code, tc.wantCode)
-			}
-		})
-	}
-}
-
 func TestWaitForHonoursContext(t *testing.T) {
 	srv := smtptest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
