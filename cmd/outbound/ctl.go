@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
@@ -305,15 +306,15 @@ state, consecutive errors and the activity log (10 most recent actions).`)
 	if err != nil {
 		return err
 	}
-	st := newWebhookStatus(wh, errs, activity)
+	st := app.NewWebhookStatus(wh, errs, activity)
 	if asJSON {
-		return writeJSONTo(stdout, st)
+		return app.WriteJSON(stdout, st)
 	}
 	return printStatus(stdout, st)
 }
 
 // printStatus writes st for a human.
-func printStatus(out io.Writer, st webhookStatus) error {
+func printStatus(out io.Writer, st app.WebhookStatus) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	state := "enabled"
 	if !st.Config.Enabled {
@@ -397,12 +398,12 @@ redacted) and the response received.`)
 	if err != nil {
 		return err
 	}
-	log := newRequestLog(string(ws), reqs)
+	log := app.NewRequestLog(string(ws), reqs)
 	if output == "" {
-		return writeJSONTo(stdout, log)
+		return app.WriteJSON(stdout, log)
 	}
 	var buf bytes.Buffer
-	if err := writeJSONTo(&buf, log); err != nil {
+	if err := app.WriteJSON(&buf, log); err != nil {
 		return err
 	}
 	if err := os.WriteFile(output, buf.Bytes(), 0o600); err != nil {

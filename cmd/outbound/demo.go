@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +20,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/smtptest"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -124,7 +123,7 @@ type demo struct {
 	logPath  string
 	logFile  *os.File
 
-	worker     *worker
+	worker     *app.Worker
 	workerDone chan struct{} // closed when worker.Run returned, with workerErr set
 	workerErr  error
 	stopWorker context.CancelFunc
@@ -298,43 +297,31 @@ func (d *demo) configureWebhooks(ctx context.Context) error {
 }
 
 func (d *demo) startWorker(ctx context.Context) error {
-	// The worker is configured through its own flags, so the demo runs with the
-	// defaults and validation of `outbound worker`.
-	fs := newFlagSet("worker", "")
-	fs.SetOutput(io.Discard)
-	var wcfg workerConfig
-	wcfg.register(fs)
-	err := fs.parse([]string{
-		"--kafka-brokers", strings.Join(d.brokers, ","),
-		"--redis-url", d.redisURL,
-		"--group-id", "outbound-demo",
-		"--events-topic", demoEventsTopic,
-		"--control-topic", control.DefaultTopic,
-		"--dlq-topic", demoDLQTopic,
-		"--http-addr", "",
-		"--time-scale", strconv.Itoa(demoTimeScale),
+	log, err := app.NewLogger(app.LogConsole, d.logFile)
+	if err != nil {
+		return err
+	}
+	d.worker, err = app.New(app.Config{
+		Brokers:      d.brokers,
+		RedisURL:     d.redisURL,
+		GroupID:      "outbound-demo",
+		EventsTopic:  demoEventsTopic,
+		ControlTopic: control.DefaultTopic,
+		DLQTopic:     demoDLQTopic,
+		TimeScale:    demoTimeScale,
 		// Nominal, like every duration under a time scale: 17 ms here.
-		"--grace", "1m",
+		Grace: time.Minute,
 		// The receivers are on loopback, which the SSRF guard refuses otherwise.
-		"--allow-private-targets",
-		"--smtp-url", d.smtp.URL(),
-		"--smtp-from", "outbound-demo@localhost",
+		AllowPrivate: true,
+		SMTPURL:      d.smtp.URL(),
+		SMTPFrom:     "outbound-demo@localhost",
 		// The broker's minimum; nothing in the demo waits on it unless the
 		// worker stops answering.
-		"--session-timeout", "6s",
+		SessionTimeout: 6 * time.Second,
 		// A demo that hangs on its way out should say so soon.
-		"--shutdown-timeout", "10s",
-		"--log-format", "console",
-	})
-	if err == nil {
-		err = wcfg.validate()
-	}
+		ShutdownTimeout: 10 * time.Second,
+	}, log)
 	if err != nil {
-		return fmt.Errorf("configuring the demo worker: %w", err)
-	}
-	log := newLogger(wcfg.LogFormat, d.logFile)
-	log.Info("starting outbound worker for the demo", append([]zap.Field{zap.String("version", version)}, wcfg.fields()...)...)
-	if d.worker, err = newWorker(wcfg, log); err != nil {
 		return fmt.Errorf("starting the demo worker: %w", err)
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -350,7 +337,7 @@ func (d *demo) startWorker(ctx context.Context) error {
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for len(d.worker.consumer.Owned()) < demoPartitions {
+	for len(d.worker.Owned()) < demoPartitions {
 		select {
 		case <-d.workerDone:
 			return fmt.Errorf("%w (log: %s)", d.workerStopped(), d.logPath)
@@ -358,7 +345,7 @@ func (d *demo) startWorker(ctx context.Context) error {
 			return fmt.Errorf("waiting for the worker to join its group: %w", ctx.Err())
 		case <-deadline.C:
 			return fmt.Errorf("waiting for the worker to own the %d partitions of %s: it owns %v after 30s (log: %s)",
-				demoPartitions, demoEventsTopic, d.worker.consumer.Owned(), d.logPath)
+				demoPartitions, demoEventsTopic, d.worker.Owned(), d.logPath)
 		case <-tick.C:
 		}
 	}
@@ -464,7 +451,7 @@ func (d *demo) outstanding(ctx context.Context) []string {
 	}
 	// Appended moves only once Redis has the batch; the other outcomes are counted
 	// before, but a batch of them alone has nothing to wait for.
-	st := d.worker.consumer.Stats()
+	st := d.worker.ProcessorStats()
 	done := st.Appended.Load() + st.Duplicates.Load() + st.DeadLettered.Load() + st.SkippedAttachment.Load() +
 		st.SkippedNoText.Load() + st.DroppedNoWebhook.Load() + st.DroppedDisabled.Load()
 	if done < int64(sent.Events) {
@@ -497,7 +484,7 @@ func (d *demo) outstanding(ctx context.Context) []string {
 	// the only sign of deliveries still to come.
 	var windows, chats int64
 	for p := range demoPartitions {
-		w, c, err := d.worker.store.Pending(ctx, p)
+		w, c, err := d.worker.Pending(ctx, p)
 		if err != nil {
 			missing = append(missing, fmt.Sprintf("Redis to answer (%v)", err))
 			break
@@ -513,7 +500,7 @@ func (d *demo) outstanding(ctx context.Context) []string {
 // showSkipped prints the attachments the processor skipped since the last call.
 // The processor counts them but does not say which: the generator knows.
 func (d *demo) showSkipped() {
-	n := d.worker.consumer.Stats().SkippedAttachment.Load()
+	n := d.worker.ProcessorStats().SkippedAttachment.Load()
 	d.mu.Lock()
 	shown := d.skippedShown
 	d.skippedShown = n
@@ -631,25 +618,21 @@ func (d *demo) shutdownWorker() error {
 		return nil
 	}
 	d.stopWorker()
-	select {
-	case <-d.workerDone:
-		if d.workerErr != nil {
-			return fmt.Errorf("stopping the worker: %w", d.workerErr)
-		}
-		return nil
-	case <-time.After(d.worker.cfg.ShutdownTimeout):
-		return fmt.Errorf("stopping the worker: still running after %s", d.worker.cfg.ShutdownTimeout)
+	<-d.workerDone
+	if d.workerErr != nil {
+		return fmt.Errorf("stopping the worker: %w", d.workerErr)
 	}
+	return nil
 }
 
 // summary prints the totals, checks them against what the generator sent and
 // returns what does not match.
 func (d *demo) summary() []string {
 	sent := d.gen.counts()
-	st := d.worker.consumer.Stats()
-	sk := d.worker.sink.Stats()
+	st := d.worker.ProcessorStats()
+	sk := d.worker.SinkStats()
 	var disabled []string
-	for _, w := range d.worker.registry.All() {
+	for _, w := range d.worker.Webhooks() {
 		if !w.Enabled {
 			disabled = append(disabled, fmt.Sprintf("%s (%s)", w.Workspace, w.DisabledReason))
 		}
@@ -714,10 +697,7 @@ func (d *demo) close() {
 	}
 	if d.stopWorker != nil {
 		d.stopWorker()
-		select {
-		case <-d.workerDone:
-		case <-time.After(d.worker.cfg.ShutdownTimeout):
-		}
+		<-d.workerDone
 	}
 	if d.http != nil {
 		_ = d.http.Close()

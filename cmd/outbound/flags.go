@@ -45,12 +45,6 @@ func (fs *flagSet) StringVar(p *string, name, def, usage string) {
 	fs.FlagSet.StringVar(p, name, def, fs.envUsage(name, usage))
 }
 
-func (fs *flagSet) String(name, def, usage string) *string {
-	p := new(string)
-	fs.StringVar(p, name, def, usage)
-	return p
-}
-
 // envParse reads the environment value of a flag with parse, recording an error
 // that names the variable when it does not parse.
 func envParse[T any](fs *flagSet, name string, def T, want string, parse func(string) (T, error)) T {

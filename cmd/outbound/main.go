@@ -16,10 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -92,52 +88,3 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 var errUsage = errors.New("usage")
 
 func usageError(err error) error { return fmt.Errorf("%w: %w", errUsage, err) }
-
-func newLogger(format string, w io.Writer) *zap.Logger {
-	var enc zapcore.Encoder
-	if format == "console" {
-		ec := zap.NewDevelopmentEncoderConfig()
-		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
-		enc = zapcore.NewConsoleEncoder(ec)
-	} else {
-		ec := zap.NewProductionEncoderConfig()
-		ec.EncodeTime = zapcore.ISO8601TimeEncoder
-		enc = zapcore.NewJSONEncoder(ec)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), zap.InfoLevel))
-}
-
-func runWorker(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
-	fs := newFlagSet("worker", "outbound worker: one member of the worker group.")
-	fs.SetOutput(stderr)
-	var cfg workerConfig
-	cfg.register(fs)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return usageError(err)
-	}
-	log := newLogger(cfg.LogFormat, stderr)
-	defer log.Sync()
-	log.Info("starting outbound worker", append([]zap.Field{zap.String("version", version)}, cfg.fields()...)...)
-	w, err := newWorker(cfg, log)
-	if err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: stopping fetches, finishing in-flight deliveries", zap.Duration("deadline", cfg.ShutdownTimeout))
-	select {
-	case err := <-done:
-		log.Info("stopped")
-		return err
-	case <-time.After(cfg.ShutdownTimeout):
-		return fmt.Errorf("shutdown took longer than --shutdown-timeout %s; leases hand unfinished deliveries to other workers", cfg.ShutdownTimeout)
-	}
-}
