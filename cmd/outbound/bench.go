@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/outbound-webhooks/outbound/internal/bench"
+	"github.com/outbound-webhooks/outbound/internal/cli"
 )
 
 // Environment variables scripts/with-services sets, read as the bench's
@@ -20,7 +21,7 @@ const (
 )
 
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", `outbound bench: measure throughput, latency and memory against real Kafka and Redis.
+	fs := cli.NewFlagSet("bench", `outbound bench: measure throughput, latency and memory against real Kafka and Redis.
 
 Every figure is printed beside the baseline that bounds it, measured in the same
 run (a plain kafka-go consumer, a pipelined Redis loop, a plain HTTP client):
@@ -47,14 +48,14 @@ Kafka and Redis through scripts/with-services.`)
 	fs.StringVar(&out, "out", "bench/results/latest.json", "where to write the rows as JSON (empty: nowhere)")
 	fs.StringVar(&profileDir, "profile-dir", "", "write a CPU profile of each in-process measurement here (costs a few percent)")
 	fs.StringVar(&only, "only", "", "run only these phases, comma-separated: "+strings.Join(bench.Phases, ", "))
-	if err := fs.parse(args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError(err)
+		return cli.UsageError(err)
 	}
-	cfg := bench.Config{Brokers: splitList(brokers), RedisAddr: strings.TrimSpace(redisAddr), Quick: quick,
-		ProfileDir: profileDir, Only: splitList(only), Progress: stderr}
+	cfg := bench.Config{Brokers: cli.SplitList(brokers), RedisAddr: strings.TrimSpace(redisAddr), Quick: quick,
+		ProfileDir: profileDir, Only: cli.SplitList(only), Progress: stderr}
 	var missing []string
 	if len(cfg.Brokers) == 0 {
 		missing = append(missing, "Kafka (--kafka-brokers or "+envBenchBrokers+")")
@@ -63,7 +64,7 @@ Kafka and Redis through scripts/with-services.`)
 		missing = append(missing, "Redis (--redis-addr or "+envBenchRedis+")")
 	}
 	if len(missing) > 0 {
-		return usageError(fmt.Errorf("no %s: run `make bench` or `make bench-quick`, which start both through scripts/with-services",
+		return cli.UsageError(fmt.Errorf("no %s: run `make bench` or `make bench-quick`, which start both through scripts/with-services",
 			strings.Join(missing, " and no ")))
 	}
 	// The memory and scale-out phases run this very binary as `outbound worker`.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app"
+	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/internal/smtptest"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -60,7 +61,7 @@ type demoConfig struct {
 	LogFile    string
 }
 
-func (c *demoConfig) register(fs *flagSet) {
+func (c *demoConfig) register(fs *cli.FlagSet) {
 	fs.BoolVar(&c.Follow, "follow", false, "keep publishing traffic until Ctrl-C instead of ending after one run")
 	fs.BoolVar(&c.Short, "short", false, "a smaller run: two waves of traffic instead of four (for tests)")
 	fs.StringVar(&c.WebhookURL, "webhook-url", "", "deliver the healthy webhooks to this URL instead of the local receiver")
@@ -85,17 +86,17 @@ func (c *demoConfig) validate() error {
 }
 
 func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "outbound demo: the whole product in one process, nothing to install.\n\n"+
+	fs := cli.NewFlagSet("demo", "outbound demo: the whole product in one process, nothing to install.\n\n"+
 		"It embeds a Kafka broker and (unless --redis-url) a Redis, runs the real worker against them,\n"+
 		"publishes chat traffic for three webhooks and prints what every receiver gets.")
 	fs.SetOutput(stderr)
 	var cfg demoConfig
 	cfg.register(fs)
-	if err := fs.parse(args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return usageError(err)
+		return cli.UsageError(err)
 	}
 	d := &demo{cfg: cfg, out: newDemoConsole(stdout), plan: newDemoPlan(cfg.Short)}
 	defer d.close()

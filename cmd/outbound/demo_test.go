@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/outbound-webhooks/outbound/internal/cli"
 )
 
 // TestDemoShort runs `outbound demo --short` in-process, with its embedded Kafka,
@@ -160,7 +162,7 @@ func TestDemoFlags(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := runDemo(context.Background(), c.args, nil, &stdout, &stderr)
-			if !errors.Is(err, errUsage) {
+			if !errors.Is(err, cli.ErrUsage) {
 				t.Fatalf("runDemo(%q) = %v, want a usage error", c.args, err)
 			}
 			if stdout.Len() > 0 {

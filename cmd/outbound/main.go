@@ -9,13 +9,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/outbound-webhooks/outbound/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,12 +30,7 @@ Usage:
 
 Run "outbound <command> --help" for the flags of a command.`
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // command is one subcommand: it returns an error to print, or nil.
 type command func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
@@ -69,22 +61,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "outbound: unknown command %q\n\n%s\n", name, usage)
 		return 2
 	}
-	err := cmd(ctx, args[1:], stdin, stdout, stderr)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "outbound %s: %v\n", name, err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "outbound %s: %v\n", name, err)
-		return 1
-	}
+	return cli.Status(stderr, "outbound "+name, cmd(ctx, args[1:], stdin, stdout, stderr))
 }
-
-// errUsage marks an error in the command line itself (exit status 2).
-var errUsage = errors.New("usage")
-
-func usageError(err error) error { return fmt.Errorf("%w: %w", errUsage, err) }

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/outbound-webhooks/outbound/internal/app"
+	"github.com/outbound-webhooks/outbound/internal/cli"
 )
 
 // workerFlags are the flags of `outbound worker`: app.Config, plus what only
@@ -16,7 +17,7 @@ type workerFlags struct {
 	logFormat string
 }
 
-func (f *workerFlags) register(fs *flagSet) {
+func (f *workerFlags) register(fs *cli.FlagSet) {
 	def := app.Config{}.WithDefaults()
 	c := &f.Config
 	fs.StringVar(&f.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
@@ -43,23 +44,23 @@ func (f *workerFlags) register(fs *flagSet) {
 }
 
 func runWorker(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
-	fs := newFlagSet("worker", "outbound worker: one member of the worker group.")
+	fs := cli.NewFlagSet("worker", "outbound worker: one member of the worker group.")
 	fs.SetOutput(stderr)
 	var f workerFlags
 	f.register(fs)
-	if err := fs.parse(args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	f.Brokers = splitList(f.brokers)
+	f.Brokers = cli.SplitList(f.brokers)
 	f.Version = version
 	log, err := app.NewLogger(f.logFormat, stderr)
 	if err != nil {
-		return usageError(err)
+		return cli.UsageError(err)
 	}
 	defer log.Sync()
 	w, err := app.New(f.Config, log)
 	if errors.Is(err, app.ErrInvalidConfig) {
-		return usageError(err)
+		return cli.UsageError(err)
 	} else if err != nil {
 		return err
 	}

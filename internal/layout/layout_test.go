@@ -19,6 +19,7 @@ var allowed = map[string][]string{
 	"webhook":             {"schemas"},
 	"internal/webhooklog": {},
 	"internal/layout":     {},
+	"internal/cli":        {},
 	"scripts/freeport":    {},
 	"internal/testenv":    {},
 	"internal/smtptest":   {},
