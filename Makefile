@@ -30,7 +30,7 @@ vulncheck:
 	GO=$(GO) bash scripts/vulncheck.sh
 
 demo:
-	$(GO) run ./cmd/outbound demo
+	$(GO) run ./cmd/outbound-demo
 
 # The binary is built before the services start, and the bench runs that same
 # binary as its `outbound worker` subprocesses. A quick run writes its own JSON so

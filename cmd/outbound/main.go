@@ -1,7 +1,6 @@
 // Command outbound turns chat messages on Kafka into webhook deliveries.
 //
 //	outbound worker    run one member of the worker group
-//	outbound demo      the whole product in one process, nothing to install
 //	outbound ctl       configure, enable, disable, delete webhooks; read their state
 //	outbound produce   publish chat.message.v1 events (JSON lines on stdin)
 //	outbound bench     measure throughput and latency against real Kafka and Redis
@@ -22,7 +21,6 @@ const usage = `outbound turns chat messages on Kafka into webhook deliveries.
 
 Usage:
   outbound worker   [flags]   run one member of the worker group
-  outbound demo     [flags]   the whole product in one process, nothing to install
   outbound ctl      <command> configure, enable, disable, delete webhooks; read their state
   outbound produce  [flags]   publish chat.message.v1 events read as JSON lines from stdin
   outbound bench    [flags]   measure throughput and latency against real Kafka and Redis
@@ -42,7 +40,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	commands := map[string]command{
 		"worker":  runWorker,
-		"demo":    runDemo,
 		"ctl":     runCtl,
 		"produce": runProduce,
 		"bench":   runBench,
