@@ -3,7 +3,9 @@
 //	outbound worker    run one member of the worker group
 //	outbound ctl       configure, enable, disable, delete webhooks; read their state
 //	outbound produce   publish chat.message.v1 events (JSON lines on stdin)
-//	outbound bench     measure throughput and latency against real Kafka and Redis
+//
+// It is the binary that runs in production, so it links no test or demo
+// machinery: the demo is cmd/outbound-demo, the benchmark cmd/outbound-bench.
 package main
 
 import (
@@ -23,7 +25,6 @@ Usage:
   outbound worker   [flags]   run one member of the worker group
   outbound ctl      <command> configure, enable, disable, delete webhooks; read their state
   outbound produce  [flags]   publish chat.message.v1 events read as JSON lines from stdin
-  outbound bench    [flags]   measure throughput and latency against real Kafka and Redis
   outbound version
 
 Run "outbound <command> --help" for the flags of a command.`
@@ -42,7 +43,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"worker":  runWorker,
 		"ctl":     runCtl,
 		"produce": runProduce,
-		"bench":   runBench,
 		"version": func(context.Context, []string, io.Reader, io.Writer, io.Writer) error {
 			fmt.Fprintln(stdout, "outbound", version)
 			return nil
