@@ -7,4 +7,8 @@
 // validates the whole Config before anything connects; Run keeps the shutdown
 // order (stop fetching, finish in-flight deliveries, commit, leave the group,
 // close) and bounds it by Config.ShutdownTimeout.
+//
+// It sits above the stages and control and below the commands, and it is
+// linked into the worker binary: it imports no test, demo or bench code
+// (internal/layout holds that).
 package app
