@@ -30,18 +30,19 @@ vulncheck:
 	GO=$(GO) bash scripts/vulncheck.sh
 
 demo:
-	$(GO) run ./cmd/outbound demo
+	$(GO) run ./cmd/outbound-demo
 
-# The binary is built before the services start, and the bench runs that same
-# binary as its `outbound worker` subprocesses. A quick run writes its own JSON so
-# that it never replaces the full run's bench/results/latest.json.
-bench:
-	$(GO) build -o bin/outbound ./cmd/outbound
-	$(WITH_SERVICES) bin/outbound bench --out bench/results/latest.json
+# Both binaries are built before the services start: the bench runs the worker
+# binary itself, bin/outbound, as its `outbound worker` subprocesses. A quick run
+# writes its own JSON so that it never replaces the full run's
+# bench/results/latest.json.
+bench: build
+	$(GO) build -o bin/outbound-bench ./cmd/outbound-bench
+	$(WITH_SERVICES) bin/outbound-bench --worker-binary bin/outbound --out bench/results/latest.json
 
-bench-quick:
-	$(GO) build -o bin/outbound ./cmd/outbound
-	$(WITH_SERVICES) bin/outbound bench --quick --out bench/results/latest-quick.json
+bench-quick: build
+	$(GO) build -o bin/outbound-bench ./cmd/outbound-bench
+	$(WITH_SERVICES) bin/outbound-bench --worker-binary bin/outbound --quick --out bench/results/latest-quick.json
 
 # An interactive shell with Kafka and redis-server running and
 # OUTBOUND_TEST_KAFKA_BROKERS / OUTBOUND_TEST_REDIS_ADDR set; exit it to stop them.

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/app/apptest"
 	"github.com/outbound-webhooks/outbound/internal/smtptest"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
@@ -24,12 +25,12 @@ import (
 // enable, deliveries resume.
 func TestControlTopicDrivesEveryWorker(t *testing.T) {
 	c := newCluster(t, 6)
-	recv := newReceiver(t)
+	recv := apptest.NewReceiver(t)
 	for i := range 3 {
 		c.startWorker(fmt.Sprint("w", i+1))
 	}
-	c.publish(configure("ws", recv.srv.URL+"/ws", "none"))
-	w := c.writer()
+	c.Publish(apptest.Configure("ws", recv.Srv.URL+"/ws", "none"))
+	w := c.Writer()
 	defer w.Close()
 	send := func(phase string, n int) map[string]bool {
 		ids := map[string]bool{}
@@ -37,7 +38,7 @@ func TestControlTopicDrivesEveryWorker(t *testing.T) {
 			id := fmt.Sprintf("%s-%03d", phase, i)
 			ids[id] = true
 			// 12 chats spread over 6 partitions, so every worker owns some.
-			if err := w.WriteMessages(context.Background(), testEvent("ws", fmt.Sprint("chat-", i%12), id, time.Now())); err != nil {
+			if err := w.WriteMessages(context.Background(), apptest.Event("ws", fmt.Sprint("chat-", i%12), id, time.Now())); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -45,7 +46,7 @@ func TestControlTopicDrivesEveryWorker(t *testing.T) {
 	}
 	deliveredOf := func(ids map[string]bool) int {
 		n := 0
-		for id := range recv.unique() {
+		for id := range recv.Unique() {
 			if ids[id] {
 				n++
 			}
@@ -56,7 +57,7 @@ func TestControlTopicDrivesEveryWorker(t *testing.T) {
 	before := send("enabled", 60)
 	testenv.Eventually(t, "deliveries while enabled", 60*time.Second, func() bool { return deliveredOf(before) == len(before) })
 
-	c.publish(schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: "ws", Reason: "maintenance"})
+	c.Publish(schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: "ws", Reason: "maintenance"})
 	time.Sleep(time.Second) // the promise: every worker applies a change within a second
 	during := send("disabled", 60)
 	time.Sleep(3 * time.Second)
@@ -64,7 +65,7 @@ func TestControlTopicDrivesEveryWorker(t *testing.T) {
 		t.Fatalf("%d messages produced a second after the disable were delivered", n)
 	}
 
-	c.publish(schemas.ControlMessage{Type: schemas.TypeEnable, WorkspaceID: "ws"})
+	c.Publish(schemas.ControlMessage{Type: schemas.TypeEnable, WorkspaceID: "ws"})
 	time.Sleep(time.Second)
 	after := send("re-enabled", 60)
 	testenv.Eventually(t, "deliveries after re-enable", 60*time.Second, func() bool { return deliveredOf(after) == len(after) })
@@ -81,17 +82,17 @@ func TestAutoDisableEmailsTheOwnerOnce(t *testing.T) {
 	c := newCluster(t, 3)
 	c.extraFlags = []string{"--smtp-url", mail.URL(), "--smtp-from", "outbound@example.com"}
 	var attempts atomic.Int64
-	recv := newReceiver(t)
-	recv.status = func(string) int { attempts.Add(1); return http.StatusBadGateway }
+	recv := apptest.NewReceiver(t)
+	recv.Status = func(string) int { attempts.Add(1); return http.StatusBadGateway }
 	for i := range 3 {
 		c.startWorker(fmt.Sprint("w", i+1))
 	}
-	url := recv.srv.URL + "/ws"
-	c.publish(configure("ws", url, "none"))
-	w := c.writer()
+	url := recv.Srv.URL + "/ws"
+	c.Publish(apptest.Configure("ws", url, "none"))
+	w := c.Writer()
 	defer w.Close()
 	for i := range 20 {
-		if err := w.WriteMessages(context.Background(), testEvent("ws", fmt.Sprint("chat-", i%5), fmt.Sprint("m", i), time.Now())); err != nil {
+		if err := w.WriteMessages(context.Background(), apptest.Event("ws", fmt.Sprint("chat-", i%5), fmt.Sprint("m", i), time.Now())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,7 +126,7 @@ func TestAutoDisableEmailsTheOwnerOnce(t *testing.T) {
 
 func redisOf(t *testing.T, c *cluster) *redis.Client {
 	t.Helper()
-	opts, err := redis.ParseURL(c.redisURL)
+	opts, err := redis.ParseURL(c.RedisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,16 +141,16 @@ func redisOf(t *testing.T, c *cluster) *redis.Client {
 func TestDisableDropsPendingWindowsAndSaysHowMany(t *testing.T) {
 	c := newCluster(t, 6)
 	c.extraFlags = []string{"--time-scale", "1"}
-	recv := newReceiver(t)
+	recv := apptest.NewReceiver(t)
 	for i := range 3 {
 		c.startWorker(fmt.Sprint("w", i+1))
 	}
-	c.publish(configure("ws", recv.srv.URL+"/ws", "24h"))
-	w := c.writer()
+	c.Publish(apptest.Configure("ws", recv.Srv.URL+"/ws", "24h"))
+	w := c.Writer()
 	defer w.Close()
 	const chats = 9
 	for i := range 3 * chats {
-		if err := w.WriteMessages(context.Background(), testEvent("ws", fmt.Sprint("chat-", i%chats), fmt.Sprint("m", i), time.Now())); err != nil {
+		if err := w.WriteMessages(context.Background(), apptest.Event("ws", fmt.Sprint("chat-", i%chats), fmt.Sprint("m", i), time.Now())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -165,7 +166,7 @@ func TestDisableDropsPendingWindowsAndSaysHowMany(t *testing.T) {
 		}
 		return n >= 3*chats
 	})
-	c.publish(schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: "ws"})
+	c.Publish(schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: "ws"})
 	dropped := func() int {
 		entries, _ := logs.Activity(context.Background(), "ws")
 		total := 0
@@ -183,7 +184,7 @@ func TestDisableDropsPendingWindowsAndSaysHowMany(t *testing.T) {
 	if n := dropped(); n != chats {
 		t.Fatalf("activity log says %d windows dropped, want %d (one per chat)", n, chats)
 	}
-	if len(recv.snapshot()) != 0 {
-		t.Fatalf("%d deliveries of a disabled webhook", len(recv.snapshot()))
+	if len(recv.Snapshot()) != 0 {
+		t.Fatalf("%d deliveries of a disabled webhook", len(recv.Snapshot()))
 	}
 }

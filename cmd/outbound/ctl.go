@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/app"
+	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
@@ -44,7 +46,7 @@ type ctlCommand func(ctx context.Context, args []string, stdout, stderr io.Write
 func runCtl(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, ctlUsage)
-		return usageError(errors.New("missing command"))
+		return cli.UsageError(errors.New("missing command"))
 	}
 	commands := map[string]ctlCommand{
 		"configure": ctlConfigure,
@@ -61,7 +63,7 @@ func runCtl(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		return usageError(fmt.Errorf("unknown command %q: want configure, enable, disable, delete, status or requests", name))
+		return cli.UsageError(fmt.Errorf("unknown command %q: want configure, enable, disable, delete, status or requests", name))
 	}
 	if err := cmd(ctx, args[1:], stdout, stderr); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -72,25 +74,25 @@ func runCtl(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 // workspaceFlag is --workspace, which every subcommand requires.
 type workspaceFlag string
 
-func (w *workspaceFlag) register(fs *flagSet) {
+func (w *workspaceFlag) register(fs *cli.FlagSet) {
 	fs.StringVar((*string)(w), "workspace", "", "workspace id (required)")
 }
 
 func (w workspaceFlag) check() error {
 	switch {
 	case w == "":
-		return usageError(errors.New("--workspace is required"))
+		return cli.UsageError(errors.New("--workspace is required"))
 	case !windowing.ValidID(string(w)):
-		return usageError(errors.New("--workspace must not contain control characters"))
+		return cli.UsageError(errors.New("--workspace must not contain control characters"))
 	}
 	return nil
 }
 
 // parse parses a subcommand's args and checks the workspace every subcommand
 // requires.
-func (w *workspaceFlag) parse(fs *flagSet, args []string, stderr io.Writer) error {
+func (w *workspaceFlag) parse(fs *cli.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
-	if err := fs.parse(args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	return w.check()
@@ -102,7 +104,7 @@ type publishFlags struct {
 	topic   string
 }
 
-func (p *publishFlags) register(fs *flagSet) {
+func (p *publishFlags) register(fs *cli.FlagSet) {
 	fs.StringVar(&p.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	fs.StringVar(&p.topic, "control-topic", control.DefaultTopic, "control topic (key = workspace_id)")
 }
@@ -111,12 +113,12 @@ func (p *publishFlags) register(fs *flagSet) {
 // the control schema first; what it refuses is the operator's input, so it is a
 // usage error (exit status 2) like a bad flag.
 func (p *publishFlags) publish(ctx context.Context, msg schemas.ControlMessage, stdout io.Writer) error {
-	brokers := splitList(p.brokers)
+	brokers := cli.SplitList(p.brokers)
 	if len(brokers) == 0 {
-		return usageError(errors.New("--kafka-brokers is empty"))
+		return cli.UsageError(errors.New("--kafka-brokers is empty"))
 	}
 	if p.topic == "" {
-		return usageError(errors.New("--control-topic is empty"))
+		return cli.UsageError(errors.New("--control-topic is empty"))
 	}
 	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: brokers, Topic: p.topic})
 	if err != nil {
@@ -129,7 +131,7 @@ func (p *publishFlags) publish(ctx context.Context, msg schemas.ControlMessage, 
 	switch {
 	case errors.Is(err, schemas.ErrSchema), errors.Is(err, control.ErrInvalidURL),
 		errors.Is(err, control.ErrInvalidGranularity), errors.Is(err, control.ErrMissingWorkspace):
-		return usageError(err)
+		return cli.UsageError(err)
 	case err != nil:
 		return err
 	}
@@ -139,7 +141,7 @@ func (p *publishFlags) publish(ctx context.Context, msg schemas.ControlMessage, 
 }
 
 func ctlConfigure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("ctl configure", `outbound ctl configure: create or replace a workspace's webhook.
+	fs := cli.NewFlagSet("ctl configure", `outbound ctl configure: create or replace a workspace's webhook.
 
 The webhook is enabled unless --disabled is given. A new configuration starts a
 fresh consecutive-error count. Prefer OUTBOUND_SECRET to --secret: a flag shows in
@@ -173,7 +175,7 @@ the process list.`)
 		errs = append(errs, errors.New("--owner-email is required: the owner is emailed when the webhook is auto-disabled"))
 	}
 	if len(errs) > 0 {
-		return usageError(errors.Join(errs...))
+		return cli.UsageError(errors.Join(errs...))
 	}
 	enabled := !disabled
 	return pf.publish(ctx, schemas.ControlMessage{Type: schemas.TypeConfigure, WorkspaceID: string(ws),
@@ -186,19 +188,8 @@ func checkWebhookURL(raw string) error {
 	if raw == "" {
 		return errors.New("--url is required")
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error repeats the URL
-		}
-		return fmt.Errorf("--url %q: %w", raw, err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("--url %q: the scheme must be http or https", raw)
-	case u.Host == "":
-		return fmt.Errorf("--url %q: no host", raw)
+	if err := urls.CheckHTTP(raw); err != nil {
+		return fmt.Errorf("--url %s: %w", urls.Redact(raw), err)
 	}
 	return nil
 }
@@ -206,7 +197,7 @@ func checkWebhookURL(raw string) error {
 // ctlSimple builds enable and delete: a workspace and nothing else.
 func ctlSimple(typ, help string) ctlCommand {
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		fs := newFlagSet("ctl "+strings.TrimPrefix(typ, "webhook."), help)
+		fs := cli.NewFlagSet("ctl "+strings.TrimPrefix(typ, "webhook."), help)
 		var (
 			ws workspaceFlag
 			pf publishFlags
@@ -231,7 +222,7 @@ Pending bundles are dropped. Deleting an unknown workspace is not an error.`)
 )
 
 func ctlDisable(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("ctl disable", `outbound ctl disable: switch a workspace's webhook off, keeping its configuration.
+	fs := cli.NewFlagSet("ctl disable", `outbound ctl disable: switch a workspace's webhook off, keeping its configuration.
 
 Bundles pending at the disable are dropped, not delivered after a later enable.`)
 	var (
@@ -255,7 +246,7 @@ type stateFlags struct {
 	redisURL string
 }
 
-func (f *stateFlags) register(fs *flagSet) {
+func (f *stateFlags) register(fs *cli.FlagSet) {
 	f.ws.register(fs)
 	fs.StringVar(&f.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
 }
@@ -263,13 +254,13 @@ func (f *stateFlags) register(fs *flagSet) {
 // load parses args, opens Redis and reads the workspace's webhook from the
 // workers' materialisation, or says why there is none. The caller closes the
 // client.
-func (f *stateFlags) load(ctx context.Context, fs *flagSet, args []string, stderr io.Writer) (*redis.Client, webhook.Webhook, error) {
+func (f *stateFlags) load(ctx context.Context, fs *cli.FlagSet, args []string, stderr io.Writer) (*redis.Client, webhook.Webhook, error) {
 	if err := f.ws.parse(fs, args, stderr); err != nil {
 		return nil, webhook.Webhook{}, err
 	}
 	opts, err := redis.ParseURL(f.redisURL)
 	if err != nil {
-		return nil, webhook.Webhook{}, usageError(fmt.Errorf("--redis-url: %w", err))
+		return nil, webhook.Webhook{}, cli.UsageError(fmt.Errorf("--redis-url: %w", err))
 	}
 	rdb := redis.NewClient(opts)
 	wh, ok, err := control.LoadWebhook(ctx, rdb, string(f.ws))
@@ -284,7 +275,7 @@ func (f *stateFlags) load(ctx context.Context, fs *flagSet, args []string, stder
 }
 
 func ctlStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("ctl status", `outbound ctl status: show a workspace's webhook: configuration (secret redacted),
+	fs := cli.NewFlagSet("ctl status", `outbound ctl status: show a workspace's webhook: configuration (secret redacted),
 state, consecutive errors and the activity log (10 most recent actions).`)
 	var (
 		sf     stateFlags
@@ -305,15 +296,15 @@ state, consecutive errors and the activity log (10 most recent actions).`)
 	if err != nil {
 		return err
 	}
-	st := newWebhookStatus(wh, errs, activity)
+	st := app.NewWebhookStatus(wh, errs, activity)
 	if asJSON {
-		return writeJSONTo(stdout, st)
+		return app.WriteJSON(stdout, st)
 	}
 	return printStatus(stdout, st)
 }
 
 // printStatus writes st for a human.
-func printStatus(out io.Writer, st webhookStatus) error {
+func printStatus(out io.Writer, st app.WebhookStatus) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	state := "enabled"
 	if !st.Config.Enabled {
@@ -378,7 +369,7 @@ func describeActivity(a webhooklog.Activity) string {
 }
 
 func ctlRequests(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("ctl requests", `outbound ctl requests: download a workspace's detailed request log as JSON: the
+	fs := cli.NewFlagSet("ctl requests", `outbound ctl requests: download a workspace's detailed request log as JSON: the
 100 most recent attempts, newest first, each with the request sent (signature
 redacted) and the response received.`)
 	var (
@@ -397,12 +388,12 @@ redacted) and the response received.`)
 	if err != nil {
 		return err
 	}
-	log := newRequestLog(string(ws), reqs)
+	log := app.NewRequestLog(string(ws), reqs)
 	if output == "" {
-		return writeJSONTo(stdout, log)
+		return app.WriteJSON(stdout, log)
 	}
 	var buf bytes.Buffer
-	if err := writeJSONTo(&buf, log); err != nil {
+	if err := app.WriteJSON(&buf, log); err != nil {
 		return err
 	}
 	if err := os.WriteFile(output, buf.Bytes(), 0o600); err != nil {

@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/app"
+	"github.com/outbound-webhooks/outbound/internal/app/apptest"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -49,7 +51,7 @@ func TestCtlRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntilCleanup(t, "control reader", reader.Run)
+	apptest.RunUntilCleanup(t, "control reader", reader.Run)
 
 	back := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 500 * time.Millisecond})
 	t.Cleanup(func() { back.Close() })
@@ -126,7 +128,7 @@ func TestCtlRoundTrip(t *testing.T) {
 				if code != 0 {
 					t.Fatalf("ctl status --json: exit %d: %s", code, errOut)
 				}
-				var st webhookStatus
+				var st app.WebhookStatus
 				if err := json.Unmarshal([]byte(out), &st); err != nil {
 					t.Fatalf("ctl status --json printed no JSON: %v\n%s", err, out)
 				}
@@ -155,7 +157,7 @@ func TestCtlRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var log requestLog
+				var log app.RequestLog
 				if err := json.Unmarshal(data, &log); err != nil {
 					t.Fatalf("the file is not JSON: %v\n%s", err, data)
 				}

@@ -1,25 +1,19 @@
 // Command outbound turns chat messages on Kafka into webhook deliveries.
 //
 //	outbound worker    run one member of the worker group
-//	outbound demo      the whole product in one process, nothing to install
 //	outbound ctl       configure, enable, disable, delete webhooks; read their state
 //	outbound produce   publish chat.message.v1 events (JSON lines on stdin)
-//	outbound bench     measure throughput and latency against real Kafka and Redis
+//
+// It is the binary that runs in production, so it links no test or demo
+// machinery: the demo is cmd/outbound-demo, the benchmark cmd/outbound-bench.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
+	"github.com/outbound-webhooks/outbound/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -29,20 +23,13 @@ const usage = `outbound turns chat messages on Kafka into webhook deliveries.
 
 Usage:
   outbound worker   [flags]   run one member of the worker group
-  outbound demo     [flags]   the whole product in one process, nothing to install
   outbound ctl      <command> configure, enable, disable, delete webhooks; read their state
   outbound produce  [flags]   publish chat.message.v1 events read as JSON lines from stdin
-  outbound bench    [flags]   measure throughput and latency against real Kafka and Redis
   outbound version
 
 Run "outbound <command> --help" for the flags of a command.`
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // command is one subcommand: it returns an error to print, or nil.
 type command func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
@@ -54,10 +41,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	commands := map[string]command{
 		"worker":  runWorker,
-		"demo":    runDemo,
 		"ctl":     runCtl,
 		"produce": runProduce,
-		"bench":   runBench,
 		"version": func(context.Context, []string, io.Reader, io.Writer, io.Writer) error {
 			fmt.Fprintln(stdout, "outbound", version)
 			return nil
@@ -73,71 +58,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "outbound: unknown command %q\n\n%s\n", name, usage)
 		return 2
 	}
-	err := cmd(ctx, args[1:], stdin, stdout, stderr)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "outbound %s: %v\n", name, err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "outbound %s: %v\n", name, err)
-		return 1
-	}
-}
-
-// errUsage marks an error in the command line itself (exit status 2).
-var errUsage = errors.New("usage")
-
-func usageError(err error) error { return fmt.Errorf("%w: %w", errUsage, err) }
-
-func newLogger(format string, w io.Writer) *zap.Logger {
-	var enc zapcore.Encoder
-	if format == "console" {
-		ec := zap.NewDevelopmentEncoderConfig()
-		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
-		enc = zapcore.NewConsoleEncoder(ec)
-	} else {
-		ec := zap.NewProductionEncoderConfig()
-		ec.EncodeTime = zapcore.ISO8601TimeEncoder
-		enc = zapcore.NewJSONEncoder(ec)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), zap.InfoLevel))
-}
-
-func runWorker(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
-	fs := newFlagSet("worker", "outbound worker: one member of the worker group.")
-	fs.SetOutput(stderr)
-	var cfg workerConfig
-	cfg.register(fs)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return usageError(err)
-	}
-	log := newLogger(cfg.LogFormat, stderr)
-	defer log.Sync()
-	log.Info("starting outbound worker", append([]zap.Field{zap.String("version", version)}, cfg.fields()...)...)
-	w, err := newWorker(cfg, log)
-	if err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: stopping fetches, finishing in-flight deliveries", zap.Duration("deadline", cfg.ShutdownTimeout))
-	select {
-	case err := <-done:
-		log.Info("stopped")
-		return err
-	case <-time.After(cfg.ShutdownTimeout):
-		return fmt.Errorf("shutdown took longer than --shutdown-timeout %s; leases hand unfinished deliveries to other workers", cfg.ShutdownTimeout)
-	}
+	return cli.Status(stderr, "outbound "+name, cmd(ctx, args[1:], stdin, stdout, stderr))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
@@ -23,7 +24,7 @@ import (
 const produceBatch = 500
 
 func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("produce", `outbound produce: publish chat.message.v1 events read as JSON lines from stdin.
+	fs := cli.NewFlagSet("produce", `outbound produce: publish chat.message.v1 events read as JSON lines from stdin.
 
 Every line is checked against chat.message.v1. An invalid line is reported with its
 number and reason and skipped, and the exit status is then 1; with --allow-invalid
@@ -37,15 +38,15 @@ is chat.chat_id, as the workers require. Empty lines are ignored.`)
 	fs.StringVar(&brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	fs.StringVar(&topic, "events-topic", "chat.messages", "topic of chat.message.v1 events (key = chat_id)")
 	fs.BoolVar(&allowInvalid, "allow-invalid", false, "publish invalid lines too, as they are (to test the dead-letter topic)")
-	if err := fs.parse(args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	addrs := splitList(brokers)
+	addrs := cli.SplitList(brokers)
 	if len(addrs) == 0 {
-		return usageError(errors.New("--kafka-brokers is empty"))
+		return cli.UsageError(errors.New("--kafka-brokers is empty"))
 	}
 	if topic == "" {
-		return usageError(errors.New("--events-topic is empty"))
+		return cli.UsageError(errors.New("--events-topic is empty"))
 	}
 
 	w := &kafka.Writer{

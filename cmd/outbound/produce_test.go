@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/outbound-webhooks/outbound/internal/app/apptest"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 )
 
@@ -89,13 +90,13 @@ func readTopic(t *testing.T, brokers []string, topic string, partitions int) []k
 // topic back.
 func TestProduce(t *testing.T) {
 	valid := []string{
-		string(testEvent("ws_1", "chat-a", "m1", time.Now()).Value),
-		string(testEvent("ws_1", "chat-b", "m2", time.Now()).Value),
-		string(testEvent("ws_1", "chat-a", "m3", time.Now()).Value),
+		string(apptest.Event("ws_1", "chat-a", "m1", time.Now()).Value),
+		string(apptest.Event("ws_1", "chat-b", "m2", time.Now()).Value),
+		string(apptest.Event("ws_1", "chat-a", "m3", time.Now()).Value),
 	}
 	// Well-formed JSON with a chat id, but a direction the schema refuses.
-	invalid := strings.Replace(string(testEvent("ws_1", "chat-z", "m4", time.Now()).Value), `"direction":"sent"`, `"direction":"sideways"`, 1)
-	if invalid == string(testEvent("ws_1", "chat-z", "m4", time.Now()).Value) {
+	invalid := strings.Replace(string(apptest.Event("ws_1", "chat-z", "m4", time.Now()).Value), `"direction":"sent"`, `"direction":"sideways"`, 1)
+	if invalid == string(apptest.Event("ws_1", "chat-z", "m4", time.Now()).Value) {
 		t.Fatal("the invalid line is not invalid: the direction was not replaced")
 	}
 	input := strings.Join(append(valid, invalid), "\n") + "\n"

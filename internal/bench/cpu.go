@@ -3,11 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // cpuMeter tells where the CPU went during a measurement: this process, Redis,
@@ -64,52 +65,34 @@ func selfCPU() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-// clockTicks is USER_HZ, the unit of /proc CPU times: 100 on every Linux
-// architecture Go supports.
-const clockTicks = 100
-
-// pidsCPU sums utime and stime of the processes (fields 14 and 15 of
-// /proc/PID/stat). A process that has exited counts nothing.
+// pidsCPU sums the user and system CPU seconds of the processes. A process
+// that has exited counts nothing.
 func pidsCPU(pids []int) float64 {
-	var ticks int64
+	var sec float64
 	for _, pid := range pids {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		p, err := procfs.NewProc(pid)
 		if err != nil {
 			continue
 		}
-		// The command name (field 2) may hold spaces; fields are counted after it.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			continue
+		if st, err := p.Stat(); err == nil {
+			sec += st.CPUTime()
 		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		k, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + k
 	}
-	return float64(ticks) / clockTicks
+	return sec
 }
 
-// machineCPU returns busy and total jiffies of all cores from /proc/stat.
+// machineCPU returns the busy and total CPU seconds of all cores since boot.
 func machineCPU() (busy, total float64) {
-	b, err := os.ReadFile("/proc/stat")
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return 0, 0
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
+	st, err := fs.Stat()
+	if err != nil {
 		return 0, 0
 	}
-	for i, v := range f[1:] {
-		x, _ := strconv.ParseFloat(v, 64)
-		if i >= 8 { // guest time is already counted in user time
-			break
-		}
-		total += x
-		if i != 3 && i != 4 { // idle and iowait
-			busy += x
-		}
-	}
-	return busy, total
+	c := st.CPUTotal
+	// Guest time is already counted in user time; idle and iowait are not busy.
+	total = c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal
+	return total - c.Idle - c.Iowait, total
 }

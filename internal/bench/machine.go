@@ -1,10 +1,9 @@
 package bench
 
 import (
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // Machine describes where a run happened: figures from two machines compare
@@ -21,65 +20,49 @@ type Machine struct {
 
 func numCPU() int { return runtime.NumCPU() }
 
+// describeMachine reads what /proc says about the machine; a figure it cannot
+// read stays zero.
 func describeMachine() Machine {
 	m := Machine{CPUs: numCPU(), GoVersion: runtime.Version(), LoadBefore: loadAverage()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return m
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
-				kb, _ := strconv.Atoi(f[1])
-				m.MemoryMB = kb / 1024
-			}
-		}
+	if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
+		m.CPUModel = cpus[0].ModelName
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
+	if mem, err := fs.Meminfo(); err == nil && mem.MemTotal != nil {
+		m.MemoryMB = int(*mem.MemTotal / 1024) // kB
+	}
+	if rel, err := fs.SysctlStrings("kernel.osrelease"); err == nil && len(rel) > 0 {
+		m.Kernel = rel[0]
 	}
 	return m
 }
 
-// loadAverage is the 1, 5 and 15 minute load average of /proc/loadavg.
+// loadAverage is the 1, 5 and 15 minute load average.
 func loadAverage() [3]float64 {
-	var out [3]float64
-	b, err := os.ReadFile("/proc/loadavg")
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
-		return out
+		return [3]float64{}
 	}
-	for i, f := range strings.Fields(string(b)) {
-		if i == 3 {
-			break
-		}
-		out[i], _ = strconv.ParseFloat(f, 64)
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return [3]float64{}
 	}
-	return out
+	return [3]float64{l.Load1, l.Load5, l.Load15}
 }
 
-// rssOf reads the resident set size and its peak (VmRSS, VmHWM) of a process
-// from /proc/PID/status, in bytes.
+// rssOf reads the resident set size and its peak (VmRSS, VmHWM) of a process,
+// in bytes.
 func rssOf(pid int) (rss, peak int64, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0, 0, false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb << 10
-		case "VmHWM:":
-			peak = kb << 10
-		}
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0, 0, false
 	}
-	return rss, peak, peak > 0
+	return int64(st.VmRSS), int64(st.VmHWM), st.VmHWM > 0
 }

@@ -13,6 +13,6 @@
 // that callers can test their retry path.
 //
 // Start is for tests (the server is closed by t.Cleanup); New and Close are for
-// programs such as `outbound demo`, which use OnMessage to show the email that a
+// programs such as `outbound-demo`, which use OnMessage to show the email that a
 // production deployment would send.
 package smtptest

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"crypto/sha256"
@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/webhook"
@@ -20,7 +20,7 @@ import (
 
 // handler serves the worker's HTTP endpoints: probes and metrics without
 // authentication, the admin API behind the bearer token.
-func (w *worker) handler() http.Handler {
+func (w *Worker) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Write([]byte("ok\n"))
@@ -47,7 +47,7 @@ func (w *worker) handler() http.Handler {
 }
 
 // admin guards an admin endpoint with the --admin-token bearer token.
-func (w *worker) admin(next http.HandlerFunc) http.HandlerFunc {
+func (w *Worker) admin(next http.HandlerFunc) http.HandlerFunc {
 	// Comparing digests keeps the comparison's time independent of the length
 	// of the token presented, not just of its content.
 	token := w.cfg.AdminToken
@@ -56,7 +56,7 @@ func (w *worker) admin(next http.HandlerFunc) http.HandlerFunc {
 		// What the admin API returns is about customers: never cache it.
 		rw.Header().Set("Cache-Control", "no-store")
 		if token == "" {
-			writeJSONError(rw, http.StatusForbidden,
+			respondError(rw, http.StatusForbidden,
 				"the admin API is off: start the worker with --admin-token (env OUTBOUND_ADMIN_TOKEN) to turn it on")
 			return
 		}
@@ -64,7 +64,7 @@ func (w *worker) admin(next http.HandlerFunc) http.HandlerFunc {
 		got := sha256.Sum256([]byte(presented))
 		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="outbound"`)
-			writeJSONError(rw, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <admin token>)")
+			respondError(rw, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <admin token>)")
 			return
 		}
 		next(rw, r)
@@ -84,11 +84,11 @@ func bearerToken(header string) (string, bool) {
 
 // serveWebhook answers GET /v1/workspaces/{id}/webhook from the worker's
 // Registry, which follows the control topic within about a second.
-func (w *worker) serveWebhook(rw http.ResponseWriter, r *http.Request) {
+func (w *Worker) serveWebhook(rw http.ResponseWriter, r *http.Request) {
 	ws := r.PathValue("id")
 	wh, ok := w.registry.Lookup(ws)
 	if !ok {
-		writeJSONError(rw, http.StatusNotFound, fmt.Sprintf("workspace %q has no webhook", ws))
+		respondError(rw, http.StatusNotFound, fmt.Sprintf("workspace %q has no webhook", ws))
 		return
 	}
 	errs, err := sink.ConsecutiveErrors(r.Context(), w.rdb, "", ws, wh.Epoch)
@@ -101,15 +101,15 @@ func (w *worker) serveWebhook(rw http.ResponseWriter, r *http.Request) {
 		w.adminFailed(rw, ws, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, newWebhookStatus(wh, errs, activity))
+	respondJSON(rw, http.StatusOK, NewWebhookStatus(wh, errs, activity))
 }
 
 // serveRequests answers GET /v1/workspaces/{id}/webhook/requests: the request
 // log as a file to download.
-func (w *worker) serveRequests(rw http.ResponseWriter, r *http.Request) {
+func (w *Worker) serveRequests(rw http.ResponseWriter, r *http.Request) {
 	ws := r.PathValue("id")
 	if _, ok := w.registry.Lookup(ws); !ok {
-		writeJSONError(rw, http.StatusNotFound, fmt.Sprintf("workspace %q has no webhook", ws))
+		respondError(rw, http.StatusNotFound, fmt.Sprintf("workspace %q has no webhook", ws))
 		return
 	}
 	reqs, err := w.logs.Requests(r.Context(), ws)
@@ -118,12 +118,12 @@ func (w *worker) serveRequests(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, requestLogFilename(ws)))
-	writeJSON(rw, http.StatusOK, newRequestLog(ws, reqs))
+	respondJSON(rw, http.StatusOK, NewRequestLog(ws, reqs))
 }
 
-func (w *worker) adminFailed(rw http.ResponseWriter, ws string, err error) {
+func (w *Worker) adminFailed(rw http.ResponseWriter, ws string, err error) {
 	w.log.Warn("serving admin request", zap.String("workspace", ws), zap.Error(err))
-	writeJSONError(rw, http.StatusServiceUnavailable, "Redis could not be read; see the worker's log")
+	respondError(rw, http.StatusServiceUnavailable, "Redis could not be read; see the worker's log")
 }
 
 // requestLogFilename is the download's file name. Characters outside a safe
@@ -138,20 +138,20 @@ func requestLogFilename(ws string) string {
 	return "webhook-requests-" + safe + ".json"
 }
 
-// webhookStatus is a workspace's webhook as the admin API and `outbound ctl
+// WebhookStatus is a workspace's webhook as the admin API and `outbound ctl
 // status --json` show it. Field names are part of both interfaces: add fields,
 // never rename them.
-type webhookStatus struct {
+type WebhookStatus struct {
 	Workspace         string                `json:"workspace_id"`
-	Config            webhookConfig         `json:"config"`
+	Config            WebhookConfig         `json:"config"`
 	DisabledReason    string                `json:"disabled_reason"`
 	ConsecutiveErrors int                   `json:"consecutive_errors"`
 	UpdatedAt         time.Time             `json:"updated_at"`
 	Activity          []webhooklog.Activity `json:"activity"`
 }
 
-// webhookConfig is what an operator configured, with the secret redacted.
-type webhookConfig struct {
+// WebhookConfig is what an operator configured, with the secret redacted.
+type WebhookConfig struct {
 	URL         string `json:"url"`
 	Granularity string `json:"granularity"`
 	Enabled     bool   `json:"enabled"`
@@ -162,11 +162,11 @@ type webhookConfig struct {
 
 const redactedSecret = "<redacted>"
 
-// newWebhookStatus assembles the status of wh; activity is newest first.
-func newWebhookStatus(wh webhook.Webhook, consecutiveErrors int, activity []webhooklog.Activity) webhookStatus {
-	st := webhookStatus{
+// NewWebhookStatus assembles the status of wh; activity is newest first.
+func NewWebhookStatus(wh webhook.Webhook, consecutiveErrors int, activity []webhooklog.Activity) WebhookStatus {
+	st := WebhookStatus{
 		Workspace: wh.Workspace,
-		Config: webhookConfig{URL: redactURLPassword(wh.URL), Granularity: string(wh.Granularity),
+		Config: WebhookConfig{URL: urls.Redact(wh.URL), Granularity: string(wh.Granularity),
 			Enabled: wh.Enabled, OwnerEmail: wh.OwnerEmail},
 		DisabledReason:    wh.DisabledReason,
 		ConsecutiveErrors: consecutiveErrors,
@@ -182,46 +182,36 @@ func newWebhookStatus(wh webhook.Webhook, consecutiveErrors int, activity []webh
 	return st
 }
 
-// redactURLPassword hides a password in the URL's user info (basic auth to the
-// receiver); the rest of the URL is the operator's own configuration.
-func redactURLPassword(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Redacted()
-}
-
-// requestLog is the downloadable request log, as the admin API and `outbound
+// RequestLog is the downloadable request log, as the admin API and `outbound
 // ctl requests` write it: the 100 most recent attempts, newest first.
-type requestLog struct {
+type RequestLog struct {
 	Workspace string               `json:"workspace_id"`
 	Requests  []webhooklog.Request `json:"requests"`
 }
 
-// newRequestLog assembles the download of ws's requests. The log keeps the URL
+// NewRequestLog assembles the download of ws's requests. The log keeps the URL
 // as it was requested, which may carry the receiver's basic-auth password: it
 // is redacted here, where the log leaves the system.
-func newRequestLog(ws string, reqs []webhooklog.Request) requestLog {
+func NewRequestLog(ws string, reqs []webhooklog.Request) RequestLog {
 	for i := range reqs {
-		reqs[i].URL = redactURLPassword(reqs[i].URL)
+		reqs[i].URL = urls.Redact(reqs[i].URL)
 	}
 	if reqs == nil {
 		reqs = []webhooklog.Request{}
 	}
-	return requestLog{Workspace: ws, Requests: reqs}
+	return RequestLog{Workspace: ws, Requests: reqs}
 }
 
-func writeJSON(rw http.ResponseWriter, status int, v any) {
+func respondJSON(rw http.ResponseWriter, status int, v any) {
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(status)
 	// The status line is out; an encoding error can only be a broken connection.
-	_ = writeJSONTo(rw, v)
+	_ = WriteJSON(rw, v)
 }
 
-// writeJSONTo writes v as indented JSON, the format of every document the admin
+// WriteJSON writes v as indented JSON, the format of every document the admin
 // API and ctl hand out.
-func writeJSONTo(w io.Writer, v any) error {
+func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	// Nothing here is rendered as HTML, and payloads carry HTML (the
@@ -233,6 +223,6 @@ func writeJSONTo(w io.Writer, v any) error {
 	return nil
 }
 
-func writeJSONError(rw http.ResponseWriter, status int, msg string) {
-	writeJSON(rw, status, map[string]string{"error": msg})
+func respondError(rw http.ResponseWriter, status int, msg string) {
+	respondJSON(rw, status, map[string]string{"error": msg})
 }

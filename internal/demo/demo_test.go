@@ -1,9 +1,8 @@
-package main
+package demo
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,23 +13,20 @@ import (
 	"unicode"
 )
 
-// TestDemoShort runs `outbound demo --short` in-process, with its embedded Kafka,
-// Redis, SMTP server and receiver, and checks the summary against what the
-// generator's plan publishes.
+// TestDemoShort runs a short demo with its embedded Kafka, Redis, SMTP server
+// and receiver, and checks the summary against what the generator's plan
+// publishes.
 func TestDemoShort(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "worker.log")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
 	start := time.Now()
-	// Explicit values, so OUTBOUND_* variables of whoever runs the tests cannot
-	// point the demo at their services.
-	err := runDemo(ctx, []string{"--short", "--follow=false", "--redis-url", "", "--webhook-url", "", "--log-file", logFile},
-		nil, &stdout, &stderr)
+	err := Run(ctx, Options{Short: true, LogFile: logFile}, &stdout)
 	took := time.Since(start)
 	out := stdout.String()
 	if err != nil || t.Failed() {
-		t.Logf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
+		t.Logf("stdout:\n%s", out)
 		if log, rerr := os.ReadFile(logFile); rerr == nil {
 			t.Logf("worker log (end):\n%s", log[max(0, len(log)-4000):])
 		}
@@ -40,14 +36,9 @@ func TestDemoShort(t *testing.T) {
 	}
 	t.Logf("demo --short took %s", took)
 
-	plan := newDemoPlan(true)
+	plan := newPlan(true)
 	want := plan.counts()
-	var failing []demoWorkspace
-	for _, ws := range plan.workspaces {
-		if ws.fails {
-			failing = append(failing, ws)
-		}
-	}
+	failing := plan.failing()
 	got := func(label string) int {
 		t.Helper()
 		m := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(label) + ` +(\d+)`).FindStringSubmatch(out)
@@ -95,7 +86,7 @@ func TestDemoShort(t *testing.T) {
 // malformed record, and a webhook of each kind.
 func TestDemoPlan(t *testing.T) {
 	for _, short := range []bool{true, false} {
-		p := newDemoPlan(short)
+		p := newPlan(short)
 		c := p.counts()
 		if c.Attachments != 1 || c.Malformed != 1 || c.ForFailing == 0 || len(c.deliverableIDs) == 0 {
 			t.Errorf("short=%v: %d attachments, %d malformed, %d for the failing webhook, %d deliverable; want 1, 1, >0, >0",
@@ -144,28 +135,5 @@ func TestDemoPlan(t *testing.T) {
 				t.Errorf("short=%v: the traffic has no %s message", short, k)
 			}
 		}
-	}
-}
-
-func TestDemoFlags(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		args []string
-	}{
-		{"webhook URL not http", []string{"--webhook-url", "ftp://example.com/hook"}},
-		{"webhook URL relative", []string{"--webhook-url", "/hook"}},
-		{"bad Redis URL", []string{"--redis-url", "mysql://localhost"}},
-		{"stray argument", []string{"now"}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			err := runDemo(context.Background(), c.args, nil, &stdout, &stderr)
-			if !errors.Is(err, errUsage) {
-				t.Fatalf("runDemo(%q) = %v, want a usage error", c.args, err)
-			}
-			if stdout.Len() > 0 {
-				t.Errorf("a usage error started the demo:\n%s", stdout.String())
-			}
-		})
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/outbound-webhooks/outbound/internal/app/apptest"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
@@ -55,18 +56,18 @@ func scrape(t *testing.T, srv *httptest.Server) map[string]float64 {
 // Redis, drives events of every kind through it, and checks that /metrics
 // reports what happened.
 func TestMetricsEndpoint(t *testing.T) {
-	c := newCluster(t, 2)
-	recv := newReceiver(t)
-	recv.status = func(ws string) int {
+	c := apptest.NewCluster(t, 2)
+	recv := apptest.NewReceiver(t)
+	recv.Status = func(ws string) int {
 		if ws == "ws_failing" {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
 	}
-	c.publish(configure("ws_ok", recv.srv.URL+"/ws_ok", "none"),
-		configure("ws_failing", recv.srv.URL+"/ws_failing", "none"))
+	c.Publish(apptest.Configure("ws_ok", recv.Srv.URL+"/ws_ok", "none"),
+		apptest.Configure("ws_failing", recv.Srv.URL+"/ws_failing", "none"))
 	w := newInProcessWorker(t, c)
-	runUntilCleanup(t, "worker", w.Run)
+	apptest.RunUntilCleanup(t, "worker", w.Run)
 	srv := httptest.NewServer(w.handler())
 	t.Cleanup(srv.Close)
 
@@ -75,7 +76,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 
 	now := time.Now()
-	withAttachment := testEvent("ws_ok", "chat-c", "m-attachment", now)
+	withAttachment := apptest.Event("ws_ok", "chat-c", "m-attachment", now)
 	var ev schemas.Event
 	if err := json.Unmarshal(withAttachment.Value, &ev); err != nil {
 		t.Fatal(err)
@@ -83,21 +84,21 @@ func TestMetricsEndpoint(t *testing.T) {
 	ev.Message.Attachments = []schemas.Attachment{{Type: "image", Filename: "a.jpg", Mimetype: "image/jpeg", Size: 1, URL: "https://files.example/a.jpg"}}
 	withAttachment.Value, _ = json.Marshal(ev)
 	events := []kafka.Message{
-		testEvent("ws_ok", "chat-a", "m1", now),
-		testEvent("ws_ok", "chat-b", "m2", now),
-		testEvent("ws_ok", "chat-a", "m3", now),
+		apptest.Event("ws_ok", "chat-a", "m1", now),
+		apptest.Event("ws_ok", "chat-b", "m2", now),
+		apptest.Event("ws_ok", "chat-a", "m3", now),
 		withAttachment,
 		{Key: []byte("chat-x"), Value: []byte("{not json")},
-		testEvent("ws_unknown", "chat-u", "m-unknown", now),
-		testEvent("ws_failing", "chat-f", "m-failing", now),
+		apptest.Event("ws_unknown", "chat-u", "m-unknown", now),
+		apptest.Event("ws_failing", "chat-f", "m-failing", now),
 	}
-	kw := c.writer()
+	kw := c.Writer()
 	defer kw.Close()
 	if err := kw.WriteMessages(context.Background(), events...); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "three deliveries and a failed attempt", 60*time.Second, func() bool {
-		return len(recv.snapshot()) == 3 && w.sink.Stats().Failed.Load() >= 1
+		return len(recv.Snapshot()) == 3 && w.sink.Stats().Failed.Load() >= 1
 	})
 
 	m := scrape(t, srv)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/outbound-webhooks/outbound/internal/app/apptest"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/sink"
@@ -20,43 +21,20 @@ import (
 
 // newInProcessWorker builds a worker on c's topics and Redis database with the
 // HTTP listener off: tests serve w.handler() on an httptest server instead.
-// Extra flags follow the defaults and win over them.
-func newInProcessWorker(t *testing.T, c *cluster, extra ...string) *worker {
+// set, when given, changes the config before the worker is built.
+func newInProcessWorker(t *testing.T, c *apptest.Cluster, set ...func(*Config)) *Worker {
 	t.Helper()
-	fs := newFlagSet("worker", "")
-	var cfg workerConfig
-	cfg.register(fs)
-	args := append([]string{
-		"--kafka-brokers", strings.Join(c.brokers, ","), "--redis-url", c.redisURL, "--group-id", c.group,
-		"--events-topic", c.events, "--control-topic", c.controlT, "--dlq-topic", c.dlq,
-		"--http-addr", "", "--allow-private-targets", "--session-timeout", "6s",
-	}, extra...)
-	if err := fs.parse(args); err != nil {
-		t.Fatal(err)
+	cfg := Config{Brokers: c.Brokers, RedisURL: c.RedisURL, GroupID: c.Group,
+		EventsTopic: c.Events, ControlTopic: c.Control, DLQTopic: c.DLQ,
+		AllowPrivate: true, SessionTimeout: 6 * time.Second}
+	for _, f := range set {
+		f(&cfg)
 	}
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	w, err := newWorker(cfg, zaptest.NewLogger(t))
+	w, err := New(cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return w
-}
-
-// runUntilCleanup runs run in the background until the test ends, then stops it
-// and waits for it, so that nothing logs after the test is over.
-func runUntilCleanup(t *testing.T, name string, run func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	})
 }
 
 // TestAdminAPI serves the admin API of a worker whose registry was fed by its
@@ -69,16 +47,16 @@ func TestAdminAPI(t *testing.T) {
 		secret   = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"
 		password = "hunter2-basic-auth"
 	)
-	c := newCluster(t, 1)
-	msg := configure("ws_1", "https://hooks:"+password+"@receiver.example/ws_1", "1h")
+	c := apptest.NewCluster(t, 1)
+	msg := apptest.Configure("ws_1", "https://hooks:"+password+"@receiver.example/ws_1", "1h")
 	msg.Secret = secret
-	c.publish(msg)
+	c.Publish(msg)
 
-	w := newInProcessWorker(t, c, "--admin-token", token)
+	w := newInProcessWorker(t, c, func(cfg *Config) { cfg.AdminToken = token })
 	// Run is not called, so close what it would close; registered first, this
 	// runs after the reader stopped.
 	t.Cleanup(func() { w.publisher.Close(); w.rdb.Close() })
-	runUntilCleanup(t, "control reader", w.reader.Run)
+	apptest.RunUntilCleanup(t, "control reader", w.reader.Run)
 	ctx := context.Background()
 	testenv.Eventually(t, "ws_1 applied", 30*time.Second, func() bool {
 		_, ok := w.registry.Lookup("ws_1")
@@ -177,11 +155,11 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	t.Run("webhook fields", func(t *testing.T) {
-		var st webhookStatus
+		var st WebhookStatus
 		if err := json.Unmarshal(bodies["webhook"], &st); err != nil {
 			t.Fatalf("decoding %s: %v", bodies["webhook"], err)
 		}
-		want := webhookConfig{URL: "https://hooks:xxxxx@receiver.example/ws_1", Granularity: "1h", Enabled: true,
+		want := WebhookConfig{URL: "https://hooks:xxxxx@receiver.example/ws_1", Granularity: "1h", Enabled: true,
 			OwnerEmail: "owner+ws_1@example.com", Secret: "<redacted>"}
 		if st.Workspace != "ws_1" || st.Config != want || st.ConsecutiveErrors != 3 || st.DisabledReason != "" {
 			t.Errorf("got %+v, want workspace ws_1, config %+v, 3 consecutive errors, no disabled reason", st, want)
@@ -191,7 +169,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 	})
 	t.Run("requests download holds the 100 newest, newest first", func(t *testing.T) {
-		var log requestLog
+		var log RequestLog
 		if err := json.Unmarshal(bodies["requests download"], &log); err != nil {
 			t.Fatalf("decoding the download: %v", err)
 		}
@@ -214,7 +192,7 @@ func TestAdminAPI(t *testing.T) {
 // once it is with Kafka and Redis reachable, and 503 naming Kafka when no broker
 // answers.
 func TestReadiness(t *testing.T) {
-	c := newCluster(t, 1)
+	c := apptest.NewCluster(t, 1)
 	w := newInProcessWorker(t, c)
 	srv := httptest.NewServer(w.handler())
 	defer srv.Close()
@@ -230,11 +208,11 @@ func TestReadiness(t *testing.T) {
 	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, "control topic") {
 		t.Fatalf("before start: %d %q, want 503 about the control topic", code, body)
 	}
-	runUntilCleanup(t, "worker", w.Run)
+	apptest.RunUntilCleanup(t, "worker", w.Run)
 	testenv.Eventually(t, "ready", 30*time.Second, func() bool { code, _ := get(); return code == http.StatusOK })
 
-	dead := newCluster(t, 1)
-	dead.brokers = []string{"127.0.0.1:1"} // nothing listens on port 1
+	dead := apptest.NewCluster(t, 1)
+	dead.Brokers = []string{"127.0.0.1:1"} // nothing listens on port 1
 	down := newInProcessWorker(t, dead)
 	// Its control reader never catches up, so look past that check: the probe
 	// itself must name Kafka.

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -10,15 +10,17 @@ import (
 	"time"
 )
 
-// flagSet wraps flag.FlagSet so that every flag has an OUTBOUND_* environment
-// equivalent: the environment sets the default, an explicit flag wins.
-type flagSet struct {
+// FlagSet wraps flag.FlagSet so that every flag has an OUTBOUND_* environment
+// equivalent: the environment sets the default, an explicit flag wins. The
+// embedded FlagSet's own methods define flags without one.
+type FlagSet struct {
 	*flag.FlagSet
 	envErrs []string
 }
 
-func newFlagSet(name, usage string) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+// NewFlagSet returns an empty FlagSet whose --help prints usage, then the flags.
+func NewFlagSet(name, usage string) *FlagSet {
+	fs := &FlagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "%s\n\nFlags (each also read from the environment variable shown):\n", usage)
 		fs.PrintDefaults()
@@ -30,30 +32,24 @@ func envName(name string) string {
 	return "OUTBOUND_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-func (fs *flagSet) envUsage(name, usage string) string {
+func (fs *FlagSet) envUsage(name, usage string) string {
 	return fmt.Sprintf("%s (env %s)", usage, envName(name))
 }
 
-func (fs *flagSet) envValue(name string) (string, bool) {
+func (fs *FlagSet) envValue(name string) (string, bool) {
 	return os.LookupEnv(envName(name))
 }
 
-func (fs *flagSet) StringVar(p *string, name, def, usage string) {
+func (fs *FlagSet) StringVar(p *string, name, def, usage string) {
 	if v, ok := fs.envValue(name); ok {
 		def = v
 	}
 	fs.FlagSet.StringVar(p, name, def, fs.envUsage(name, usage))
 }
 
-func (fs *flagSet) String(name, def, usage string) *string {
-	p := new(string)
-	fs.StringVar(p, name, def, usage)
-	return p
-}
-
 // envParse reads the environment value of a flag with parse, recording an error
 // that names the variable when it does not parse.
-func envParse[T any](fs *flagSet, name string, def T, want string, parse func(string) (T, error)) T {
+func envParse[T any](fs *FlagSet, name string, def T, want string, parse func(string) (T, error)) T {
 	v, ok := fs.envValue(name)
 	if !ok {
 		return def
@@ -66,45 +62,47 @@ func envParse[T any](fs *flagSet, name string, def T, want string, parse func(st
 	return x
 }
 
-func (fs *flagSet) BoolVar(p *bool, name string, def bool, usage string) {
+func (fs *FlagSet) BoolVar(p *bool, name string, def bool, usage string) {
 	def = envParse(fs, name, def, "true or false", strconv.ParseBool)
 	fs.FlagSet.BoolVar(p, name, def, fs.envUsage(name, usage))
 }
 
-func (fs *flagSet) DurationVar(p *time.Duration, name string, def time.Duration, usage string) {
+func (fs *FlagSet) DurationVar(p *time.Duration, name string, def time.Duration, usage string) {
 	def = envParse(fs, name, def, "a duration such as 5s", time.ParseDuration)
 	fs.FlagSet.DurationVar(p, name, def, fs.envUsage(name, usage))
 }
 
-func (fs *flagSet) Float64Var(p *float64, name string, def float64, usage string) {
+func (fs *FlagSet) Float64Var(p *float64, name string, def float64, usage string) {
 	def = envParse(fs, name, def, "a number", func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
 	fs.FlagSet.Float64Var(p, name, def, fs.envUsage(name, usage))
 }
 
-func (fs *flagSet) IntVar(p *int, name string, def int, usage string) {
+func (fs *FlagSet) IntVar(p *int, name string, def int, usage string) {
 	def = envParse(fs, name, def, "an integer", strconv.Atoi)
 	fs.FlagSet.IntVar(p, name, def, fs.envUsage(name, usage))
 }
 
-// parse parses args and reports bad environment values as errors too. Every
-// error but --help is a usage error (exit status 2).
-func (fs *flagSet) parse(args []string) error {
-	if err := fs.Parse(args); err != nil {
+// Parse parses args and reports bad environment values as errors too. Every
+// error but --help is a usage error (exit status 2), and so is an argument
+// left over.
+func (fs *FlagSet) Parse(args []string) error {
+	if err := fs.FlagSet.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError(err)
+		return UsageError(err)
 	}
 	if len(fs.envErrs) > 0 {
-		return usageError(fmt.Errorf("invalid environment: %s", strings.Join(fs.envErrs, "; ")))
+		return UsageError(fmt.Errorf("invalid environment: %s", strings.Join(fs.envErrs, "; ")))
 	}
 	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+		return UsageError(fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
 	}
 	return nil
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated flag value, dropping empty items.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -32,7 +32,7 @@ type metrics struct {
 	handler http.Handler
 }
 
-func newMetrics(w *worker) *metrics {
+func newMetrics(w *Worker) *metrics {
 	reg := prometheus.NewRegistry()
 	counter := func(name, help string, labels prometheus.Labels, v func() int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
@@ -61,7 +61,7 @@ func newMetrics(w *worker) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "outbound_build_info", Help: "Always 1; the version label is the build's.",
-			ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }),
+			ConstLabels: prometheus.Labels{"version": w.cfg.Version}}, func() float64 { return 1 }),
 
 		counter("outbound_events_consumed_total", "Records read from the events topic (replays after a crash count again).", nil, ps.Consumed.Load),
 		counter("outbound_events_appended_total", "Events buffered in a window in Redis.", nil, ps.Appended.Load),
@@ -122,7 +122,7 @@ var controlRejectReasons = []string{control.RejectInvalidJSON, control.RejectUnk
 // kept by a component: Redis-backed gauges and per-label maps. Its Redis cost
 // per scrape is one round trip per owned partition plus one pipelined round
 // trip for every enabled webhook's error count.
-type scrapeCollector struct{ w *worker }
+type scrapeCollector struct{ w *Worker }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWindowsOpen, descChatsQueued, descConsumerLag,

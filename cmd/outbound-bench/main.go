@@ -1,15 +1,22 @@
+// Command outbound-bench measures outbound against real Kafka and Redis, each
+// figure beside the baseline that bounds it (internal/bench). `make bench` and
+// `make bench-quick` run it on private services, after building bin/outbound:
+// the memory and scale-out phases run that binary as `outbound worker`
+// subprocesses.
+//
+// It is a command of its own so that the worker binary links none of it.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 
 	"github.com/outbound-webhooks/outbound/internal/bench"
+	"github.com/outbound-webhooks/outbound/internal/cli"
 )
 
 // Environment variables scripts/with-services sets, read as the bench's
@@ -19,8 +26,14 @@ const (
 	envBenchRedis   = "OUTBOUND_TEST_REDIS_ADDR"
 )
 
-func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", `outbound bench: measure throughput, latency and memory against real Kafka and Redis.
+func main() {
+	cli.Main(func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+		return cli.Status(stderr, "outbound-bench", run(ctx, args, stdout, stderr))
+	})
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("outbound-bench", `outbound-bench: measure throughput, latency and memory against real Kafka and Redis.
 
 Every figure is printed beside the baseline that bounds it, measured in the same
 run (a plain kafka-go consumer, a pipelined Redis loop, a plain HTTP client):
@@ -33,8 +46,8 @@ redis-server of its own. "make bench" and "make bench-quick" start private
 Kafka and Redis through scripts/with-services.`)
 	fs.SetOutput(stderr)
 	var (
-		brokers, redisAddr, out, profileDir, only string
-		quick                                     bool
+		brokers, redisAddr, out, profileDir, only, workerBinary string
+		quick                                                   bool
 	)
 	// The addresses fall back to the variables scripts/with-services exports,
 	// not to OUTBOUND_KAFKA_BROKERS: a worker's production brokers are the last
@@ -46,15 +59,14 @@ Kafka and Redis through scripts/with-services.`)
 	fs.BoolVar(&quick, "quick", false, "run every phase at about a tenth of the scale (under two minutes)")
 	fs.StringVar(&out, "out", "bench/results/latest.json", "where to write the rows as JSON (empty: nowhere)")
 	fs.StringVar(&profileDir, "profile-dir", "", "write a CPU profile of each in-process measurement here (costs a few percent)")
+	fs.StringVar(&workerBinary, "worker-binary", "bin/outbound",
+		"the outbound binary that the memory and scale-out phases run as worker subprocesses (make bench builds it)")
 	fs.StringVar(&only, "only", "", "run only these phases, comma-separated: "+strings.Join(bench.Phases, ", "))
-	if err := fs.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError(err)
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	cfg := bench.Config{Brokers: splitList(brokers), RedisAddr: strings.TrimSpace(redisAddr), Quick: quick,
-		ProfileDir: profileDir, Only: splitList(only), Progress: stderr}
+	cfg := bench.Config{Brokers: cli.SplitList(brokers), RedisAddr: strings.TrimSpace(redisAddr), Quick: quick,
+		ProfileDir: profileDir, Only: cli.SplitList(only), Progress: stderr}
 	var missing []string
 	if len(cfg.Brokers) == 0 {
 		missing = append(missing, "Kafka (--kafka-brokers or "+envBenchBrokers+")")
@@ -63,13 +75,14 @@ Kafka and Redis through scripts/with-services.`)
 		missing = append(missing, "Redis (--redis-addr or "+envBenchRedis+")")
 	}
 	if len(missing) > 0 {
-		return usageError(fmt.Errorf("no %s: run `make bench` or `make bench-quick`, which start both through scripts/with-services",
+		return cli.UsageError(fmt.Errorf("no %s: run `make bench` or `make bench-quick`, which start both through scripts/with-services",
 			strings.Join(missing, " and no ")))
 	}
-	// The memory and scale-out phases run this very binary as `outbound worker`.
-	exe, err := os.Executable()
+	// The workers are the production binary, not this one: what the memory rows
+	// measure is what an operator runs.
+	exe, err := exec.LookPath(workerBinary)
 	if err != nil {
-		return fmt.Errorf("finding this binary to run workers: %w", err)
+		return cli.UsageError(fmt.Errorf("--worker-binary: %w (run `make build`, or `make bench`, which builds it)", err))
 	}
 	cfg.WorkerCommand = []string{exe, "worker"}
 

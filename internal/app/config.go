@@ -1,0 +1,206 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/urls"
+)
+
+// Config configures a Worker. A zero field takes the default its comment names
+// (WithDefaults); New validates the result and reports every problem at once.
+type Config struct {
+	// Brokers are the Kafka bootstrap brokers. Required.
+	Brokers []string
+	// RedisURL is the Redis of windows, logs and webhook state (redis:// or
+	// rediss://). Required.
+	RedisURL string
+	// GroupID is the consumer group of the workers (default "outbound"): workers
+	// that share it share the events partitions.
+	GroupID string
+	// EventsTopic carries chat.message.v1 events keyed by chat id (default
+	// "chat.messages").
+	EventsTopic string
+	// ControlTopic carries webhook configuration keyed by workspace id (default
+	// "webhooks.control"). Every worker reads all of it.
+	ControlTopic string
+	// DLQTopic receives invalid events with the reason (default
+	// "chat.messages.dlq").
+	DLQTopic string
+
+	// HTTPAddr is where the admin API, /healthz, /readyz and /metrics listen;
+	// empty: nowhere.
+	HTTPAddr string
+	// AdminToken is the admin API's bearer token; empty: the API answers 403
+	// (probes and metrics need no token).
+	AdminToken string
+
+	// SMTPURL, when set, makes the worker run a notifier that emails a webhook's
+	// owner once when it is auto-disabled; empty: no emails.
+	SMTPURL string
+	// SMTPFrom is the sender of those emails (default "outbound@localhost").
+	SMTPFrom string
+	// SMTPTLS is how the connection to the SMTP server is secured (see
+	// control.SMTPTLSMode); empty: STARTTLS when offered for smtp://, implicit
+	// TLS for smtps://.
+	SMTPTLS string
+	// SMTPUser and SMTPPassword authenticate with AUTH PLAIN; an alternative to
+	// credentials in SMTPURL that keeps the password out of the URL.
+	SMTPUser, SMTPPassword string
+
+	// ConnectTimeout bounds a webhook's connect (default 5s).
+	ConnectTimeout time.Duration
+	// RequestTimeout bounds a whole webhook attempt (default 15s). A claimed
+	// chat's lease is RequestTimeout + 15s: a worker that dies mid-delivery hands
+	// the chat to another one after that long.
+	RequestTimeout time.Duration
+	// AllowPrivate allows webhooks on loopback and private addresses, which turns
+	// the SSRF guard off: for local receivers only.
+	AllowPrivate bool
+	// Product names the product in the aggregation's link sentence (default
+	// "TimelinesAI").
+	Product string
+
+	// SessionTimeout is how long the group waits for a silent member before
+	// moving its partitions (default 10s; brokers refuse less than 6s by default).
+	SessionTimeout time.Duration
+	// Grace is how long after its close a window waits for late records (default
+	// 1m).
+	Grace time.Duration
+	// TimeScale divides every window, grace and backoff (default 1). Anything
+	// else is for demos and tests: a 24h window no longer lasts a day.
+	TimeScale float64
+	// Concurrency bounds the deliveries in flight per worker (default 64).
+	Concurrency int
+	// PerWebhook bounds the deliveries in flight per worker to one webhook
+	// (default 4), so that a slow receiver holds only that many.
+	PerWebhook int
+	// ShutdownTimeout bounds how long in-flight deliveries may take once Run's
+	// context ends (default 30s).
+	ShutdownTimeout time.Duration
+
+	// Version is the build's version, sent in the User-Agent and reported by
+	// /metrics (default "dev").
+	Version string
+}
+
+// WithDefaults returns c with every zero field that has a default set to it.
+func (c Config) WithDefaults() Config {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&c.GroupID, "outbound")
+	def(&c.EventsTopic, "chat.messages")
+	def(&c.ControlTopic, control.DefaultTopic)
+	def(&c.DLQTopic, "chat.messages.dlq")
+	def(&c.SMTPFrom, "outbound@localhost")
+	def(&c.Product, "TimelinesAI")
+	def(&c.Version, "dev")
+	defDuration := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	defDuration(&c.ConnectTimeout, 5*time.Second)
+	defDuration(&c.RequestTimeout, 15*time.Second)
+	defDuration(&c.SessionTimeout, 10*time.Second)
+	defDuration(&c.Grace, time.Minute)
+	defDuration(&c.ShutdownTimeout, 30*time.Second)
+	if c.TimeScale == 0 {
+		c.TimeScale = 1
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 64
+	}
+	if c.PerWebhook == 0 {
+		c.PerWebhook = 4
+	}
+	return c
+}
+
+// validate says everything that is wrong with c, whose defaults are filled.
+func (c Config) validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("Brokers is empty"))
+	}
+	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		errs = append(errs, fmt.Errorf("RedisURL: %w", err))
+	}
+	if c.TimeScale < 1 {
+		errs = append(errs, fmt.Errorf("TimeScale must be at least 1, got %v", c.TimeScale))
+	}
+	if c.ConnectTimeout < 0 || c.RequestTimeout < 0 || c.ShutdownTimeout < 0 || c.Grace < 0 {
+		errs = append(errs, errors.New("ConnectTimeout, RequestTimeout, ShutdownTimeout and Grace must not be negative"))
+	}
+	if c.SessionTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("SessionTimeout must be at least 1s, got %s", c.SessionTimeout))
+	}
+	if c.Concurrency < 1 || c.PerWebhook < 1 {
+		errs = append(errs, fmt.Errorf("Concurrency and PerWebhook must be at least 1, got %d and %d", c.Concurrency, c.PerWebhook))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// ErrInvalidConfig marks New's errors that are about the Config itself, not
+// about building what it describes.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// fields is the effective config for the start-up log line, secrets redacted.
+func (c Config) fields() []zap.Field {
+	redacted := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "<redacted>"
+	}
+	return []zap.Field{
+		zap.String("version", c.Version),
+		zap.Strings("kafka_brokers", c.Brokers), zap.String("redis_url", urls.Redact(c.RedisURL)),
+		zap.String("group_id", c.GroupID), zap.String("events_topic", c.EventsTopic),
+		zap.String("control_topic", c.ControlTopic), zap.String("dlq_topic", c.DLQTopic),
+		zap.String("http_addr", c.HTTPAddr), zap.String("admin_token", redacted(c.AdminToken)),
+		zap.Float64("time_scale", c.TimeScale), zap.String("smtp_url", urls.Redact(c.SMTPURL)),
+		zap.String("smtp_from", c.SMTPFrom), zap.String("smtp_tls", c.SMTPTLS), zap.String("smtp_user", c.SMTPUser), zap.Duration("connect_timeout", c.ConnectTimeout),
+		zap.Duration("request_timeout", c.RequestTimeout), zap.Bool("allow_private_targets", c.AllowPrivate),
+		zap.String("product_name", c.Product), zap.Duration("session_timeout", c.SessionTimeout),
+		zap.Duration("grace", c.Grace), zap.Int("concurrency", c.Concurrency), zap.Int("per_webhook", c.PerWebhook),
+		zap.Duration("shutdown_timeout", c.ShutdownTimeout),
+	}
+}
+
+// The log formats NewLogger writes.
+const (
+	LogJSON    = "json"    // one JSON object a line, for log collectors
+	LogConsole = "console" // aligned text, for people
+)
+
+// NewLogger returns the worker's logger, writing format to w at info level.
+func NewLogger(format string, w io.Writer) (*zap.Logger, error) {
+	var enc zapcore.Encoder
+	switch format {
+	case LogConsole:
+		ec := zap.NewDevelopmentEncoderConfig()
+		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		enc = zapcore.NewConsoleEncoder(ec)
+	case LogJSON:
+		ec := zap.NewProductionEncoderConfig()
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
+	default:
+		return nil, fmt.Errorf("log format must be %s or %s, got %q", LogJSON, LogConsole, format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), zap.InfoLevel)), nil
+}

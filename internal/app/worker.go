@@ -1,0 +1,173 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/webhooklog"
+	"github.com/outbound-webhooks/outbound/processor"
+	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/webhook"
+	"github.com/outbound-webhooks/outbound/windowing"
+)
+
+// Worker is one member of the worker group: every component, wired.
+type Worker struct {
+	cfg       Config
+	log       *zap.Logger
+	rdb       *redis.Client
+	registry  *control.Registry
+	reader    *control.Reader
+	publisher *control.Publisher
+	notifier  *control.Notifier
+	store     *windowing.Store
+	sink      *sink.Sink
+	consumer  *processor.Consumer
+	logs      *webhooklog.Log
+	metrics   *metrics
+	changes   *webhook.Feed // the Registry's changes, for the consumer's disable sweep
+}
+
+// New fills cfg's defaults, validates it, logs the effective configuration
+// (secrets redacted) and builds every component. Nothing connects yet: Run does.
+func New(cfg Config, log *zap.Logger) (*Worker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log.Info("starting outbound worker", cfg.fields()...)
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the Redis URL: %w", err)
+	}
+	w := &Worker{cfg: cfg, log: log, rdb: redis.NewClient(opts), registry: control.NewRegistry()}
+	w.logs = webhooklog.New(w.rdb, "")
+	if w.reader, err = control.NewReader(control.ReaderConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
+		Redis: w.rdb, Registry: w.registry, Logger: log.Named("control"), Activity: w.logs}); err != nil {
+		return nil, err
+	}
+	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic, Logger: log}); err != nil {
+		return nil, err
+	}
+	if cfg.SMTPURL != "" {
+		if w.notifier, err = control.NewNotifier(control.NotifierConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
+			Redis: w.rdb, SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom,
+			TLS: control.SMTPTLSMode(cfg.SMTPTLS), Username: cfg.SMTPUser, Password: cfg.SMTPPassword, Logger: log.Named("notifier"),
+			SessionTimeout: cfg.SessionTimeout}); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
+	if w.store, err = windowing.NewStore(windowing.Config{Redis: w.rdb, TimeScale: cfg.TimeScale, Grace: cfg.Grace}); err != nil {
+		return nil, err
+	}
+	if w.sink, err = sink.New(sink.Config{Redis: w.rdb, Webhooks: w.registry, Publisher: w.publisher, Log: w.logs,
+		Logger: log.Named("sink"), Product: cfg.Product, TimeScale: cfg.TimeScale,
+		Client: sink.ClientConfig{ConnectTimeout: cfg.ConnectTimeout, RequestTimeout: cfg.RequestTimeout,
+			AllowPrivate: cfg.AllowPrivate, UserAgent: "outbound/" + cfg.Version}}); err != nil {
+		return nil, err
+	}
+	flusher, err := windowing.NewFlusher(windowing.FlusherConfig{Store: w.store, Deliverer: w.sink,
+		Logger: log.Named("flusher"), Concurrency: cfg.Concurrency, PerWorkspace: cfg.PerWebhook, Lease: cfg.RequestTimeout + 15*time.Second})
+	if err != nil {
+		return nil, err
+	}
+	if w.consumer, err = processor.New(processor.Config{Brokers: cfg.Brokers, Topic: cfg.EventsTopic, DLQTopic: cfg.DLQTopic,
+		GroupID: cfg.GroupID, Store: w.store, Flusher: flusher, Webhooks: w.registry, Logger: log.Named("processor"),
+		SessionTimeout: cfg.SessionTimeout}); err != nil {
+		return nil, err
+	}
+	w.changes = w.registry.Subscribe()
+	w.metrics = newMetrics(w)
+	return w, nil
+}
+
+// Run runs every component until ctx ends, then shuts down in order: stop
+// fetching, let in-flight deliveries finish (bounded by the lease), commit,
+// leave the group, close clients. A shutdown that takes longer than
+// ShutdownTimeout is abandoned with an error: the caller is about to exit, and
+// the leases of the deliveries left unfinished hand them to other workers.
+func (w *Worker) Run(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- w.run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	w.log.Info("shutting down: stopping fetches, finishing in-flight deliveries", zap.Duration("deadline", w.cfg.ShutdownTimeout))
+	select {
+	case err := <-done:
+		w.log.Info("stopped")
+		return err
+	case <-time.After(w.cfg.ShutdownTimeout):
+		return fmt.Errorf("shutting down: still running after the shutdown timeout of %s; leases hand unfinished deliveries to other workers",
+			w.cfg.ShutdownTimeout)
+	}
+}
+
+// run runs every component until ctx ends and returns once all have stopped.
+func (w *Worker) run(ctx context.Context) error {
+	defer w.rdb.Close()
+	defer w.publisher.Close()
+	if w.cfg.TimeScale != 1 {
+		w.log.Warn("TIME SCALE IS NOT 1: windows, grace and backoff are shortened; for demos and tests only",
+			zap.Float64("time_scale", w.cfg.TimeScale))
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return w.reader.Run(ctx) })
+	g.Go(func() error {
+		// Events of a workspace this worker has not learnt yet would be dropped:
+		// read the control topic up to its end before consuming events.
+		if err := w.reader.WaitCaughtUp(ctx); err != nil {
+			return nil
+		}
+		w.log.Info("control topic caught up; consuming events", zap.Int("webhooks", len(w.registry.All())))
+		return w.consumer.Run(ctx)
+	})
+	g.Go(func() error { return w.consumer.SweepDisabled(ctx, w.changes, w.logs) })
+	if w.notifier != nil {
+		g.Go(func() error { return w.notifier.Run(ctx) })
+	}
+	if w.cfg.HTTPAddr != "" {
+		srv := &http.Server{Addr: w.cfg.HTTPAddr, Handler: w.handler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving admin API on %s: %w", w.cfg.HTTPAddr, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	return g.Wait()
+}
+
+// Owned returns the events partitions this worker consumes now.
+func (w *Worker) Owned() []int { return w.consumer.Owned() }
+
+// ProcessorStats counts what the worker did with the events it consumed.
+func (w *Worker) ProcessorStats() *processor.Stats { return w.consumer.Stats() }
+
+// SinkStats counts the worker's deliveries and failed attempts.
+func (w *Worker) SinkStats() *sink.Stats { return w.sink.Stats() }
+
+// Pending returns the windows still open and the chats with queued bundles in
+// an events partition, from Redis.
+func (w *Worker) Pending(ctx context.Context, partition int) (windows, chats int64, err error) {
+	return w.store.Pending(ctx, partition)
+}
+
+// Webhooks returns every webhook the worker has learnt from the control topic.
+func (w *Worker) Webhooks() []webhook.Webhook { return w.registry.All() }
