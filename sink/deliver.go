@@ -6,7 +6,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -301,7 +303,7 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
 	if err != nil {
-		return attemptResult{reason: fmt.Sprintf("building request: %v", err)}
+		return attemptResult{reason: fmt.Sprintf("building request: %v", withoutURL(err))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	SetWebhookHeaders(req.Header, wh.Secret, b.ID, s.cfg.Now(), body)
@@ -338,16 +340,36 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 	return res
 }
 
-// describe turns a transport error into a reason an owner can act on.
+// describe turns a transport error into a reason an owner can act on. The
+// reason is stored (request log, last_error) and published (auto_disabled,
+// email), so it never quotes the URL, which may carry a token.
 func describe(err error) string {
+	err = withoutURL(err)
 	var blocked *BlockedAddressError
+	var dns *net.DNSError
+	var op *net.OpError
 	switch {
 	case errors.As(err, &blocked):
 		return blocked.Error()
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("timed out: %v", err)
+	case errors.As(err, &dns):
+		return fmt.Sprintf("could not resolve the receiver's host name: %v", err)
+	case errors.As(err, &op) && op.Op == "dial":
+		return fmt.Sprintf("could not connect: %v", err)
 	}
-	return err.Error()
+	return fmt.Sprintf("the request failed: %v", err)
+}
+
+// withoutURL drops the *url.Error that http.Client and url.Parse wrap errors
+// in: its text quotes the whole URL, query string and password included, and
+// where the error is shown the URL is already there, redacted.
+func withoutURL(err error) error {
+	var u *url.Error
+	if errors.As(err, &u) {
+		return u.Err
+	}
+	return err
 }
 
 func isTimeout(err error) bool {
