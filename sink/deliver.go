@@ -328,11 +328,11 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 		}
 		return res
 	case resp.StatusCode == http.StatusGone:
-		res.reason = "receiver answered 410 Gone: the webhook is disabled at once"
+		res.reason = "the receiver answered HTTP 410 Gone: the webhook is turned off at once"
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		res.reason = fmt.Sprintf("receiver answered %s; redirects are not followed", resp.Status)
+		res.reason = fmt.Sprintf("the receiver answered HTTP %s; redirects are not followed", resp.Status)
 	default:
-		res.reason = fmt.Sprintf("receiver answered %s", resp.Status)
+		res.reason = fmt.Sprintf("the receiver answered HTTP %s", resp.Status)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		res.retryAfter, res.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.cfg.Now())
@@ -350,7 +350,13 @@ func describe(err error) string {
 	var op *net.OpError
 	switch {
 	case errors.As(err, &blocked):
-		return blocked.Error()
+		// Error() tells operators which flag lifts the refusal; the owner
+		// reading this can only change the URL.
+		why := blocked.Reason
+		if !blocked.ByPort {
+			why = "the address is " + why + "; webhooks must point to a public address"
+		}
+		return fmt.Sprintf("not allowed to connect to %s: %s", blocked.Addr, why)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("timed out: %v", err)
 	case errors.As(err, &dns):
