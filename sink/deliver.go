@@ -138,11 +138,9 @@ func (s *Sink) scaled(d time.Duration) time.Duration {
 
 // HealthKey is where the consecutive-error count of a webhook epoch lives. A new
 // epoch (configure, enable) starts from zero without anyone resetting anything.
+// It is a workspace key (webhooklog.WorkspaceKey), so a delete purges it.
 func HealthKey(prefix, workspace string, epoch int64) string {
-	if prefix == "" {
-		prefix = "outbound"
-	}
-	return prefix + ":wh:{" + workspace + "}:health:" + strconv.FormatInt(epoch, 10)
+	return webhooklog.WorkspaceKey(prefix, workspace, "health:"+strconv.FormatInt(epoch, 10))
 }
 
 // ConsecutiveErrors reads the current count of a webhook epoch.
@@ -163,10 +161,14 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	now := s.cfg.Now()
 	wh, ok := s.cfg.Webhooks.Lookup(b.Workspace)
 	if !ok || !wh.Enabled || b.Epoch < wh.EnabledSince {
-		// Pending at a disable or delete: the integration stopped, the bundle goes.
+		// Pending at a disable or delete: the integration stopped, the bundle
+		// goes. A deleted workspace's logs were purged and nobody reads them:
+		// a drop logged there would outlive the delete.
 		s.stats.Dropped.Add(1)
-		s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionDropped,
-			BundleID: b.ID, ChatID: b.ChatID, Messages: len(b.Messages), Detail: "webhook disabled or deleted while the bundle was pending"})
+		if ok {
+			s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionDropped,
+				BundleID: b.ID, ChatID: b.ChatID, Messages: len(b.Messages), Detail: "webhook disabled while the bundle was pending"})
+		}
 		return windowing.Outcome{Done: true, Dropped: true}
 	}
 	health := HealthKey(s.cfg.Prefix, b.Workspace, wh.Epoch)

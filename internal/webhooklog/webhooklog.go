@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -51,7 +52,6 @@ const (
 	ActionDisabled     = "disabled"
 	ActionEnabled      = "enabled"
 	ActionConfigured   = "configured"
-	ActionDeleted      = "deleted"
 	ActionDropped      = "dropped"
 )
 
@@ -141,6 +141,50 @@ func WorkspaceKey(prefix, workspace, name string) string {
 		prefix = "outbound"
 	}
 	return prefix + ":wh:{" + workspace + "}:" + name
+}
+
+// Purge deletes every key of workspace: its logs, and whatever else the
+// module keeps under WorkspaceKey (the sink's health hash of every epoch). It
+// SCANs for them, since a health hash exists per epoch and nothing lists the
+// epochs; a delete is rare, and SCAN does not block Redis.
+func (l *Log) Purge(ctx context.Context, workspace string) error {
+	iter := l.cfg.Redis.Scan(ctx, 0, globEscape(l.key(workspace, ""))+"*", 1000).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := l.cfg.Redis.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 100 {
+			if err := flush(); err != nil {
+				return fmt.Errorf("purging %s: %w", workspace, err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("purging %s: %w", workspace, err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("purging %s: %w", workspace, err)
+	}
+	return nil
+}
+
+// globEscape quotes the characters a SCAN MATCH pattern gives a meaning to:
+// a workspace id may hold any of them.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\^-`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func (l *Log) key(workspace, log string) string {
