@@ -182,13 +182,15 @@ func (t smtpTarget) options(ctx context.Context, timeout time.Duration) []gomail
 
 // EmailSubject is the subject of the auto-disable email.
 func EmailSubject(ws string, consecutiveErrors int) string {
-	return fmt.Sprintf("outbound: webhook for workspace %s was disabled after %d consecutive errors",
+	return fmt.Sprintf("Your webhook for workspace %s was turned off after %d consecutive errors",
 		ctrlchar.ToSpace(ws), consecutiveErrors)
 }
 
-// composeEmail builds the email for an auto-disable event. Values from the
-// control topic are kept on one line each, so they cannot forge headers or
-// lines of the body.
+// composeEmail builds the email for an auto-disable event. It is written for
+// the workspace's owner, who knows the receiver and the workspace settings but
+// not this system: what happened, the last error, and what to do. (What an
+// operator can do is in docs/operations.md.) Values from the control topic are
+// kept on one line each, so they cannot forge headers or lines of the body.
 func composeEmail(id, from string, w webhook.Webhook, msg schemas.ControlMessage, now time.Time) (*gomail.Msg, error) {
 	ws := ctrlchar.ToSpace(msg.WorkspaceID)
 	when := now.UTC()
@@ -197,18 +199,15 @@ func composeEmail(id, from string, w webhook.Webhook, msg schemas.ControlMessage
 	}
 
 	var body strings.Builder
-	fmt.Fprintf(&body, "The webhook of workspace %s was disabled automatically after %d consecutive delivery errors.\n\n",
-		ws, msg.ConsecutiveErrors)
-	fmt.Fprintf(&body, "Webhook URL:        %s\n", urls.Redact(w.URL))
-	fmt.Fprintf(&body, "Consecutive errors: %d\n", msg.ConsecutiveErrors)
-	fmt.Fprintf(&body, "Last error:         %s\n", ctrlchar.ToSpace(msg.LastError))
-	fmt.Fprintf(&body, "Disabled at:        %s\n\n", when.Format("2006-01-02 15:04:05 UTC"))
-	body.WriteString("No messages are delivered to this URL while the webhook is disabled.\n\n")
-	body.WriteString("Once the receiver works again, re-enable the webhook with\n\n")
-	fmt.Fprintf(&body, "    outbound ctl enable --workspace %s\n\n", ws)
-	fmt.Fprintf(&body, "or by publishing a webhook.enable message for workspace %s on the control topic.\n", ws)
-	body.WriteString("Re-enabling starts a fresh error count.\n\n")
-	fmt.Fprintf(&body, "Event id: %s\n", ctrlchar.ToSpace(id))
+	fmt.Fprintf(&body, "The webhook of your workspace %s was turned off on %s, because %d deliveries in a row to it failed.\n\n",
+		ws, when.Format("2006-01-02 at 15:04 UTC"), msg.ConsecutiveErrors)
+	fmt.Fprintf(&body, "Webhook URL: %s\n", urls.Redact(w.URL))
+	fmt.Fprintf(&body, "Last error:  %s\n\n", ctrlchar.ToSpace(msg.LastError))
+	body.WriteString("While the webhook is off, no messages are sent to it.\n\n")
+	body.WriteString("What to do:\n")
+	body.WriteString("  1. Fix the receiver at this URL, so that it answers a POST with a 2xx status.\n")
+	body.WriteString("  2. Then turn the webhook back on in the workspace settings. Deliveries resume with the messages that arrive after that.\n\n")
+	fmt.Fprintf(&body, "Reference for support: %s\n", ctrlchar.ToSpace(id))
 
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := m.From(from); err != nil {

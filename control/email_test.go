@@ -83,3 +83,42 @@ func TestNotifierSendsOverEachTLSModeWithAuth(t *testing.T) {
 		})
 	}
 }
+
+// The email is for the workspace's owner: what happened, the last error as the
+// sink worded it, and what the owner can do. Operator commands are in
+// docs/operations.md, not here.
+func TestOwnerEmail(t *testing.T) {
+	at := schemas.Timestamp{Time: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	w := webhook.Webhook{Workspace: "ws_1", URL: "https://u:pw@hooks.example/h?token=abc", OwnerEmail: "owner@example.com"}
+	for _, lastError := range []string{
+		"the receiver answered HTTP 500 Internal Server Error",
+		"could not connect: dial tcp 203.0.113.9:443: connect: connection refused",
+	} {
+		t.Run(lastError, func(t *testing.T) {
+			msg := schemas.ControlMessage{Type: schemas.TypeAutoDisabled, WorkspaceID: "ws_1", ConsecutiveErrors: 11,
+				LastError: lastError, At: &at}
+			m, err := composeEmail("ctl_1", "outbound@example.com", w, msg, at.Time.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			part, err := m.GetParts()[0].GetContent()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "The webhook of your workspace ws_1 was turned off on 2026-03-04 at 05:06 UTC, because 11 deliveries in a row to it failed.\n\n" +
+				"Webhook URL: https://u:xxxxx@hooks.example/h?token=xxxxx\n" +
+				"Last error:  " + lastError + "\n\n" +
+				"While the webhook is off, no messages are sent to it.\n\n" +
+				"What to do:\n" +
+				"  1. Fix the receiver at this URL, so that it answers a POST with a 2xx status.\n" +
+				"  2. Then turn the webhook back on in the workspace settings. Deliveries resume with the messages that arrive after that.\n\n" +
+				"Reference for support: ctl_1\n"
+			if body := string(part); body != want {
+				t.Fatalf("body:\n%s\nwant:\n%s", body, want)
+			}
+			if s := m.GetGenHeader("Subject"); len(s) != 1 || s[0] != "Your webhook for workspace ws_1 was turned off after 11 consecutive errors" {
+				t.Errorf("subject %q", s)
+			}
+		})
+	}
+}

@@ -92,12 +92,12 @@ func TestNotifierEmailsOwnerOncePerEvent(t *testing.T) {
 				ws, to, subject string
 				body            []string
 			}{
-				{"ws_1", "owner+ws_1@example.com", "outbound: webhook for workspace ws_1 was disabled after 11 consecutive errors",
-					[]string{"https://hooks.example/ws_1", "Consecutive errors: 11", "HTTP 503 Service Unavailable",
-						"outbound ctl enable --workspace ws_1", "webhook.enable", "evt_1"}},
-				{"ws_2", "owner+ws_2@example.com", "outbound: webhook for workspace ws_2 was disabled after 12 consecutive errors",
-					[]string{"https://hooks.example/ws_2", "Consecutive errors: 12", "connect: connection refused",
-						"outbound ctl enable --workspace ws_2", "webhook.enable", "evt_2"}},
+				{"ws_1", "owner+ws_1@example.com", "Your webhook for workspace ws_1 was turned off after 11 consecutive errors",
+					[]string{"https://hooks.example/ws_1", "11 deliveries in a row", "HTTP 503 Service Unavailable",
+						"turn the webhook back on in the workspace settings", "evt_1"}},
+				{"ws_2", "owner+ws_2@example.com", "Your webhook for workspace ws_2 was turned off after 12 consecutive errors",
+					[]string{"https://hooks.example/ws_2", "12 deliveries in a row", "connect: connection refused",
+						"turn the webhook back on in the workspace settings", "evt_2"}},
 			}
 			for i, w := range want {
 				m := msgs[i]

@@ -52,8 +52,9 @@ type ReaderConfig struct {
 	Registry *Registry
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
-	// Activity, when set, receives configure, enable, disable and delete
-	// actions for the workspaces' activity logs.
+	// Activity, when set, receives configure, enable and disable actions for
+	// the workspaces' activity logs; a delete purges the workspace's logs and
+	// every other key under webhooklog.WorkspaceKey.
 	Activity *webhooklog.Log
 	// MaxWait bounds how long an idle fetch waits at the broker (2s by default).
 	// It does not delay changes: the fetch is a long poll that the broker answers
@@ -417,14 +418,24 @@ func (r *Reader) handle(ctx context.Context, log *zap.Logger, partition int, m k
 	if err == nil && first && ws != "" && r.cfg.Activity != nil {
 		// Every worker applies every record, but only the one whose apply
 		// advanced the offset in Redis logs it: the activity appears once.
-		r.recordActivity(ctx, log, msg, ws)
+		r.recordChange(ctx, log, msg, ws)
 	}
 	return err
 }
 
-// recordActivity adds an operator's change to the workspace's activity log.
-// Auto-disables are logged by the sink that caused them.
-func (r *Reader) recordActivity(ctx context.Context, log *zap.Logger, msg schemas.ControlMessage, ws string) {
+// purge deletes a deleted workspace's per-workspace state: its logs hold
+// customer messages, and its health hashes would only wait for their TTL. A
+// failure is logged, not retried: the logs and hashes expire by themselves.
+func (r *Reader) purge(ctx context.Context, log *zap.Logger, ws string) {
+	if err := r.cfg.Activity.Purge(ctx, ws); err != nil {
+		log.Warn("purging a deleted workspace's logs and health; they expire by themselves", zap.String("workspace", ws), zap.Error(err))
+	}
+}
+
+// recordChange adds an operator's change to the workspace's activity log,
+// or purges the logs of a deleted one. Auto-disables are logged by the sink
+// that caused them.
+func (r *Reader) recordChange(ctx context.Context, log *zap.Logger, msg schemas.ControlMessage, ws string) {
 	a := webhooklog.Activity{At: time.Now().UTC(), Detail: msg.Reason}
 	switch msg.Type {
 	case schemas.TypeConfigure:
@@ -434,7 +445,8 @@ func (r *Reader) recordActivity(ctx context.Context, log *zap.Logger, msg schema
 	case schemas.TypeDisable:
 		a.Action = webhooklog.ActionDisabled
 	case schemas.TypeDelete:
-		a.Action = webhooklog.ActionDeleted
+		r.purge(ctx, log, ws)
+		return
 	default:
 		return
 	}

@@ -34,12 +34,16 @@ func (c *Consumer) SweepDisabled(ctx context.Context, changes *webhook.Feed, act
 			return err
 		}
 		if ch.Disabled() {
-			c.sweep(ctx, ch.Workspace(), activity)
+			// A deleted workspace's logs are purged (control.Reader): a
+			// line there would outlive the delete.
+			c.sweep(ctx, ch.Workspace(), ch.NewOK, activity)
 		}
 	}
 }
 
-func (c *Consumer) sweep(ctx context.Context, ws string, activity *webhooklog.Log) {
+// sweep drops ws's pending windows and bundles and, unless ws was deleted,
+// says so in its activity log.
+func (c *Consumer) sweep(ctx context.Context, ws string, exists bool, activity *webhooklog.Log) {
 	ctx, cancel := context.WithTimeout(ctx, sweepTimeout)
 	defer cancel()
 	log := c.cfg.Logger.With(zap.String("workspace", ws))
@@ -53,7 +57,7 @@ func (c *Consumer) sweep(ctx context.Context, ws string, activity *webhooklog.Lo
 		}
 		windows, bundles = windows+wn, bundles+bn
 	}
-	if windows+bundles == 0 {
+	if windows+bundles == 0 || !exists {
 		return
 	}
 	err := activity.RecordActivity(ctx, ws, webhooklog.Activity{At: c.cfg.Clock.Now().UTC(), Action: webhooklog.ActionDropped,

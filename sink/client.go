@@ -39,6 +39,11 @@ type ClientConfig struct {
 	// locally: in production it lets customers make the worker call internal
 	// services.
 	AllowPrivate bool
+	// AllowedPorts and DeniedPorts are the port policy (see ParsePortPolicy):
+	// a delivery may dial a port in an allowed range and in no denied one.
+	// Defaults DefaultAllowedPorts and DefaultDeniedPorts. AllowPrivate does
+	// not lift it: a receiver on 127.0.0.1:6379 is Redis.
+	AllowedPorts, DeniedPorts string
 	// Resolver resolves webhook host names; nil means net.DefaultResolver. Every
 	// address it returns still goes through the guard.
 	Resolver *net.Resolver
@@ -70,7 +75,24 @@ func (cfg ClientConfig) WithDefaults() ClientConfig {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultUserAgent
 	}
+	if cfg.AllowedPorts == "" {
+		cfg.AllowedPorts = DefaultAllowedPorts
+	}
+	if cfg.DeniedPorts == "" {
+		cfg.DeniedPorts = DefaultDeniedPorts
+	}
 	return cfg
+}
+
+// Guard returns the SSRF guard cfg configures, for deliveries and for checking
+// a webhook URL when it is configured.
+func (cfg ClientConfig) Guard() (Guard, error) {
+	cfg = cfg.WithDefaults()
+	ports, err := ParsePortPolicy(cfg.AllowedPorts, cfg.DeniedPorts)
+	if err != nil {
+		return Guard{}, err
+	}
+	return Guard{allowPrivate: cfg.AllowPrivate, ports: ports}, nil
 }
 
 func (cfg ClientConfig) validate() error {
@@ -88,8 +110,8 @@ func (cfg ClientConfig) validate() error {
 }
 
 // NewHTTPClient returns the client deliveries are sent with. It:
-//   - refuses, at dial time, addresses the SSRF guard blocks (see CheckAddress),
-//     unless AllowPrivate is set;
+//   - refuses, at dial time, addresses and ports the SSRF guard blocks (see
+//     Guard.CheckAddress); AllowPrivate lifts the address ranges only;
 //   - ignores HTTP_PROXY and friends: through a proxy the guard would only see the
 //     proxy's address, and the proxy would reach whatever the URL names;
 //   - does not follow redirects: a 3xx comes back as the response, which the
@@ -103,12 +125,16 @@ func NewHTTPClient(cfg ClientConfig) (*http.Client, error) {
 		return nil, fmt.Errorf("validating client config: %w", err)
 	}
 	cfg = cfg.WithDefaults()
+	guard, err := cfg.Guard()
+	if err != nil {
+		return nil, fmt.Errorf("validating client config: %w", err)
+	}
 
 	dialer := newGuardedDialer(&net.Dialer{
 		Timeout:   cfg.ConnectTimeout,
 		KeepAlive: 30 * time.Second,
 		Resolver:  cfg.Resolver,
-	}, cfg.AllowPrivate, cfg.dialHook)
+	}, guard, cfg.dialHook)
 
 	transport := &http.Transport{
 		Proxy:       nil,

@@ -57,6 +57,8 @@ func TestNewHTTPClientConfig(t *testing.T) {
 		{name: "negative connect timeout", cfg: ClientConfig{ConnectTimeout: -1}, wantErr: "connect timeout"},
 		{name: "negative request timeout", cfg: ClientConfig{RequestTimeout: -time.Second}, wantErr: "request timeout"},
 		{name: "negative max body", cfg: ClientConfig{MaxResponseBody: -5}, wantErr: "max response body"},
+		{name: "bad allowed ports", cfg: ClientConfig{AllowedPorts: "80,http"}, wantErr: "parsing allowed ports"},
+		{name: "bad denied ports", cfg: ClientConfig{DeniedPorts: "0"}, wantErr: "parsing denied ports"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -136,11 +138,9 @@ func (s *Sink) scaled(d time.Duration) time.Duration {
 
 // HealthKey is where the consecutive-error count of a webhook epoch lives. A new
 // epoch (configure, enable) starts from zero without anyone resetting anything.
+// It is a workspace key (webhooklog.WorkspaceKey), so a delete purges it.
 func HealthKey(prefix, workspace string, epoch int64) string {
-	if prefix == "" {
-		prefix = "outbound"
-	}
-	return prefix + ":wh:{" + workspace + "}:health:" + strconv.FormatInt(epoch, 10)
+	return webhooklog.WorkspaceKey(prefix, workspace, "health:"+strconv.FormatInt(epoch, 10))
 }
 
 // ConsecutiveErrors reads the current count of a webhook epoch.
@@ -161,10 +161,14 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	now := s.cfg.Now()
 	wh, ok := s.cfg.Webhooks.Lookup(b.Workspace)
 	if !ok || !wh.Enabled || b.Epoch < wh.EnabledSince {
-		// Pending at a disable or delete: the integration stopped, the bundle goes.
+		// Pending at a disable or delete: the integration stopped, the bundle
+		// goes. A deleted workspace's logs were purged and nobody reads them:
+		// a drop logged there would outlive the delete.
 		s.stats.Dropped.Add(1)
-		s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionDropped,
-			BundleID: b.ID, ChatID: b.ChatID, Messages: len(b.Messages), Detail: "webhook disabled or deleted while the bundle was pending"})
+		if ok {
+			s.activity(ctx, b.Workspace, webhooklog.Activity{At: now, Action: webhooklog.ActionDropped,
+				BundleID: b.ID, ChatID: b.ChatID, Messages: len(b.Messages), Detail: "webhook disabled while the bundle was pending"})
+		}
 		return windowing.Outcome{Done: true, Dropped: true}
 	}
 	health := HealthKey(s.cfg.Prefix, b.Workspace, wh.Epoch)
@@ -301,7 +305,7 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
 	if err != nil {
-		return attemptResult{reason: fmt.Sprintf("building request: %v", err)}
+		return attemptResult{reason: fmt.Sprintf("building request: %v", withoutURL(err))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	SetWebhookHeaders(req.Header, wh.Secret, b.ID, s.cfg.Now(), body)
@@ -326,11 +330,11 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 		}
 		return res
 	case resp.StatusCode == http.StatusGone:
-		res.reason = "receiver answered 410 Gone: the webhook is disabled at once"
+		res.reason = "the receiver answered HTTP 410 Gone: the webhook is turned off at once"
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		res.reason = fmt.Sprintf("receiver answered %s; redirects are not followed", resp.Status)
+		res.reason = fmt.Sprintf("the receiver answered HTTP %s; redirects are not followed", resp.Status)
 	default:
-		res.reason = fmt.Sprintf("receiver answered %s", resp.Status)
+		res.reason = fmt.Sprintf("the receiver answered HTTP %s", resp.Status)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		res.retryAfter, res.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.cfg.Now())
@@ -338,16 +342,42 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 	return res
 }
 
-// describe turns a transport error into a reason an owner can act on.
+// describe turns a transport error into a reason an owner can act on. The
+// reason is stored (request log, last_error) and published (auto_disabled,
+// email), so it never quotes the URL, which may carry a token.
 func describe(err error) string {
+	err = withoutURL(err)
 	var blocked *BlockedAddressError
+	var dns *net.DNSError
+	var op *net.OpError
 	switch {
 	case errors.As(err, &blocked):
-		return blocked.Error()
+		// Error() tells operators which flag lifts the refusal; the owner
+		// reading this can only change the URL.
+		why := blocked.Reason
+		if !blocked.ByPort {
+			why = "the address is " + why + "; webhooks must point to a public address"
+		}
+		return fmt.Sprintf("not allowed to connect to %s: %s", blocked.Addr, why)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("timed out: %v", err)
+	case errors.As(err, &dns):
+		return fmt.Sprintf("could not resolve the receiver's host name: %v", err)
+	case errors.As(err, &op) && op.Op == "dial":
+		return fmt.Sprintf("could not connect: %v", err)
 	}
-	return err.Error()
+	return fmt.Sprintf("the request failed: %v", err)
+}
+
+// withoutURL drops the *url.Error that http.Client and url.Parse wrap errors
+// in: its text quotes the whole URL, query string and password included, and
+// where the error is shown the URL is already there, redacted.
+func withoutURL(err error) error {
+	var u *url.Error
+	if errors.As(err, &u) {
+		return u.Err
+	}
+	return err
 }
 
 func isTimeout(err error) bool {

@@ -430,3 +430,43 @@ func TestUnconfirmedAutoDisableIsPublishedAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestLogEntryOfAHugeBundleIsSmall: a bundle of 200 messages of 64 KiB
+// is a 13 MB POST; its request log entry keeps 64 KiB of it and says so.
+func TestRequestLogEntryOfAHugeBundleIsSmall(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
+	text := strings.Repeat("x", 64<<10)
+	var es []windowing.Entry
+	for i := range 200 {
+		r.offset++
+		es = append(es, windowing.Entry{Offset: r.offset, Workspace: "ws", Epoch: 1, Granularity: webhook.H1,
+			Chat:    schemas.Chat{ChatID: "chat", FullName: "Chat"},
+			Message: windowing.Message{ID: fmt.Sprintf("m%03d", i), Direction: "sent", At: time.Now().Add(-2 * time.Hour), Text: text}})
+	}
+	if _, err := r.store.Append(context.Background(), 0, es, r.offset); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the delivery", 30*time.Second, func() bool { return r.sink.Stats().Delivered.Load() == 1 })
+	ctx := context.Background()
+	q, err := r.logs.Requests(ctx, "ws")
+	if err != nil || len(q) != 1 {
+		t.Fatalf("%d requests logged, %v; want 1", len(q), err)
+	}
+	if !q[0].BodyTruncated || q[0].BodySize < 200*len(text) || len(q[0].Body) != webhooklog.MaxBody {
+		t.Errorf("entry keeps %d bytes of the body, truncated %v, size %d; want %d, true and the whole size",
+			len(q[0].Body), q[0].BodyTruncated, q[0].BodySize, webhooklog.MaxBody)
+	}
+	key := webhooklog.WorkspaceKey("", "ws", "requests")
+	entry, err := r.rdb.LIndex(ctx, key, 0).Result()
+	if err != nil || len(entry) > 70<<10 {
+		t.Fatalf("the stored entry is %d bytes (%v), want at most 70 KiB", len(entry), err)
+	}
+	// Redis allocates a 70 KiB element in jemalloc's 80 KiB size class.
+	mem, err := r.rdb.MemoryUsage(ctx, key).Result()
+	if err != nil || mem > 96<<10 {
+		t.Fatalf("MEMORY USAGE of the request log = %d bytes (%v), want at most 96 KiB", mem, err)
+	}
+	t.Logf("request log: entry of %d bytes, MEMORY USAGE %d bytes", len(entry), mem)
+}

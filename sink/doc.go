@@ -6,8 +6,10 @@
 //   - Sign: Standard Webhooks headers (webhook-id stable per bundle,
 //     webhook-timestamp, webhook-signature when a secret is set).
 //   - NewHTTPClient: refuses loopback, private, link-local and other internal
-//     addresses at dial time, on the resolved IP (no DNS-rebinding gap); never
-//     follows redirects; keeps connections alive.
+//     addresses, and ports outside the port policy, at dial time, on the
+//     resolved IP (no DNS-rebinding gap); never follows redirects; keeps
+//     connections alive. Guard.CheckURL applies the same rules, as far as they
+//     go without DNS, to a URL being configured.
 //   - Sink.Deliver: one attempt per call, never waiting. A webhook's health is
 //     shared by all workers in Redis: any failure puts the whole webhook into
 //     backoff with one probe at a time across the group, any success resets the

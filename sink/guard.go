@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -19,10 +22,17 @@ type BlockedAddressError struct {
 	// Addr is the address being dialled, as the dialer saw it.
 	Addr string
 	// Reason says which rule refused it: "loopback", "private", "link-local"...
+	// or, when ByPort, "port 6379 is not an allowed webhook port".
 	Reason string
+	// ByPort says the port policy refused it, not the address ranges:
+	// --allow-private-targets does not lift that.
+	ByPort bool
 }
 
 func (e *BlockedAddressError) Error() string {
+	if e.ByPort {
+		return fmt.Sprintf("dialing %s: %s", e.Addr, e.Reason)
+	}
 	return fmt.Sprintf("dialing %s: address is %s; set --allow-private-targets to allow it", e.Addr, e.Reason)
 }
 
@@ -48,6 +58,9 @@ var blockedV4 = []blockedPrefix{
 	{netip.MustParsePrefix("198.51.100.0/24"), "reserved for documentation"},
 	{netip.MustParsePrefix("203.0.113.0/24"), "reserved for documentation"},
 	{netip.MustParsePrefix("198.18.0.0/15"), "reserved for benchmarking"},
+	// Anycast of the deprecated 6to4 relays: whoever answers it nearby gets
+	// the payload.
+	{netip.MustParsePrefix("192.88.99.0/24"), "6to4 relay anycast (deprecated)"},
 	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
 	{netip.MustParsePrefix("255.255.255.255/32"), "broadcast"},
 	{netip.MustParsePrefix("240.0.0.0/4"), "reserved (240.0.0.0/4)"},
@@ -59,9 +72,16 @@ var blockedV6 = []blockedPrefix{
 	// IPv4-compatible addresses (::a.b.c.d) are deprecated; nothing legitimate
 	// is reached through them, and some stacks route them to the IPv4 address.
 	{netip.MustParsePrefix("::/96"), "IPv4-compatible (deprecated)"},
+	// SIIT's IPv4-translated form (::ffff:0:a.b.c.d) leads a translator to
+	// an IPv4 address. The IPv4-mapped form (::ffff:a.b.c.d) never gets here:
+	// blockReason judges it as the IPv4 address it is on the wire.
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "IPv4-translated (SIIT)"},
 	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"},
 	{netip.MustParsePrefix("100::/64"), "reserved (discard-only)"},
+	{netip.MustParsePrefix("2001:10::/28"), "ORCHID (deprecated)"},
 	{netip.MustParsePrefix("2001:db8::/32"), "reserved for documentation"},
+	{netip.MustParsePrefix("3fff::/20"), "reserved for documentation"},
+	{netip.MustParsePrefix("5f00::/16"), "segment routing (SRv6) SIDs"},
 	{netip.MustParsePrefix("fc00::/7"), "private"},
 	{netip.MustParsePrefix("fe80::/10"), "link-local"},
 	{netip.MustParsePrefix("fec0::/10"), "site-local (deprecated)"},
@@ -122,37 +142,81 @@ func match(ip netip.Addr, list []blockedPrefix) string {
 	return ""
 }
 
+// Guard is the SSRF guard of deliveries: the address ranges above, unless
+// private targets are allowed, and the port policy, always. Build it with
+// ClientConfig.Guard.
+type Guard struct {
+	allowPrivate bool
+	ports        PortPolicy
+}
+
 // CheckAddress reports whether a delivery may dial addr ("ip:port", as a
 // net.Dialer passes it to its Control function). It returns a
-// *BlockedAddressError for a refused address, and also for an address that is not
-// a literal IP and port, since the guard cannot vouch for what it cannot read.
-// With allowPrivate every parseable address is accepted: that is for demos and
-// tests whose receivers live on 127.0.0.1 or a private network.
-func CheckAddress(addr string, allowPrivate bool) error {
+// *BlockedAddressError for a refused address or port, and also for an address
+// that is not a literal IP and port, since the guard cannot vouch for what it
+// cannot read.
+func (g Guard) CheckAddress(addr string) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return &BlockedAddressError{Addr: addr, Reason: "not a literal IP address and port"}
 	}
-	if allowPrivate {
-		return nil
+	return g.check(addr, ap.Addr(), ap.Port())
+}
+
+// CheckURL applies what can be known of the guard before any DNS lookup to a
+// webhook URL being configured: its port (explicit, or the scheme's), and its
+// host when that is a literal IP. A host name is judged at dial time, on every
+// address it resolves to then. raw must have passed urls.CheckHTTP; the error
+// names the host and port, never the URL's password or query.
+func (g Guard) CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a well-formed URL")
 	}
-	if r := blockReason(ap.Addr()); r != "" {
-		return &BlockedAddressError{Addr: addr, Reason: r}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
+		}
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return &BlockedAddressError{Addr: u.Host, Reason: "port " + port + " is not a port number", ByPort: true}
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		// A name: only its port can be judged now.
+		return g.check(u.Host, netip.Addr{}, uint16(n))
+	}
+	return g.check(u.Host, ip, uint16(n))
+}
+
+// check refuses ip (unless it is the zero Addr, not yet known) and port; addr
+// is what the error names.
+func (g Guard) check(addr string, ip netip.Addr, port uint16) error {
+	if ip.IsValid() && !g.allowPrivate {
+		if r := blockReason(ip); r != "" {
+			return &BlockedAddressError{Addr: addr, Reason: r}
+		}
+	}
+	if !g.ports.Allows(port) {
+		return &BlockedAddressError{Addr: addr, Reason: fmt.Sprintf("port %d is not an allowed webhook port", port), ByPort: true}
 	}
 	return nil
 }
 
 // guardedDialer dials through a net.Dialer whose Control function applies
-// CheckAddress. Control runs after the socket is created and before connect(2),
+// Guard.CheckAddress. Control runs after the socket is created and before connect(2),
 // on every address the dialer tries (each A/AAAA record, each Happy Eyeballs
 // attempt), so no packet leaves for a refused address.
 type guardedDialer struct {
 	dialer *net.Dialer
 }
 
-func newGuardedDialer(d *net.Dialer, allowPrivate bool, hook func(network, address string) error) *guardedDialer {
+func newGuardedDialer(d *net.Dialer, g Guard, hook func(network, address string) error) *guardedDialer {
 	d.Control = func(network, address string, _ syscall.RawConn) error {
-		if err := CheckAddress(address, allowPrivate); err != nil {
+		if err := g.CheckAddress(address); err != nil {
 			return err
 		}
 		if hook != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,31 +300,38 @@ func TestGuardOnRealServer(t *testing.T) {
 	}))
 	dns := startFakeDNS(t, netip.MustParseAddr("10.0.0.7"))
 
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	tests := []struct {
 		name         string
 		allowPrivate bool
-		wantReached  bool
+		deniedPorts  string
+		wantReason   string // "" when the server must be reached
 	}{
-		{name: "guard on", allowPrivate: false, wantReached: false},
-		{name: "allow private targets", allowPrivate: true, wantReached: true},
+		{name: "guard on", allowPrivate: false, wantReason: "loopback"},
+		{name: "allow private targets", allowPrivate: true},
+		// DNS rebinding to an internal service on a denied port is refused at
+		// dial time, even with private targets allowed.
+		{name: "denied port", allowPrivate: true, deniedPorts: strconv.Itoa(port),
+			wantReason: fmt.Sprintf("port %d is not an allowed webhook port", port)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := conns.Load()
-			c, err := NewHTTPClient(ClientConfig{AllowPrivate: tt.allowPrivate, Resolver: dns.resolver(), dialHook: loopbackOnly(t)})
+			c, err := NewHTTPClient(ClientConfig{AllowPrivate: tt.allowPrivate, DeniedPorts: tt.deniedPorts,
+				Resolver: dns.resolver(), dialHook: loopbackOnly(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.CloseIdleConnections()
 			resp, err := c.Post(srv.URL, "application/json", strings.NewReader(`{}`))
-			if !tt.wantReached {
+			if tt.wantReason != "" {
 				if err == nil {
 					resp.Body.Close()
 					t.Fatal("Post succeeded, want a refusal")
 				}
 				var be *BlockedAddressError
-				if !errors.As(err, &be) || be.Reason != "loopback" {
-					t.Errorf("error = %v, want a loopback *BlockedAddressError", err)
+				if !errors.As(err, &be) || be.Reason != tt.wantReason {
+					t.Errorf("error = %v, want a *BlockedAddressError for %q", err, tt.wantReason)
 				}
 				if n := conns.Load() - before; n != 0 {
 					t.Errorf("server saw %d connection(s), want none: the refusal must come before connect", n)
@@ -406,10 +414,47 @@ func TestCheckAddress(t *testing.T) {
 		{"[2001:0:4136:e378:8000:63bf:f5ff:fffe]:80", "private (10.0.0.1 in a Teredo address)"},
 		{"localhost:80", "not a literal IP address and port"},
 		{"127.0.0.1", "not a literal IP address and port"},
+
+		// Special-purpose ranges of the IANA registries.
+		{"192.88.99.1:80", "6to4 relay anycast (deprecated)"},
+		{"[::ffff:192.88.99.1]:80", "6to4 relay anycast (deprecated)"},
+		{"[::ffff:0:808:808]:443", "IPv4-translated (SIIT)"},
+		{"[::ffff:0:7f00:1]:443", "IPv4-translated (SIIT)"},
+		{"[2001:10::1]:443", "ORCHID (deprecated)"},
+		{"[2001:1f:ffff::1]:443", "ORCHID (deprecated)"},
+		{"[2001:20::1]:443", ""},
+		{"[3fff::1]:443", "reserved for documentation"},
+		{"[3fff:fff::1]:443", "reserved for documentation"},
+		{"[3fff:1000::1]:443", ""},
+		{"[5f00::1]:443", "segment routing (SRv6) SIDs"},
+		{"[5f01::1]:443", ""},
+		// The IPv4-mapped range is ::ffff:0:0/96 too: it is judged by its IPv4
+		// meaning, not refused as a whole.
+		{"[::ffff:0:0]:80", "unspecified"},
+
+		// The default port policy.
+		{"8.8.8.8:0", "port 0 is not an allowed webhook port"},
+		{"8.8.8.8:22", "port 22 is not an allowed webhook port"},
+		{"8.8.8.8:25", "port 25 is not an allowed webhook port"},
+		{"8.8.8.8:53", "port 53 is not an allowed webhook port"},
+		{"8.8.8.8:1023", "port 1023 is not an allowed webhook port"},
+		{"8.8.8.8:1024", ""},
+		{"8.8.8.8:3000", ""},
+		{"8.8.8.8:5432", "port 5432 is not an allowed webhook port"},
+		{"8.8.8.8:6379", "port 6379 is not an allowed webhook port"},
+		{"[2606:4700::1]:9092", "port 9092 is not an allowed webhook port"},
+		{"8.8.8.8:8080", ""},
+		{"8.8.8.8:8443", ""},
+		{"8.8.8.8:11211", "port 11211 is not an allowed webhook port"},
+		{"8.8.8.8:27017", "port 27017 is not an allowed webhook port"},
+		{"8.8.8.8:65535", ""},
+		// An address the ranges refuse names its range, not its port.
+		{"127.0.0.1:6379", "loopback"},
 	}
+	g := defaultGuard(t, false)
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
-			err := CheckAddress(tt.addr, false)
+			err := g.CheckAddress(tt.addr)
 			if tt.wantReason == "" {
 				if err != nil {
 					t.Errorf("CheckAddress(%s) = %v, want allowed", tt.addr, err)
@@ -427,12 +472,115 @@ func TestCheckAddress(t *testing.T) {
 	}
 }
 
+func defaultGuard(t *testing.T, allowPrivate bool) Guard {
+	t.Helper()
+	g, err := ClientConfig{AllowPrivate: allowPrivate}.Guard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func TestCheckAddressAllowPrivate(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:80", "[::1]:80", "10.0.0.7:80", "169.254.169.254:80", "[fd00::1]:80", "0.0.0.0:80", "8.8.8.8:53"} {
+	g := defaultGuard(t, true)
+	for _, addr := range []string{"127.0.0.1:80", "[::1]:80", "10.0.0.7:80", "169.254.169.254:80", "[fd00::1]:80", "0.0.0.0:80", "8.8.8.8:443", "127.0.0.1:40000"} {
 		t.Run(addr, func(t *testing.T) {
-			if err := CheckAddress(addr, true); err != nil {
-				t.Errorf("CheckAddress(%s, allowPrivate) = %v, want allowed", addr, err)
+			if err := g.CheckAddress(addr); err != nil {
+				t.Errorf("CheckAddress(%s) with private targets allowed = %v, want allowed", addr, err)
 			}
 		})
+	}
+	// Allowing private targets is about addresses: the port policy stays.
+	for _, addr := range []string{"127.0.0.1:6379", "10.0.0.7:22", "[::1]:0"} {
+		t.Run(addr, func(t *testing.T) {
+			var be *BlockedAddressError
+			if err := g.CheckAddress(addr); !errors.As(err, &be) || !be.ByPort {
+				t.Errorf("CheckAddress(%s) with private targets allowed = %v, want a port refusal", addr, err)
+			}
+		})
+	}
+}
+
+func TestPortPolicy(t *testing.T) {
+	tests := []struct {
+		name            string
+		allowed, denied string
+		allow, refuse   []uint16
+		wantErr         string
+	}{
+		{name: "defaults", allowed: DefaultAllowedPorts, denied: DefaultDeniedPorts,
+			allow:  []uint16{80, 443, 1024, 3000, 8080, 8443, 9000, 65535},
+			refuse: []uint16{0, 1, 21, 22, 23, 25, 53, 110, 143, 465, 587, 993, 995, 1023, 2375, 2379, 3306, 5432, 6379, 9092, 11211, 27017}},
+		{name: "allow one extra low port", allowed: "80,443,8025,1024-65535", denied: "none",
+			allow: []uint16{80, 6379, 8025}, refuse: []uint16{0, 25}},
+		{name: "only 443", allowed: "443", denied: "none", allow: []uint16{443}, refuse: []uint16{80, 8443}},
+		{name: "deny a range", allowed: "1-65535", denied: "1-1023, 6379", allow: []uint16{1024, 6380}, refuse: []uint16{0, 80, 6379}},
+		{name: "none allowed", allowed: "none", denied: "none", refuse: []uint16{80, 443}},
+		{name: "port 0", allowed: "0-80", wantErr: `"0" is not a port`},
+		{name: "too big", allowed: "80,65536", wantErr: `"65536" is not a port`},
+		{name: "backwards", allowed: "443-80", wantErr: `range "443-80" ends before it starts`},
+		{name: "empty item", allowed: "80,,443", wantErr: `"" is not a port`},
+		{name: "bad denied", allowed: "80", denied: "x", wantErr: "parsing denied ports"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParsePortPolicy(tc.allowed, tc.denied)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ParsePortPolicy(%q, %q) = %v, want an error containing %q", tc.allowed, tc.denied, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, port := range tc.allow {
+				if !p.Allows(port) {
+					t.Errorf("port %d refused, want allowed", port)
+				}
+			}
+			for _, port := range tc.refuse {
+				if p.Allows(port) {
+					t.Errorf("port %d allowed, want refused", port)
+				}
+			}
+		})
+	}
+}
+
+// CheckURL is what a configure can be told before any DNS lookup.
+func TestGuardCheckURL(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string // the error, "" for accepted
+	}{
+		{"https://hooks.example/h?token=s3cret", ""},
+		{"http://hooks.example:8080/h", ""},
+		{"https://[2606:4700::1]/h", ""},
+		{"http://hooks.example:6379/", "dialing hooks.example:6379: port 6379 is not an allowed webhook port"},
+		{"https://hooks.example:22/", "dialing hooks.example:22: port 22 is not an allowed webhook port"},
+		{"http://hooks.example:0/", "dialing hooks.example:0: port 0 is not an allowed webhook port"},
+		{"http://u:s3cret@127.0.0.1/?token=s3cret", "dialing 127.0.0.1: address is loopback; set --allow-private-targets to allow it"},
+		{"http://[::ffff:10.0.0.1]:8080/", "dialing [::ffff:10.0.0.1]:8080: address is private; set --allow-private-targets to allow it"},
+		{"http://[fe80::1%25eth0]/", "dialing [fe80::1%eth0]: address is link-local; set --allow-private-targets to allow it"},
+		{"http://192.88.99.1/", "dialing 192.88.99.1: address is 6to4 relay anycast (deprecated); set --allow-private-targets to allow it"},
+		// A name resolving to 10.0.0.7 is refused at dial time, not here.
+		{"http://hooks.internal.example/", ""},
+	}
+	g := defaultGuard(t, false)
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			err := g.CheckURL(tc.url)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Fatalf("CheckURL(%q) = %q, want %q", tc.url, got, tc.want)
+			}
+		})
+	}
+	if err := defaultGuard(t, true).CheckURL("http://127.0.0.1:8080/"); err != nil {
+		t.Errorf("CheckURL with private targets allowed = %v, want accepted", err)
 	}
 }

@@ -1,16 +1,22 @@
 // Package webhooklog keeps the two logs a workspace's owner reads about its
 // webhook, in Redis so they survive restarts and every worker writes to the same
 // place: the activity log (the 10 most recent actions) and the request log (the
-// 100 most recent requests with the full request sent and response received).
-// Both are newest first.
+// 100 most recent requests with the request sent and response received). Both
+// are newest first, and bounded: a body is kept up to MaxBody, the request log
+// up to Config.MaxRequestBytes, and both expire Config.TTL after their last
+// write.
 package webhooklog
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -21,6 +27,23 @@ const (
 	RequestsSize = 100
 )
 
+// Bounds of what one entry keeps. A bundle's body can be many megabytes and a
+// receiver's answer or status line is up to it: the log keeps enough to see
+// what was sent and answered, and says when it kept less.
+const (
+	// MaxBody is how much of a request or response body an entry keeps.
+	MaxBody = 64 << 10
+	// MaxDetail is how much of an activity's detail or an attempt's error
+	// an entry keeps.
+	MaxDetail = 1 << 10
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxRequestBytes = 2 << 20
+	DefaultTTL             = 30 * 24 * time.Hour
+)
+
 // Actions of the activity log.
 const (
 	ActionDelivered    = "delivered"
@@ -29,7 +52,6 @@ const (
 	ActionDisabled     = "disabled"
 	ActionEnabled      = "enabled"
 	ActionConfigured   = "configured"
-	ActionDeleted      = "deleted"
 	ActionDropped      = "dropped"
 )
 
@@ -55,10 +77,14 @@ type Request struct {
 	Method     string    `json:"method"`
 	URL        string    `json:"url"`
 	// Headers as sent; the signature is redacted.
-	Headers  http.Header `json:"headers"`
-	Body     string      `json:"body"`
-	Response *Response   `json:"response,omitempty"`
-	Error    string      `json:"error,omitempty"`
+	Headers http.Header `json:"headers"`
+	// Body is the request body, or its first MaxBody bytes when
+	// BodyTruncated; BodySize is then the size of the whole body.
+	Body          string    `json:"body"`
+	BodyTruncated bool      `json:"request_body_truncated,omitempty"`
+	BodySize      int       `json:"request_body_size,omitempty"`
+	Response      *Response `json:"response,omitempty"`
+	Error         string    `json:"error,omitempty"`
 }
 
 // Response is what the receiver answered, the body read up to a cap.
@@ -69,41 +95,122 @@ type Response struct {
 	Truncated bool        `json:"truncated"`
 }
 
-// Log reads and writes the logs of every workspace.
-type Log struct {
-	rdb    *redis.Client
-	prefix string
+// Config configures a Log. Redis is required.
+type Config struct {
+	Redis *redis.Client
+	// Prefix starts every key (default "outbound").
+	Prefix string
+	// MaxRequestBytes caps a workspace's request log: the oldest entries go
+	// until the rest fit, though the newest always stays (default 2 MiB).
+	MaxRequestBytes int64
+	// TTL is how long a workspace's logs outlive their last write (default
+	// 30 days), so the logs of a workspace nobody deletes go too.
+	TTL time.Duration
 }
 
-// New returns a Log on rdb; prefix starts every key (default "outbound").
+// Log reads and writes the logs of every workspace.
+type Log struct {
+	cfg Config
+}
+
+// New returns a Log on rdb with the default bounds; prefix starts every key
+// (default "outbound").
 func New(rdb *redis.Client, prefix string) *Log {
+	return NewWithConfig(Config{Redis: rdb, Prefix: prefix})
+}
+
+// NewWithConfig returns a Log with cfg's defaults filled.
+func NewWithConfig(cfg Config) *Log {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "outbound"
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTTL
+	}
+	return &Log{cfg: cfg}
+}
+
+// WorkspaceKey is the Redis key of a workspace's state called name. Every
+// per-workspace key of the module is built here, so that Purge finds them
+// all; the hash tag keeps them in one slot on Redis Cluster.
+func WorkspaceKey(prefix, workspace, name string) string {
 	if prefix == "" {
 		prefix = "outbound"
 	}
-	return &Log{rdb: rdb, prefix: prefix}
+	return prefix + ":wh:{" + workspace + "}:" + name
+}
+
+// Purge deletes every key of workspace: its logs, and whatever else the
+// module keeps under WorkspaceKey (the sink's health hash of every epoch). It
+// SCANs for them, since a health hash exists per epoch and nothing lists the
+// epochs; a delete is rare, and SCAN does not block Redis.
+func (l *Log) Purge(ctx context.Context, workspace string) error {
+	iter := l.cfg.Redis.Scan(ctx, 0, globEscape(l.key(workspace, ""))+"*", 1000).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := l.cfg.Redis.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 100 {
+			if err := flush(); err != nil {
+				return fmt.Errorf("purging %s: %w", workspace, err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("purging %s: %w", workspace, err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("purging %s: %w", workspace, err)
+	}
+	return nil
+}
+
+// globEscape quotes the characters a SCAN MATCH pattern gives a meaning to:
+// a workspace id may hold any of them.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\^-`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func (l *Log) key(workspace, log string) string {
-	// The hash tag keeps a workspace's keys in one slot on Redis Cluster.
-	return l.prefix + ":wh:{" + workspace + "}:" + log
+	return WorkspaceKey(l.cfg.Prefix, workspace, log)
 }
 
-func (l *Log) push(ctx context.Context, key string, size int, v any) error {
-	pipe := l.rdb.TxPipeline()
-	if err := queue(ctx, pipe, key, size, v); err != nil {
-		return err
-	}
-	_, err := pipe.Exec(ctx)
-	return err
-}
+//go:embed push.lua
+var pushLua string
 
-func queue(ctx context.Context, pipe redis.Pipeliner, key string, size int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
+var pushScript = redis.NewScript(pushLua)
+
+// queue adds v to a log list on pipe; byteCap 0 means the list has none.
+func (l *Log) queue(ctx context.Context, pipe redis.Pipeliner, workspace, log string, size int, byteCap int64, v any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	// Bodies are HTML and JSON: escaping <, > and & would make them up to
+	// six times longer in the log than they were on the wire.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	pipe.LPush(ctx, key, b)
-	pipe.LTrim(ctx, key, 0, int64(size-1))
+	entry := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	key := l.key(workspace, log)
+	// EVAL, not EVALSHA: the script is short beside an entry, and a pipeline
+	// cannot load it when Redis lost its script cache.
+	pushScript.Eval(ctx, pipe, []string{key, key + "_bytes"}, entry, size, byteCap, int64(l.cfg.TTL/time.Second))
 	return nil
 }
 
@@ -111,18 +218,53 @@ func queue(ctx context.Context, pipe redis.Pipeliner, key string, size int, v an
 // send in the same round trip (the sink records a delivery's outcome with them).
 // All of a workspace's keys share one hash slot.
 func (l *Log) Queue(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request, a Activity) error {
-	if err := queue(ctx, pipe, l.key(workspace, "requests"), RequestsSize, r); err != nil {
+	if err := l.queue(ctx, pipe, workspace, "requests", RequestsSize, l.cfg.MaxRequestBytes, r.bounded()); err != nil {
 		return fmt.Errorf("encoding request of %s: %w", workspace, err)
 	}
-	if err := queue(ctx, pipe, l.key(workspace, "activity"), ActivitySize, a); err != nil {
+	if err := l.queue(ctx, pipe, workspace, "activity", ActivitySize, 0, a.bounded()); err != nil {
 		return fmt.Errorf("encoding activity of %s: %w", workspace, err)
 	}
 	return nil
 }
 
+// bounded returns r with its bodies cut to MaxBody and its error to MaxDetail.
+func (r Request) bounded() Request {
+	if len(r.Body) > MaxBody {
+		r.BodySize, r.BodyTruncated = len(r.Body), true
+		r.Body = truncate(r.Body, MaxBody)
+	}
+	if r.Response != nil && len(r.Response.Body) > MaxBody {
+		resp := *r.Response
+		resp.Body, resp.Truncated = truncate(resp.Body, MaxBody), true
+		r.Response = &resp
+	}
+	r.Error = truncate(r.Error, MaxDetail)
+	return r
+}
+
+func (a Activity) bounded() Activity {
+	a.Detail = truncate(a.Detail, MaxDetail)
+	return a
+}
+
+// truncate cuts s to at most n bytes, at a rune boundary so that the JSON of
+// the entry does not end in a replacement character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // RecordActivity adds an action to the workspace's activity log.
 func (l *Log) RecordActivity(ctx context.Context, workspace string, a Activity) error {
-	if err := l.push(ctx, l.key(workspace, "activity"), ActivitySize, a); err != nil {
+	err := l.exec(ctx, func(pipe redis.Pipeliner) error {
+		return l.queue(ctx, pipe, workspace, "activity", ActivitySize, 0, a.bounded())
+	})
+	if err != nil {
 		return fmt.Errorf("recording activity of %s: %w", workspace, err)
 	}
 	return nil
@@ -130,10 +272,23 @@ func (l *Log) RecordActivity(ctx context.Context, workspace string, a Activity) 
 
 // RecordRequest adds an attempt to the workspace's request log.
 func (l *Log) RecordRequest(ctx context.Context, workspace string, r Request) error {
-	if err := l.push(ctx, l.key(workspace, "requests"), RequestsSize, r); err != nil {
+	err := l.exec(ctx, func(pipe redis.Pipeliner) error {
+		return l.queue(ctx, pipe, workspace, "requests", RequestsSize, l.cfg.MaxRequestBytes, r.bounded())
+	})
+	if err != nil {
 		return fmt.Errorf("recording request of %s: %w", workspace, err)
 	}
 	return nil
+}
+
+// exec sends what fill queues.
+func (l *Log) exec(ctx context.Context, fill func(redis.Pipeliner) error) error {
+	pipe := l.cfg.Redis.Pipeline()
+	if err := fill(pipe); err != nil {
+		return err
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 func list[T any](ctx context.Context, rdb *redis.Client, key string) ([]T, error) {
@@ -154,7 +309,7 @@ func list[T any](ctx context.Context, rdb *redis.Client, key string) ([]T, error
 
 // Activity returns the workspace's activity log, newest first.
 func (l *Log) Activity(ctx context.Context, workspace string) ([]Activity, error) {
-	out, err := list[Activity](ctx, l.rdb, l.key(workspace, "activity"))
+	out, err := list[Activity](ctx, l.cfg.Redis, l.key(workspace, "activity"))
 	if err != nil {
 		return nil, fmt.Errorf("reading activity of %s: %w", workspace, err)
 	}
@@ -163,7 +318,7 @@ func (l *Log) Activity(ctx context.Context, workspace string) ([]Activity, error
 
 // Requests returns the workspace's request log, newest first.
 func (l *Log) Requests(ctx context.Context, workspace string) ([]Request, error) {
-	out, err := list[Request](ctx, l.rdb, l.key(workspace, "requests"))
+	out, err := list[Request](ctx, l.cfg.Redis, l.key(workspace, "requests"))
 	if err != nil {
 		return nil, fmt.Errorf("reading requests of %s: %w", workspace, err)
 	}

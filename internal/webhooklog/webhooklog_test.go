@@ -3,8 +3,10 @@ package webhooklog_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
@@ -42,5 +44,90 @@ func TestLogsKeepTheNewestFirstAndAreBounded(t *testing.T) {
 	}
 	if a, _ := l.Activity(ctx, "other"); len(a) != 1 {
 		t.Fatal("workspaces share a log")
+	}
+}
+
+// An entry keeps MaxBody of each body and says how much there was.
+func TestRequestEntryKeepsABoundedBody(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	l := webhooklog.New(rdb, "")
+	body := strings.Repeat("é", 200*32<<10) // 12.8 MB of two-byte runes
+	err := l.RecordRequest(ctx, "ws", webhooklog.Request{BundleID: "b", Body: body,
+		Response: &webhooklog.Response{Status: 200, Body: strings.Repeat("r", 100<<10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := l.Requests(ctx, "ws")
+	if err != nil || len(q) != 1 {
+		t.Fatalf("%d entries, %v", len(q), err)
+	}
+	r := q[0]
+	if !r.BodyTruncated || r.BodySize != len(body) || len(r.Body) != webhooklog.MaxBody || !utf8.ValidString(r.Body) {
+		t.Errorf("body kept %d bytes (valid UTF-8: %v), truncated %v, size %d; want %d, true, %d",
+			len(r.Body), utf8.ValidString(r.Body), r.BodyTruncated, r.BodySize, webhooklog.MaxBody, len(body))
+	}
+	if !r.Response.Truncated || len(r.Response.Body) != webhooklog.MaxBody {
+		t.Errorf("response body kept %d bytes, truncated %v; want %d, true", len(r.Response.Body), r.Response.Truncated, webhooklog.MaxBody)
+	}
+	raw, err := rdb.LIndex(ctx, webhooklog.WorkspaceKey("", "ws", "requests"), 0).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"request_body_truncated":true`, fmt.Sprintf(`"request_body_size":%d`, len(body))} {
+		if !strings.Contains(raw, field) {
+			t.Errorf("stored entry lacks %s", field)
+		}
+	}
+	if len(raw) > 2*webhooklog.MaxBody+2<<10 {
+		t.Errorf("stored entry is %d bytes, want at most the two bodies and a little", len(raw))
+	}
+}
+
+// A flood of large entries keeps the request log under its byte cap, with its
+// counter true to the list, and both logs expire.
+func TestRequestLogStaysUnderItsByteCap(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	const maxBytes = 1 << 20
+	l := webhooklog.NewWithConfig(webhooklog.Config{Redis: rdb, MaxRequestBytes: maxBytes, TTL: time.Hour})
+	key := webhooklog.WorkspaceKey("", "ws", "requests")
+	for i := range 300 {
+		if err := l.RecordRequest(ctx, "ws", webhooklog.Request{BundleID: fmt.Sprint("b", i), Body: strings.Repeat("<p>&amp;</p>", 10<<10)}); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			if err := l.RecordActivity(ctx, "ws", webhooklog.Activity{Action: webhooklog.ActionDelivered, Detail: strings.Repeat("x", 5000)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	entries, err := rdb.LRange(ctx, key, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, e := range entries {
+		total += len(e)
+	}
+	counted, _ := rdb.Get(ctx, key+"_bytes").Int()
+	if total > maxBytes || total < maxBytes-(80<<10) || counted != total {
+		t.Errorf("%d entries of %d bytes in all (counter says %d); want at most %d, within one entry of it", len(entries), total, counted, maxBytes)
+	}
+	if mem, err := rdb.MemoryUsage(ctx, key).Result(); err != nil || mem > maxBytes*5/4 {
+		t.Errorf("MEMORY USAGE of the request log = %d (%v), want %d and allocator overhead at most", mem, err, maxBytes)
+	}
+	q, _ := l.Requests(ctx, "ws")
+	if len(q) == 0 || q[0].BundleID != "b299" {
+		t.Fatal("the newest entry is not kept first")
+	}
+	a, _ := l.Activity(ctx, "ws")
+	if len(a) == 0 || len(a[0].Detail) != webhooklog.MaxDetail {
+		t.Errorf("activity detail kept %d bytes, want %d", len(a[0].Detail), webhooklog.MaxDetail)
+	}
+	for _, k := range []string{key, key + "_bytes", webhooklog.WorkspaceKey("", "ws", "activity")} {
+		if ttl, err := rdb.TTL(ctx, k).Result(); err != nil || ttl <= 0 || ttl > time.Hour {
+			t.Errorf("TTL of %s = %s (%v), want up to an hour", k, ttl, err)
+		}
 	}
 }
