@@ -19,7 +19,6 @@ import (
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/webhook"
-	"github.com/outbound-webhooks/outbound/windowing"
 )
 
 const ctlUsage = `outbound ctl: change webhooks through the control topic, read their state from Redis.
@@ -77,11 +76,11 @@ func (w *workspaceFlag) register(fs *flagSet) {
 }
 
 func (w workspaceFlag) check() error {
-	switch {
-	case w == "":
+	if w == "" {
 		return usageError(errors.New("--workspace is required"))
-	case !windowing.ValidID(string(w)):
-		return usageError(errors.New("--workspace must not contain control characters"))
+	}
+	if err := schemas.CheckID(string(w)); err != nil {
+		return usageError(fmt.Errorf("--workspace: %w", err))
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"internal/ctrlchar":   {},
 	"internal/urls":       {"internal/ctrlchar"},
 	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry"},
-	"windowing":           {"schemas", "webhook", "internal/ctrlchar"},
+	"windowing":           {"schemas", "webhook"},
 	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/urls"},
 	"control":             {"schemas", "webhook", "internal/webhooklog", "internal/retry", "internal/ctrlchar", "internal/urls"},
 }
