@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/outbound-webhooks/outbound/control"
@@ -36,9 +37,15 @@ func eventually(t testing.TB, what string, cond func() string) {
 // startReader runs a Reader until the test ends and checks that Run ended cleanly.
 func startReader(t testing.TB, brokers []string, topic string, rdb *redis.Client, reg *control.Registry) *control.Reader {
 	t.Helper()
+	return startReaderLogged(t, brokers, topic, rdb, reg, zaptest.NewLogger(t))
+}
+
+// startReaderLogged is startReader with the Reader's logger chosen by the test.
+func startReaderLogged(t testing.TB, brokers []string, topic string, rdb *redis.Client, reg *control.Registry, log *zap.Logger) *control.Reader {
+	t.Helper()
 	r, err := control.NewReader(control.ReaderConfig{
 		Brokers: brokers, Topic: topic, Redis: rdb, Registry: reg,
-		Logger: zaptest.NewLogger(t), PartitionRefresh: time.Second,
+		Logger: log, PartitionRefresh: time.Second,
 	})
 	if err != nil {
 		t.Fatalf("NewReader: %v", err)

@@ -32,6 +32,7 @@ const (
 	RejectUnknownType        = "unknown_type"
 	RejectMissingWorkspace   = "missing_workspace"
 	RejectInvalidWorkspace   = "invalid_workspace"
+	RejectInvalidID          = "invalid_id"
 	RejectInvalidURL         = "invalid_url"
 	RejectInvalidGranularity = "invalid_granularity"
 	RejectUnknownWorkspace   = "unknown_workspace"
@@ -479,6 +480,8 @@ func rejectReason(err error, data []byte) string {
 		return RejectMissingWorkspace
 	case errors.Is(err, ErrInvalidWorkspace):
 		return RejectInvalidWorkspace
+	case errors.Is(err, ErrInvalidID):
+		return RejectInvalidID
 	case errors.Is(err, ErrInvalidURL):
 		return RejectInvalidURL
 	case errors.Is(err, ErrInvalidGranularity):

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
@@ -103,6 +107,11 @@ func TestReaderRejectsInvalidRecords(t *testing.T) {
 		{control.RejectInvalidGranularity, "ws_1", `{"type": "webhook.configure", "workspace_id": "ws_1", "url": "https://a.example/h", "granularity": "2h", "enabled": true, "owner_email": "o@example.com"}`},
 		{control.RejectMissingWorkspace, "", `{"type": "webhook.disable"}`},
 		{control.RejectUnknownWorkspace, "ws_nobody", `{"type": "webhook.enable", "workspace_id": "ws_nobody"}`},
+		// Crafted ids: the key separator, a reserved window field, 900 000 bytes.
+		{control.RejectInvalidWorkspace, "ws_ok", `{"type": "webhook.disable", "workspace_id": "ws_ok\u001f"}`},
+		{control.RejectInvalidWorkspace, "ws_ok", `{"type": "webhook.delete", "workspace_id": "\u0000d"}`},
+		{control.RejectInvalidWorkspace, "w", `{"type": "webhook.delete", "workspace_id": "` + strings.Repeat("w", 900_000) + `"}`},
+		{control.RejectInvalidID, "ws_ok", `{"type": "webhook.disable", "workspace_id": "ws_ok", "id": "c\u0085"}`},
 	}
 	valid := `{"type": "webhook.configure", "workspace_id": "ws_ok", "url": "https://a.example/h", "granularity": "none", "enabled": true, "owner_email": "o@example.com"}`
 
@@ -124,9 +133,22 @@ func TestReaderRejectsInvalidRecords(t *testing.T) {
 	}
 
 	reg := control.NewRegistry()
-	r := startReader(t, brokers, topic, rdb, reg)
+	core, logs := observer.New(zap.WarnLevel)
+	r := startReaderLogged(t, brokers, topic, rdb, reg, zap.New(core))
 	waitCaughtUp(t, r)
 
+	// Every rejection is logged with its reason, in topic order.
+	var logged []string
+	for _, e := range logs.FilterMessage("rejecting control record").All() {
+		logged = append(logged, e.ContextMap()["reason"].(string))
+	}
+	var wantLogged []string
+	for _, rec := range invalid {
+		wantLogged = append(wantLogged, rec.reason)
+	}
+	if !slices.Equal(logged, wantLogged) {
+		t.Errorf("logged rejection reasons %v, want %v", logged, wantLogged)
+	}
 	if got, ok := reg.Lookup("ws_ok"); !ok || got.Granularity != webhook.None {
 		t.Fatalf("valid record after the invalid ones: Lookup(ws_ok) = %+v, %v", got, ok)
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/outbound-webhooks/outbound/internal/ctrlchar"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
@@ -19,6 +18,7 @@ var (
 	ErrUnknownType        = errors.New("unknown control message type")
 	ErrMissingWorkspace   = errors.New("missing workspace_id")
 	ErrInvalidWorkspace   = errors.New("invalid workspace_id")
+	ErrInvalidID          = errors.New("invalid id")
 	ErrInvalidURL         = errors.New("invalid webhook URL")
 	ErrInvalidGranularity = errors.New("invalid granularity")
 	ErrUnknownWorkspace   = errors.New("unknown workspace")
@@ -267,20 +267,27 @@ func next(old webhook.Webhook, oldOK bool, partition int, offset int64, msg sche
 }
 
 // Validate checks what can be checked of a control message without state: a known
-// type, a workspace id without control characters (they delimit the stages' Redis
-// keys), and for webhook.configure an http(s) URL with a host and a known
-// granularity. Errors wrap one of the Err* reasons and never quote the URL.
+// type, ids that pass schemas.CheckID like those of events (a workspace id keys
+// the stages' Redis state, where control characters delimit keys: a crafted one
+// could name another workspace's windows), and for webhook.configure an http(s)
+// URL with a host and a known granularity. Errors wrap one of the Err* reasons
+// and never quote the URL or an id.
 func Validate(msg schemas.ControlMessage) error {
 	switch msg.Type {
 	case schemas.TypeConfigure, schemas.TypeEnable, schemas.TypeDisable, schemas.TypeDelete, schemas.TypeAutoDisabled:
 	default:
 		return fmt.Errorf("checking type %q: %w", msg.Type, ErrUnknownType)
 	}
-	switch {
-	case msg.WorkspaceID == "":
+	if msg.WorkspaceID == "" {
 		return fmt.Errorf("checking %s: %w", msg.Type, ErrMissingWorkspace)
-	case ctrlchar.Contains(msg.WorkspaceID):
-		return fmt.Errorf("checking %s: %w: contains a control character", msg.Type, ErrInvalidWorkspace)
+	}
+	if err := schemas.CheckID(msg.WorkspaceID); err != nil {
+		return fmt.Errorf("checking %s: %w: %w", msg.Type, ErrInvalidWorkspace, err)
+	}
+	if msg.ID != "" { // optional: the notifier falls back to the record's position
+		if err := schemas.CheckID(msg.ID); err != nil {
+			return fmt.Errorf("checking %s: %w: %w", msg.Type, ErrInvalidID, err)
+		}
 	}
 	if msg.Type != schemas.TypeConfigure {
 		return nil

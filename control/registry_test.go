@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,11 @@ func configureMsg(ws, url, granularity string, enabled *bool) schemas.ControlMes
 
 func typed(typ, ws string) schemas.ControlMessage {
 	return schemas.ControlMessage{Type: typ, WorkspaceID: ws}
+}
+
+func withID(msg schemas.ControlMessage, id string) schemas.ControlMessage {
+	msg.ID = id
+	return msg
 }
 
 func autoDisabled(ws string, epoch int64) schemas.ControlMessage {
@@ -223,6 +229,23 @@ func TestRegistryApply(t *testing.T) {
 				{0, 4, typed("webhook.explode", "ws_1"), false, ErrUnknownType},
 			},
 			want: map[string]webhook.Webhook{},
+		},
+		{
+			// Ids are held to the rule of event ids (schemas.CheckID): a workspace
+			// id with the key separator or of 900 000 bytes is refused, and so is
+			// an id with a control character.
+			name: "crafted ids are rejected and touch no other workspace",
+			steps: []step{
+				{0, 0, base, true, nil},
+				{0, 1, configureMsg("ws_1\x1fchat", "https://a.example/h", "1h", nil), false, ErrInvalidWorkspace},
+				{0, 2, typed(schemas.TypeDisable, "ws_1\x1f"), false, ErrInvalidWorkspace},
+				{0, 3, configureMsg(strings.Repeat("w", 900_000), "https://a.example/h", "1h", nil), false, ErrInvalidWorkspace},
+				{0, 4, typed(schemas.TypeDelete, "\x00d"), false, ErrInvalidWorkspace},
+				{0, 5, typed(schemas.TypeDelete, "ws_1\xff"), false, ErrInvalidWorkspace},
+				{0, 6, withID(typed(schemas.TypeDisable, "ws_1"), "c\n1"), false, ErrInvalidID},
+				{0, 7, withID(typed(schemas.TypeDisable, "ws_1"), strings.Repeat("i", 257)), false, ErrInvalidID},
+			},
+			want: map[string]webhook.Webhook{"ws_1": configured("ws_1", 0, 0)},
 		},
 	}
 	for _, tc := range tests {

@@ -170,3 +170,63 @@ func TestOversizedInvalidRecordsNeverStallThePartition(t *testing.T) {
 		t.Errorf("DeadLettered = %d, Undeliverable = %d; want 2 and 0", d, u)
 	}
 }
+
+// TestNULPrefixedMessageIDsAreDeadLettered: a window keeps one hash field per
+// message id next to reserved fields that start with NUL ("\x00d" details,
+// "\x00n" new chat, "\x00a" attempts). Events whose message_id is one of them
+// are dead-lettered at decode, and the chats around them, their own included,
+// are delivered whole, with their details and is_new_chat untouched.
+func TestNULPrefixedMessageIDsAreDeadLettered(t *testing.T) {
+	hooks := webhook.Fixed{"ws": {Workspace: "ws", Enabled: true, Granularity: webhook.H1, Epoch: 1}}
+	p := startPipeline(t, hooks, 1)
+	hostile := []string{"\x00d", "\x00n", "\x00a", "\x00"}
+	want := map[string]string{}
+	var recs []kafka.Message
+	now := time.Now()
+	for i := range 30 {
+		chat := fmt.Sprint("c", i%3)
+		id := fmt.Sprint("m", i)
+		want[id] = chat
+		recs = append(recs, record(t, event("ws", chat, id, now, "hello")))
+		if i < len(hostile) {
+			bad := event("ws", "c0", hostile[i], now, "i am a reserved field")
+			bad.Chat.FullName, bad.Chat.IsNewChat = "hijacked", true
+			recs = append(recs, record(t, bad))
+		}
+	}
+	produce(t, p.topic, recs...)
+	testenv.Eventually(t, "every good message", 30*time.Second, func() bool { return p.got.count() >= len(want) })
+	time.Sleep(300 * time.Millisecond) // anything extra would show up by now
+
+	p.got.mu.Lock()
+	checkExact(t, p.got.bundles, want, hooks)
+	for _, b := range p.got.bundles {
+		if b.Chat.FullName != "Chat "+b.ChatID || b.Chat.IsNewChat {
+			t.Errorf("bundle of %s has chat %q, is_new_chat %v: a hostile event changed it", b.ChatID, b.Chat.FullName, b.Chat.IsNewChat)
+		}
+	}
+	p.got.mu.Unlock()
+
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: testenv.KafkaBrokers(t), Topic: p.dlq, Partition: 0, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range hostile {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %d dead letters, then: %v", i, err)
+		}
+		h := map[string]string{}
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		const reason = "message.message_id: must not contain control characters"
+		if h[processor.HeaderKind] != processor.KindSchema || !strings.Contains(h[processor.HeaderReason], reason) {
+			t.Errorf("dead letter %d: kind %q reason %q; want kind %q and a reason naming %q",
+				i, h[processor.HeaderKind], h[processor.HeaderReason], processor.KindSchema, reason)
+		}
+	}
+	if d := p.consumer.Stats().DeadLettered.Load(); d != int64(len(hostile)) {
+		t.Errorf("DeadLettered = %d, want %d", d, len(hostile))
+	}
+}

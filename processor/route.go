@@ -57,9 +57,6 @@ func (c *Consumer) decode(m kafka.Message) (schemas.Event, *rejection) {
 	case err != nil:
 		return ev, &rejection{KindSchema, err.Error()}
 	}
-	if !windowing.ValidID(ev.WorkspaceID) || !windowing.ValidID(ev.Chat.ChatID) {
-		return ev, &rejection{KindSchema, "workspace_id and chat.chat_id must not contain control characters"}
-	}
 	if m.Key == nil {
 		return ev, &rejection{KindKey, "record has no key; the key must be chat.chat_id"}
 	}

@@ -22,7 +22,9 @@
 // message.message_id, message.direction, message.timestamp) and leniently on
 // details (names, phones, emails, texts may be empty, null or absent). Unknown
 // fields are allowed in input events and control messages, for forward
-// compatibility. message.text is limited to 65536 characters (code points).
+// compatibility. message.text is limited to 65536 characters (code points). Ids
+// follow one rule, CheckID: 1 to MaxIDBytes bytes of UTF-8 without control
+// characters or U+FFFD.
 //
 // Timestamps encode as WireLayout in UTC ("2021-02-24T16:25:29+0000") and decode
 // from RFC 3339, WireLayout, "2021-02-24 16:25:29 +0000" or a JSON number of epoch

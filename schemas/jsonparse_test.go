@@ -111,24 +111,39 @@ func FuzzParseJSON(f *testing.F) {
 	})
 }
 
+// checkDecodeError checks the promises every Decode error keeps.
+func checkDecodeError(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrInvalidJSON) && !errors.Is(err, ErrSchema) {
+		t.Fatalf("error %q is neither ErrInvalidJSON nor ErrSchema", err)
+	}
+	if len(err.Error()) > MaxErrorLen || strings.ContainsAny(err.Error(), "\n\r") {
+		t.Fatalf("error %q is too long or spans lines", err)
+	}
+}
+
 // FuzzDecodeEvent checks that DecodeEvent never panics, that its errors keep their
-// promises, and that an accepted event survives a round trip through json.Marshal.
+// promises, that every id of an accepted event passes CheckID, and that an
+// accepted event survives a round trip through json.Marshal.
 func FuzzDecodeEvent(f *testing.F) {
 	if data, err := os.ReadFile("testdata/chat.message.v1.example.json"); err == nil {
 		f.Add(data)
 	}
 	f.Add([]byte(`{"workspace_id":"w","whatsapp_account":{},"chat":{"chat_id":"c"},"message":{"message_id":"m","direction":"received","timestamp":1614183929.5,"attachments":[{"size":3.0}]}}`))
+	f.Add([]byte(`{"workspace_id":"w","whatsapp_account":{},"chat":{"chat_id":"c"},"message":{"message_id":"\u0000d","direction":"sent","timestamp":"2021-02-24T16:25:29Z"}}`))
+	f.Add([]byte(`{"workspace_id":"w\u001fx","whatsapp_account":null,"chat":{"chat_id":"😀"},"message":{"message_id":"\u202e","direction":"sent","timestamp":1e400}}`))
+	f.Add([]byte("{\"workspace_id\":\"\xff\",\"workspace_id\":\"w\",\"whatsapp_account\":{},\"chat\":{\"chat_id\":\"c\"},\"message\":{\"message_id\":\"m\",\"direction\":\"sent\",\"timestamp\":-1}}"))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := DecodeEvent(data)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidJSON) && !errors.Is(err, ErrSchema) {
-				t.Fatalf("error %q is neither ErrInvalidJSON nor ErrSchema", err)
-			}
-			if len(err.Error()) > MaxErrorLen || strings.ContainsAny(err.Error(), "\n\r") {
-				t.Fatalf("error %q is too long or spans lines", err)
-			}
+			checkDecodeError(t, err)
 			return
+		}
+		for _, id := range []string{ev.WorkspaceID, ev.Chat.ChatID, ev.Message.MessageID} {
+			if err := CheckID(id); err != nil {
+				t.Fatalf("accepted an event with id %q: %v", id, err)
+			}
 		}
 		out, err := json.Marshal(ev)
 		if err != nil {
@@ -144,6 +159,43 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if !reflect.DeepEqual(again, ev) {
 			t.Fatalf("round trip changed the event:\n got %+v\nwant %+v", again, ev)
+		}
+	})
+}
+
+// FuzzDecodeControl is FuzzDecodeEvent for control messages.
+func FuzzDecodeControl(f *testing.F) {
+	f.Add([]byte(`{"type":"webhook.configure","id":"c1","at":"2021-02-24T16:25:29.5Z","workspace_id":"ws_1","url":"https://hooks.example.com/x?token=abc","granularity":"6h","enabled":true,"owner_email":"owner@acme.com","secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}`))
+	f.Add([]byte(`{"type":"webhook.auto_disabled","workspace_id":"ws_1","consecutive_errors":11,"last_error":"503","at":1614183929,"epoch":9223372036854775807}`))
+	f.Add([]byte(`{"type":"webhook.disable","workspace_id":"ws\u001f1","reason":"x"}`))
+	f.Add([]byte(`{"type":"webhook.delete","workspace_id":"ws","id":"\u0000a","consecutive_errors":1e30}`))
+	f.Add([]byte(`{"type":"webhook.enable","workspace_id":"ws","Workspace_ID":"other","epoch":1.5}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg, err := DecodeControl(data)
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		if err := CheckID(msg.WorkspaceID); err != nil {
+			t.Fatalf("accepted workspace_id %q: %v", msg.WorkspaceID, err)
+		}
+		if msg.ID != "" && CheckID(msg.ID) != nil {
+			t.Fatalf("accepted id %q: %v", msg.ID, CheckID(msg.ID))
+		}
+		out, err := json.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := DecodeControl(out)
+		if err != nil {
+			t.Fatalf("re-decoding %s: %v", out, err)
+		}
+		if msg.At != nil {
+			msg.At.Time = msg.At.Truncate(1e9) // the wire form has seconds only
+		}
+		if !reflect.DeepEqual(again, msg) {
+			t.Fatalf("round trip changed the control message:\n got %+v\nwant %+v", again, msg)
 		}
 	})
 }

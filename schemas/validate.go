@@ -187,6 +187,12 @@ func DecodeEvent(data []byte) (Event, error) {
 	if err != nil {
 		return Event{}, structError("event", err, "message.timestamp")
 	}
+	if err := checkIDs("event",
+		idField{"workspace_id", ev.WorkspaceID},
+		idField{"chat.chat_id", ev.Chat.ChatID},
+		idField{"message.message_id", ev.Message.MessageID}); err != nil {
+		return Event{}, err
+	}
 	return ev, nil
 }
 
@@ -200,6 +206,13 @@ func DecodeControl(data []byte) (ControlMessage, error) {
 	msg, err := controlFromDoc(doc)
 	if err != nil {
 		return ControlMessage{}, structError("control message", err, "at")
+	}
+	ids := []idField{{"workspace_id", msg.WorkspaceID}}
+	if msg.ID != "" { // optional; the schema refuses an empty one
+		ids = append(ids, idField{"id", msg.ID})
+	}
+	if err := checkIDs("control message", ids...); err != nil {
+		return ControlMessage{}, err
 	}
 	return msg, nil
 }
@@ -366,7 +379,8 @@ func childPath(parent, name string) string {
 var patternMessages = map[string]string{
 	`^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:?[0-9]{2})| [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)? [+-][0-9]{4})$`: `not an accepted timestamp (RFC 3339, "2006-01-02T15:04:05+0000", "2006-01-02 15:04:05 +0000", or epoch seconds/milliseconds as a number)`,
 	`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+0000$`:                                                                                      `must be a UTC timestamp like "2021-02-24T16:25:29+0000"`,
-	`^https?://`: "must be an http:// or https:// URL",
+	`^https?://`:                             "must be an http:// or https:// URL",
+	"^[^\u0000-\u001f\u007f-\u009f\ufffd]*$": idCharsMessage,
 	`^whsec_([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$`: "must be standard base64 (with padding) after the whsec_ prefix",
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/outbound-webhooks/outbound/internal/ctrlchar"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
@@ -43,20 +42,20 @@ var (
 	dropScript   = redis.NewScript(dropLua)
 )
 
-// sep joins the parts of chat refs and window members. Identifiers containing it
-// are refused by ValidID before they reach the store.
+// sep joins the parts of chat refs and window members.
 const sep = "\x1f"
 
-// Reserved hash fields of a window or bundle; message ids never start with NUL.
+// Reserved hash fields of a window or bundle, next to one field per message id
+// (see the Lua scripts). Every id the store gets passed schemas.CheckID when its
+// event was decoded, and that rule refuses control characters: no workspace or
+// chat id holds sep, so a chat ref or member splits back into its parts, and no
+// message id starts with NUL, so no message can overwrite or be mistaken for
+// these fields. The store relies on that rather than checking again.
 const (
 	fieldDetails = "\x00d"
 	fieldNewChat = "\x00n"
 	fieldAttempt = "\x00a"
 )
-
-// ValidID reports whether a workspace or chat id can be stored: non-empty and free
-// of control characters (they delimit keys).
-func ValidID(s string) bool { return s != "" && !ctrlchar.Contains(s) }
 
 // Config configures a Store. Durations are nominal: TimeScale divides them, and
 // every granularity, before use.

@@ -21,7 +21,6 @@ import (
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/webhook"
-	"github.com/outbound-webhooks/outbound/windowing"
 )
 
 const ctlUsage = `outbound ctl: change webhooks through the control topic, read their state from Redis.
@@ -79,11 +78,11 @@ func (w *workspaceFlag) register(fs *cli.FlagSet) {
 }
 
 func (w workspaceFlag) check() error {
-	switch {
-	case w == "":
+	if w == "" {
 		return cli.UsageError(errors.New("--workspace is required"))
-	case !windowing.ValidID(string(w)):
-		return cli.UsageError(errors.New("--workspace must not contain control characters"))
+	}
+	if err := schemas.CheckID(string(w)); err != nil {
+		return cli.UsageError(fmt.Errorf("--workspace: %w", err))
 	}
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/schemas"
-	"github.com/outbound-webhooks/outbound/windowing"
 )
 
 // produceBatch bounds the events of one write: large enough to amortise the
@@ -132,9 +131,6 @@ func eventKey(data []byte) ([]byte, error) {
 			return []byte(loose.Chat.ChatID), err
 		}
 		return nil, err
-	}
-	if !windowing.ValidID(ev.WorkspaceID) || !windowing.ValidID(ev.Chat.ChatID) {
-		return []byte(ev.Chat.ChatID), errors.New("workspace_id and chat.chat_id must not contain control characters")
 	}
 	return []byte(ev.Chat.ChatID), nil
 }

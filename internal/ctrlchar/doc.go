@@ -3,7 +3,7 @@
 // unicode.IsControl says so (C0, DEL and C1).
 //
 // Every check in the module uses it: the schema validator's one-line error
-// messages, windowing.ValidID (control characters delimit Redis keys), the
-// control plane's workspace check and the owner email's headers, and the URL
-// check in internal/urls. It imports nothing of the module.
+// messages, schemas.CheckID (the one rule for ids: control characters delimit
+// Redis keys), the owner email's headers, and the URL check in internal/urls. It
+// imports nothing of the module.
 package ctrlchar

@@ -28,7 +28,7 @@ var allowed = map[string][]string{
 	"internal/urls":       {"internal/ctrlchar"},
 	"internal/faults":     {},
 	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/faults"},
-	"windowing":           {"schemas", "webhook", "internal/ctrlchar", "internal/faults"},
+	"windowing":           {"schemas", "webhook", "internal/faults"},
 	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/urls", "internal/faults"},
 	"control":             {"schemas", "webhook", "internal/webhooklog", "internal/retry", "internal/ctrlchar", "internal/urls"},
 	// The worker's builder sits above the stages and the control plane and
