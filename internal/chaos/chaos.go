@@ -35,7 +35,7 @@ type Config struct {
 	Kills        int           // SIGKILLs of random workers, each followed by a restart
 	RedisRestart bool          // SIGKILL redis-server and start it again on its AOF
 	Freeze       time.Duration // SIGSTOP a worker this long, then SIGCONT (0: no)
-	Outage       time.Duration // the receiver answers 503 this long (0: no)
+	Outage       time.Duration // the receiver answers 503 at most this long (0: no; see maxRefused)
 	KafkaRestart bool          // restart the broker on the same port and data
 
 	Drain time.Duration // how long after the load every message may take to arrive
@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	loadStart := time.Now()
 	produced := make(chan error, 1)
 	go func() { produced <- p.produce(ctx, brokers, events, cfg.Load) }()
-	f := &faults{cfg: cfg, say: func(format string, args ...any) { say("%6s  "+format, append([]any{since(loadStart)}, args...)...) },
+	f := &faults{cfg: cfg, say: func(format string, args ...any) { say("%8s  "+format, append([]any{since(loadStart)}, args...)...) },
 		ws: ws, redis: rds, kafka: kafka, recv: recv, r: rand.New(rand.NewPCG(cfg.Seed, 0xfa17))}
 	if err := f.run(ctx, loadStart); err != nil {
 		return nil, fmt.Errorf("injecting faults: %w", err)
@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := <-produced; err != nil {
 		return nil, err
 	}
-	say("%6s  all %d events produced; waiting for deliveries", since(loadStart), cfg.Events)
+	say("%8s  all %d events produced; waiting for deliveries", since(loadStart), cfg.Events)
 
 	want := 0
 	for i := range cfg.Events {
@@ -139,7 +139,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if errors.Is(drained, context.Canceled) {
 		return nil, drained
 	}
-	say("%6s  %d of %d deliverable messages delivered; listening %s more for late duplicates", since(loadStart), recv.distinct(), want, cfg.Settle)
+	say("%8s  %d of %d deliverable messages delivered; listening %s more for late duplicates", since(loadStart), recv.distinct(), want, cfg.Settle)
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()

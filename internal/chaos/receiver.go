@@ -40,7 +40,7 @@ type receiver struct {
 	deliveries []delivery // in arrival order
 	undecoded  int        // bodies that were not a payload of the spec
 	seen       map[string]bool
-	refusedBy  map[string]int // per webhook path: more than 10 would auto-disable it
+	refusedBy  map[string]int // per webhook path, see maxRefused
 }
 
 func startReceiver() (*receiver, error) {
@@ -67,11 +67,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	if r.down.Load() {
-		r.refused.Add(1)
-		r.mu.Lock()
-		r.refusedBy[req.URL.Path]++
-		r.mu.Unlock()
+	if r.refuse(req.URL.Path) {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
@@ -121,6 +117,29 @@ func (r *receiver) distinct() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.seen)
+}
+
+// maxRefused caps the 503s of one webhook in an outage. Every attempt counts
+// toward auto-disable, and a busy webhook has up to --per-webhook deliveries in
+// flight per worker when the outage starts, each of which fails: an outage of
+// even one second could disable it, which would stop its deliveries for good.
+const maxRefused = 5
+
+// refuse reports whether the request to path is to be refused; the outage ends
+// early once one webhook has been refused maxRefused times.
+func (r *receiver) refuse(path string) bool {
+	if !r.down.Load() {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.refusedBy[path] >= maxRefused {
+		r.down.Store(false)
+		return false
+	}
+	r.refusedBy[path]++
+	r.refused.Add(1)
+	return true
 }
 
 // mostRefused is the most 503s one webhook got.

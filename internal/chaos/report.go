@@ -113,8 +113,8 @@ func check(p *plan, deliveries []delivery) *Result {
 
 // Print writes the table, then what the table rests on.
 func (r *Result) Print(w io.Writer, cfg Config) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	row := func(name string, v any, note string) { fmt.Fprintf(tw, "%s\t%v\t  %s\t\n", name, v, note) }
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name string, v int, note string) { fmt.Fprintf(tw, "%s\t%7d\t%s\n", name, v, note) }
 	fmt.Fprintln(w)
 	row("events in", r.Events, "")
 	row("deliverable", r.Deliverable, "text and emoji; attachments, empty texts and invalid JSON are not")
