@@ -6,6 +6,8 @@
 #                                       (once; later runs are offline and instant)
 #   scripts/kafka.sh start <statedir>   start a broker on free loopback ports, wait until
 #                                       it serves, print its bootstrap address 127.0.0.1:PORT
+#   scripts/kafka.sh restart <statedir> stop it and start it again on the same ports with
+#                                       the same data (for fault injection)
 #   scripts/kafka.sh stop <statedir>    stop it (TERM, then KILL)
 #
 # Environment: KAFKA_VERSION (default below), KAFKA_HEAP (default -Xmx512m),
@@ -180,10 +182,18 @@ start_once() {
 		return 1
 	fi
 
+	echo "$bport" >"$dir/kafka.port"
+	launch "$dir" "$bport"
+}
+
+# launch STATEDIR PORT: run the broker of STATEDIR's config and data, wait until it
+# serves on PORT, print its bootstrap address.
+launch() {
+	local dir="$1" bport="$2" JAVA_OPTS
+	java_opts "$dir"
 	java "${JAVA_OPTS[@]}" kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 </dev/null &
 	local pid=$!
 	echo "$pid" >"$dir/kafka.pid"
-	echo "$bport" >"$dir/kafka.port"
 
 	local deadline=$((SECONDS + START_TIMEOUT))
 	while ((SECONDS < deadline)); do
@@ -207,6 +217,18 @@ start_once() {
 	return 1
 }
 
+# A restart keeps the data and the ports, as a broker restarted in place does:
+# clients reconnect to the address they know, and committed records survive.
+cmd_restart() {
+	local dir="${1:?usage: kafka.sh restart <statedir>}"
+	[[ -f "$dir/server.properties" && -f "$dir/kafka.port" ]] ||
+		die "no broker was started from $dir; run: scripts/kafka.sh start $dir"
+	dir="$(cd "$dir" && pwd)"
+	cmd_stop "$dir"
+	mv -f "$dir/kafka.log" "$dir/kafka.log.$(date +%s)" 2>/dev/null || true
+	launch "$dir" "$(cat "$dir/kafka.port")" || exit 1
+}
+
 cmd_stop() {
 	local dir="${1:?usage: kafka.sh stop <statedir>}"
 	[[ -f "$dir/kafka.pid" ]] || return 0
@@ -217,9 +239,10 @@ cmd_stop() {
 case "${1:-}" in
 install) cmd_install ;;
 start) cmd_start "${2:-}" ;;
+restart) cmd_restart "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 *)
-	echo "usage: scripts/kafka.sh install | start <statedir> | stop <statedir>" >&2
+	echo "usage: scripts/kafka.sh install | start <statedir> | restart <statedir> | stop <statedir>" >&2
 	exit 2
 	;;
 esac

@@ -182,6 +182,35 @@ func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
 	}
 }
 
+// TestLateMessageOfALaggingConsumerKeepsChatOrder: a consumer that lags (a
+// replay after a crash) appends a late message and then the chat's next one,
+// whose window is still open. The late message must join the chat's first open
+// window, not the window of now: there it would be delivered after the next
+// message's bundle. Found by `make chaos` (cmd/outbound-chaos).
+func TestLateMessageOfALaggingConsumerKeepsChatOrder(t *testing.T) {
+	base := utc("2024-01-01T10:00:00Z")
+	clk := clockwork.NewFakeClockAt(base)
+	s := newTestStore(t, clk)
+	mustAppend(t, s, 0, entry(0, "ws", "c", "on-time", base.Add(5*time.Minute), webhook.H1))
+	clk.Advance(base.Add(90 * time.Minute).Sub(clk.Now()))
+	if first := drain(t, s, 0, clk.Now()); len(first) != 1 {
+		t.Fatalf("want the 10:00 bundle, got %v", first)
+	}
+	// Hours later the consumer appends a late 10:30 message, then the chat's
+	// 11:10 message.
+	clk.Advance(base.Add(4*time.Hour + 30*time.Minute).Sub(clk.Now()))
+	mustAppend(t, s, 0, entry(1, "ws", "c", "late", base.Add(30*time.Minute), webhook.H1),
+		entry(2, "ws", "c", "next", base.Add(70*time.Minute), webhook.H1))
+	clk.Advance(base.Add(6 * time.Hour).Sub(clk.Now()))
+	var got []string
+	for _, b := range drain(t, s, 0, clk.Now()) {
+		got = append(got, ids(b)...)
+	}
+	if fmt.Sprint(got) != "[late next]" {
+		t.Fatalf("delivered in the order %v, want [late next]", got)
+	}
+}
+
 func TestFutureTimestampIsClampedIntoTheCurrentWindow(t *testing.T) {
 	now := utc("2024-01-01T10:20:00Z")
 	clk := clockwork.NewFakeClockAt(now)

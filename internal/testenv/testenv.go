@@ -20,8 +20,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -29,7 +27,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
+
+	"github.com/outbound-webhooks/outbound/internal/topics"
 )
 
 // Environment variables set by scripts/with-services.
@@ -60,115 +59,26 @@ func KafkaBrokers(t testing.TB) []string {
 }
 
 // NewTopic creates a uniquely named topic with the given number of partitions
-// (replication 1), waits until it is usable (metadata shows leaders for all
-// partitions), and deletes it at cleanup. Name has a readable prefix from t.Name()
-// (sanitised) + random suffix.
-//
-// kafka-go's Transport answers metadata from a cache that it refreshes every few
-// seconds, so a kafka.Writer on the shared kafka.DefaultTransport could otherwise see
-// "Unknown Topic Or Partition" for a topic created a moment ago. NewTopic therefore
-// creates the topic through kafka.DefaultTransport (which refreshes that cache for the
-// address kafka.TCP(KafkaBrokers(t)...)) and returns only once both the broker and that
-// cache show a leader for every partition. A test with its own kafka.Transport starts
-// from fresh metadata anyway.
+// (replication 1), waits until it is usable, also by writers on
+// kafka.DefaultTransport (see topics.Create), and deletes it at cleanup. Name has a
+// readable prefix from t.Name() (sanitised) + random suffix.
 func NewTopic(t testing.TB, partitions int) string {
 	t.Helper()
-	if partitions < 1 {
-		t.Fatalf("testenv.NewTopic: partitions must be >= 1, got %d", partitions)
-	}
 	brokers := KafkaBrokers(t)
-	addr := kafka.TCP(brokers...)
 	name := topicName(t.Name())
-	// Transport nil: kafka.DefaultTransport, shared with Writers that use the default.
-	client := &kafka.Client{Addr: addr, Timeout: serviceTimeout}
-
 	ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 	defer cancel()
-	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
-		Topics: []kafka.TopicConfig{{Topic: name, NumPartitions: partitions, ReplicationFactor: 1}},
-	})
-	if err == nil {
-		err = res.Errors[name]
+	if err := topics.Create(ctx, brokers, name, partitions); err != nil {
+		t.Fatalf("testenv.NewTopic: %v", err)
 	}
-	if err != nil {
-		t.Fatalf("testenv.NewTopic: create topic %q on %v: %v", name, brokers, err)
-	}
-
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 		defer cancel()
-		res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{name}})
-		if err == nil {
-			err = res.Errors[name]
-		}
-		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
-			t.Logf("testenv: delete topic %q: %v", name, err)
+		if err := topics.Delete(ctx, brokers, name); err != nil {
+			t.Logf("testenv: %v", err)
 		}
 	})
-
-	// First the broker itself (a new Transport fetches fresh metadata), then the cache
-	// of the default transport.
-	fresh := func(ctx context.Context) error {
-		tr := &kafka.Transport{}
-		defer tr.CloseIdleConnections()
-		c := &kafka.Client{Addr: addr, Timeout: serviceTimeout, Transport: tr}
-		return topicReady(ctx, c, name, partitions)
-	}
-	cached := func(ctx context.Context) error { return topicReady(ctx, client, name, partitions) }
-	for _, check := range []struct {
-		what  string
-		ready func(context.Context) error
-	}{{"broker metadata", fresh}, {"kafka.DefaultTransport's metadata cache", cached}} {
-		if err := poll(ctx, check.ready); err != nil {
-			t.Fatalf("testenv.NewTopic: topic %q not usable within %v (%s): %v", name, serviceTimeout, check.what, err)
-		}
-	}
 	return name
-}
-
-// poll calls ready until it returns nil or ctx ends.
-func poll(ctx context.Context, ready func(context.Context) error) error {
-	for {
-		last := ready(ctx)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last state: %v)", ctx.Err(), last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// topicReady reports whether metadata from client shows topic with n partitions that
-// all have a leader.
-func topicReady(ctx context.Context, client *kafka.Client, topic string, n int) error {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return err
-	}
-	for _, tp := range md.Topics {
-		if tp.Name != topic {
-			continue
-		}
-		if tp.Error != nil {
-			return tp.Error
-		}
-		if len(tp.Partitions) != n {
-			return fmt.Errorf("metadata shows %d of %d partitions", len(tp.Partitions), n)
-		}
-		for _, p := range tp.Partitions {
-			if p.Error != nil {
-				return fmt.Errorf("partition %d: %w", p.ID, p.Error)
-			}
-			if p.Leader.Host == "" {
-				return fmt.Errorf("partition %d has no leader yet", p.ID)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("topic missing from metadata")
 }
 
 // topicName turns a test name into a legal, unique Kafka topic name:

@@ -51,12 +51,12 @@ for i = 5, #ARGV, 12 do
         -- the granularity changed while this window was open: it keeps its size.
         gname, start, wend = st[4], tonumber(st[2]), tonumber(st[3])
       elseif start < sealed then
-        -- its window was already sealed: never drop, join the chat's open window.
-        start = now - now % g
-        if start < sealed then
-          start = sealed - sealed % g
-          if start < sealed then start = start + g end
-        end
+        -- its window was already sealed: never drop, join the chat's first
+        -- window after the sealed mark. Not the window of now: a lagging
+        -- consumer's next messages of this chat may still fall into earlier
+        -- open windows, and would be delivered before this one.
+        start = sealed - sealed % g
+        if start < sealed then start = start + g end
         wend = start + g
       end
       local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
