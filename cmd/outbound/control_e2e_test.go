@@ -110,7 +110,7 @@ func TestAutoDisableEmailsTheOwnerOnce(t *testing.T) {
 	if len(m.To) != 1 || m.To[0] != "owner+ws@example.com" {
 		t.Errorf("email to %v, want the owner owner+ws@example.com", m.To)
 	}
-	for _, want := range []string{url, "11 consecutive", "502 Bad Gateway", "outbound ctl enable --workspace ws"} {
+	for _, want := range []string{url, "11 consecutive", "502 Bad Gateway", "turn the webhook back on in the workspace settings"} {
 		if !strings.Contains(m.Subject+"\n"+m.Body, want) {
 			t.Errorf("email lacks %q:\n%s\n%s", want, m.Subject, m.Body)
 		}

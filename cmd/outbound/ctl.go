@@ -101,6 +101,9 @@ func (w *workspaceFlag) parse(fs *cli.FlagSet, args []string, stderr io.Writer) 
 type publishFlags struct {
 	brokers string
 	topic   string
+	// checkURL, when set, vets a webhook.configure's URL before it is
+	// published (the SSRF guard's settings of `ctl configure`).
+	checkURL func(string) error
 }
 
 func (p *publishFlags) register(fs *cli.FlagSet) {
@@ -119,7 +122,7 @@ func (p *publishFlags) publish(ctx context.Context, msg schemas.ControlMessage, 
 	if p.topic == "" {
 		return cli.UsageError(errors.New("--control-topic is empty"))
 	}
-	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: brokers, Topic: p.topic})
+	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: brokers, Topic: p.topic, CheckURL: p.checkURL})
 	if err != nil {
 		return err
 	}
@@ -150,8 +153,10 @@ the process list.`)
 		pf                                      publishFlags
 		rawURL, granularity, ownerEmail, secret string
 		disabled                                bool
+		target                                  sink.ClientConfig
 	)
 	ws.register(fs)
+	registerTargetFlags(fs, &target.AllowPrivate, &target.AllowedPorts, &target.DeniedPorts)
 	fs.StringVar(&rawURL, "url", "", "receiver URL, http:// or https:// (required)")
 	fs.StringVar(&granularity, "granularity", "", "none (one call per message), 1h, 6h, 12h or 24h (required)")
 	fs.StringVar(&ownerEmail, "owner-email", "", "who is emailed when the webhook is auto-disabled (required)")
@@ -173,9 +178,14 @@ the process list.`)
 	if ownerEmail == "" {
 		errs = append(errs, errors.New("--owner-email is required: the owner is emailed when the webhook is auto-disabled"))
 	}
+	guard, err := target.Guard()
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return cli.UsageError(errors.Join(errs...))
 	}
+	pf.checkURL = guard.CheckURL
 	enabled := !disabled
 	return pf.publish(ctx, schemas.ControlMessage{Type: schemas.TypeConfigure, WorkspaceID: string(ws),
 		URL: rawURL, Granularity: granularity, Enabled: &enabled, OwnerEmail: ownerEmail, Secret: secret}, stdout)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/sink"
 )
 
 // workerFlags are the flags of `outbound worker`: app.Config, plus what only
@@ -36,7 +37,9 @@ func (f *workerFlags) register(fs *cli.FlagSet) {
 	fs.StringVar(&c.SMTPPassword, "smtp-password", "", "SMTP AUTH PLAIN password; prefer the environment variable OUTBOUND_SMTP_PASSWORD")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "webhook connect timeout")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", def.RequestTimeout, "webhook whole-request timeout")
-	fs.BoolVar(&c.AllowPrivate, "allow-private-targets", false, "allow webhooks on loopback and private addresses (turns the SSRF guard off)")
+	registerTargetFlags(fs, &c.AllowPrivate, &c.AllowedPorts, &c.DeniedPorts)
+	fs.Int64Var(&c.RequestLogMaxBytes, "request-log-max-bytes", 0, "cap of one workspace's request log in bytes (0: 2 MiB); the oldest entries go first")
+	fs.DurationVar(&c.LogTTL, "webhook-log-ttl", 0, "how long a workspace's activity and request logs outlive their last write (0: 30 days)")
 	fs.StringVar(&c.Product, "product-name", def.Product, "product name in the aggregation's link sentence")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", def.SessionTimeout, "consumer group session timeout")
 	fs.DurationVar(&c.Grace, "grace", def.Grace, "how long after its close a window waits for late records")
@@ -68,4 +71,12 @@ func runWorker(ctx context.Context, args []string, _ io.Reader, _, stderr io.Wri
 		return err
 	}
 	return w.Run(ctx)
+}
+
+// registerTargetFlags registers the SSRF guard's flags: the worker dials by
+// them, and `ctl configure` checks a URL against them before publishing it.
+func registerTargetFlags(fs *cli.FlagSet, allowPrivate *bool, allowed, denied *string) {
+	fs.BoolVar(allowPrivate, "allow-private-targets", false, "allow webhooks on loopback and private addresses (turns the SSRF guard's address rules off; the port policy stays)")
+	fs.StringVar(allowed, "allowed-target-ports", sink.DefaultAllowedPorts, "ports a webhook may use: comma-separated ports and ranges")
+	fs.StringVar(denied, "denied-target-ports", sink.DefaultDeniedPorts, "ports a webhook may not use even inside an allowed range (none: no exceptions)")
 }

@@ -64,6 +64,15 @@ type Config struct {
 	// AllowPrivate allows webhooks on loopback and private addresses, which turns
 	// the SSRF guard off: for local receivers only.
 	AllowPrivate bool
+	// AllowedPorts and DeniedPorts are the SSRF guard's port policy
+	// (sink.ParsePortPolicy); empty: sink.DefaultAllowedPorts and
+	// sink.DefaultDeniedPorts. AllowPrivate does not lift it.
+	AllowedPorts, DeniedPorts string
+	// RequestLogMaxBytes caps one workspace's request log (default 2 MiB), and
+	// LogTTL is how long a workspace's logs outlive their last write (default
+	// 30 days).
+	RequestLogMaxBytes int64
+	LogTTL             time.Duration
 	// Product names the product in the aggregation's link sentence (default
 	// "TimelinesAI").
 	Product string
@@ -175,6 +184,8 @@ func (c Config) fields() []zap.Field {
 		zap.Float64("time_scale", c.TimeScale), zap.String("smtp_url", urls.Redact(c.SMTPURL)),
 		zap.String("smtp_from", c.SMTPFrom), zap.String("smtp_tls", c.SMTPTLS), zap.String("smtp_user", c.SMTPUser), zap.Duration("connect_timeout", c.ConnectTimeout),
 		zap.Duration("request_timeout", c.RequestTimeout), zap.Bool("allow_private_targets", c.AllowPrivate),
+		zap.String("allowed_target_ports", c.AllowedPorts), zap.String("denied_target_ports", c.DeniedPorts),
+		zap.Int64("request_log_max_bytes", c.RequestLogMaxBytes), zap.Duration("webhook_log_ttl", c.LogTTL),
 		zap.String("product_name", c.Product), zap.Duration("session_timeout", c.SessionTimeout),
 		zap.Duration("grace", c.Grace), zap.Int("concurrency", c.Concurrency), zap.Int("per_webhook", c.PerWebhook),
 		zap.Duration("shutdown_timeout", c.ShutdownTimeout),

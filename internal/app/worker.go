@@ -49,12 +49,20 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		return nil, fmt.Errorf("parsing the Redis URL: %w", err)
 	}
 	w := &Worker{cfg: cfg, log: log, rdb: redis.NewClient(opts), registry: control.NewRegistry()}
-	w.logs = webhooklog.New(w.rdb, "")
+	w.logs = webhooklog.NewWithConfig(webhooklog.Config{Redis: w.rdb, MaxRequestBytes: cfg.RequestLogMaxBytes, TTL: cfg.LogTTL})
+	client := sink.ClientConfig{ConnectTimeout: cfg.ConnectTimeout, RequestTimeout: cfg.RequestTimeout,
+		AllowPrivate: cfg.AllowPrivate, AllowedPorts: cfg.AllowedPorts, DeniedPorts: cfg.DeniedPorts,
+		UserAgent: "outbound/" + cfg.Version}
+	guard, err := client.Guard()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	if w.reader, err = control.NewReader(control.ReaderConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
 		Redis: w.rdb, Registry: w.registry, Logger: log.Named("control"), Activity: w.logs}); err != nil {
 		return nil, err
 	}
-	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic, Logger: log}); err != nil {
+	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic, Logger: log,
+		CheckURL: guard.CheckURL}); err != nil {
 		return nil, err
 	}
 	if cfg.SMTPURL != "" {
@@ -70,8 +78,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	}
 	if w.sink, err = sink.New(sink.Config{Redis: w.rdb, Webhooks: w.registry, Publisher: w.publisher, Log: w.logs,
 		Logger: log.Named("sink"), Product: cfg.Product, TimeScale: cfg.TimeScale,
-		Client: sink.ClientConfig{ConnectTimeout: cfg.ConnectTimeout, RequestTimeout: cfg.RequestTimeout,
-			AllowPrivate: cfg.AllowPrivate, UserAgent: "outbound/" + cfg.Version}}); err != nil {
+		Client: client}); err != nil {
 		return nil, err
 	}
 	flusher, err := windowing.NewFlusher(windowing.FlusherConfig{Store: w.store, Deliverer: w.sink,

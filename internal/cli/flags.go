@@ -82,6 +82,11 @@ func (fs *FlagSet) IntVar(p *int, name string, def int, usage string) {
 	fs.FlagSet.IntVar(p, name, def, fs.envUsage(name, usage))
 }
 
+func (fs *FlagSet) Int64Var(p *int64, name string, def int64, usage string) {
+	def = envParse(fs, name, def, "an integer", func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
+	fs.FlagSet.Int64Var(p, name, def, fs.envUsage(name, usage))
+}
+
 // Parse parses args and reports bad environment values as errors too. Every
 // error but --help is a usage error (exit status 2), and so is an argument
 // left over.
