@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outbound-webhooks/outbound/internal/topics"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -36,66 +37,16 @@ func newKafkaEnv(brokers []string) *kafkaEnv {
 // name is a topic or group name unique to this run.
 func (k *kafkaEnv) name(what string) string { return "bench-" + k.runID + "-" + what }
 
-// createTopic creates a topic of this run and waits until every partition has
-// a leader.
+// createTopic creates a topic of this run, usable when it returns.
 func (k *kafkaEnv) createTopic(ctx context.Context, what string, partitions int) (string, error) {
 	name := k.name(what)
-	res, err := k.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
-		Topics: []kafka.TopicConfig{{Topic: name, NumPartitions: partitions, ReplicationFactor: 1}},
-	})
-	if err == nil {
-		err = res.Errors[name]
-	}
-	if err != nil {
-		return "", fmt.Errorf("creating topic %s: %w", name, err)
+	if err := topics.Create(ctx, k.brokers, name, partitions); err != nil {
+		return "", err
 	}
 	k.mu.Lock()
 	k.topics = append(k.topics, name)
 	k.mu.Unlock()
-	// Writers the bench does not configure (control.Publisher's) use
-	// kafka.DefaultTransport, whose metadata cache refreshes every few seconds:
-	// wait until it knows the topic too, or their first write fails with
-	// "Unknown Topic Or Partition".
-	shared := &kafka.Client{Addr: k.client.Addr, Timeout: k.client.Timeout}
-	for _, c := range []*kafka.Client{k.client, shared} {
-		for {
-			err := ready(ctx, c, name, partitions)
-			if err == nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return "", fmt.Errorf("waiting for topic %s: %w (last state: %w)", name, ctx.Err(), err)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
 	return name, nil
-}
-
-func ready(ctx context.Context, c *kafka.Client, topic string, partitions int) error {
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return err
-	}
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.Error != nil {
-			return t.Error
-		}
-		if len(t.Partitions) != partitions {
-			return fmt.Errorf("%d of %d partitions in metadata", len(t.Partitions), partitions)
-		}
-		for _, p := range t.Partitions {
-			if p.Error != nil || p.Leader.Host == "" {
-				return fmt.Errorf("partition %d has no leader yet", p.ID)
-			}
-		}
-		return nil
-	}
-	return errors.New("topic not in metadata yet")
 }
 
 // close deletes the run's topics.
