@@ -276,6 +276,7 @@ type Claimed struct {
 	partition int
 	chat      string
 	member    string
+	leaseEnd  time.Time // on the Store's clock
 }
 
 // Claim leases up to limit chats of the partition whose head bundle is due and
@@ -285,8 +286,9 @@ type Claimed struct {
 func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int) ([]Claimed, error) {
 	p := s.prefix(partition)
 	now := s.cfg.Clock.Now()
+	leaseEnd := now.Add(lease)
 	args := make([]any, 0, 6+2*len(remaining))
-	args = append(args, p, now.UnixMilli(), now.Add(lease).UnixMilli(), limit, perWorkspace, 4*limit)
+	args = append(args, p, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, 4*limit)
 	for ws, n := range remaining {
 		args = append(args, ws, n)
 	}
@@ -304,6 +306,7 @@ func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Dura
 		if err != nil {
 			return nil, fmt.Errorf("decoding bundle of partition %d: %w", partition, err)
 		}
+		c.leaseEnd = leaseEnd
 		out = append(out, c)
 	}
 	return out, nil
