@@ -45,6 +45,12 @@ type Config struct {
 	Log       *webhooklog.Log
 	Logger    *zap.Logger
 	Client    ClientConfig
+	// Timeouts are the flusher's (windowing.FlusherConfig.Timeouts). A delivery's
+	// request ends at its context's deadline, which the flusher sets inside the
+	// lease, or after Timeouts.Request when the context has none; the books of
+	// an attempt get Timeouts.Grace of their own. Client.RequestTimeout defaults
+	// to Timeouts.Request.
+	Timeouts windowing.Timeouts
 	// Product names the product in the aggregation's link sentence (default
 	// "TimelinesAI").
 	Product string
@@ -119,6 +125,10 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Timeouts = cfg.Timeouts.WithDefaults()
+	if cfg.Client.RequestTimeout == 0 {
+		cfg.Client.RequestTimeout = cfg.Timeouts.Request
+	}
 	client, err := NewHTTPClient(cfg.Client)
 	if err != nil {
 		return nil, err
@@ -168,9 +178,12 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 		return windowing.Outcome{Done: true, Dropped: true}
 	}
 	health := HealthKey(s.cfg.Prefix, b.Workspace, wh.Epoch)
-	lease := s.cfg.Client.RequestTimeout + 5*time.Second
+	ctx, cancel := s.requestContext(ctx, now)
+	defer cancel()
+	// A probe holds the webhook until its attempt is over and recorded.
+	deadline, _ := ctx.Deadline()
 	g, err := gateScript.Run(ctx, s.cfg.Redis, []string{health},
-		now.UnixMilli(), now.Add(lease).UnixMilli(), s.scaled(time.Second).Milliseconds(), now.Add(alertClaim).UnixMilli()).Int64Slice()
+		now.UnixMilli(), deadline.Add(s.cfg.Timeouts.Grace).UnixMilli(), s.scaled(time.Second).Milliseconds(), now.Add(alertClaim).UnixMilli()).Int64Slice()
 	if err != nil {
 		s.cfg.Logger.Warn("checking webhook backoff", zap.String("workspace", b.Workspace), zap.Error(err))
 		return windowing.Outcome{RetryAt: now.Add(time.Second)}
@@ -191,9 +204,13 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	if s.Observe != nil {
 		s.Observe(b.Workspace, res.ok(), res.took)
 	}
-	bg := context.WithoutCancel(ctx) // the books are kept even when we are stopping
-	if ctx.Err() != nil && !res.ok() {
+	// The books are kept even when we are stopping or the request used all of
+	// its time.
+	bg, cancelBooks := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeouts.Grace)
+	defer cancelBooks()
+	if errors.Is(ctx.Err(), context.Canceled) && !res.ok() {
 		// Our own shutdown is not the receiver's fault: release the probe, retry.
+		// (A request that ran out of time is: its deadline is the receiver's.)
 		pipe := s.cfg.Redis.TxPipeline()
 		pipe.HSet(bg, health, "probe", 0)
 		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: b.ID,
@@ -220,7 +237,7 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	s.stats.Failed.Add(1)
 	gone := res.status == http.StatusGone
 	r, err := resultScript.Run(bg, s.cfg.Redis, []string{health}, 0, s.cfg.MaxErrors, boolArg(gone),
-		int(healthTTL.Seconds()), now.Add(5*time.Second).UnixMilli(), res.reason, now.Add(alertClaim).UnixMilli()).Int64Slice()
+		int(healthTTL.Seconds()), s.cfg.Now().Add(s.cfg.Timeouts.Grace).UnixMilli(), res.reason, now.Add(alertClaim).UnixMilli()).Int64Slice()
 	if err != nil {
 		s.cfg.Logger.Warn("recording delivery failure", zap.String("workspace", b.Workspace), zap.Error(err))
 		return windowing.Outcome{RetryAt: now.Add(s.scaled(s.cfg.BackoffInitial))}
@@ -238,6 +255,15 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 		s.publishAutoDisabled(ctx, b.Workspace, wh, health, errs, res.reason)
 	}
 	return windowing.Outcome{RetryAt: next}
+}
+
+// requestContext bounds a delivery by ctx's deadline, which the flusher sets
+// inside the chat's lease, or by one request timeout when ctx has none.
+func (s *Sink) requestContext(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, now.Add(s.cfg.Timeouts.Request))
 }
 
 func boolArg(b bool) int {

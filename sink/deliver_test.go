@@ -430,3 +430,28 @@ func TestUnconfirmedAutoDisableIsPublishedAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestTheRequestEndsAtTheContextDeadline: the flusher's deadline (the rest of
+// the lease minus its grace) cuts the request short of the client's timeout,
+// and running out of it is the receiver's failure, counted like any other.
+func TestTheRequestEndsAtTheContextDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	out := r.sink.Deliver(ctx, windowing.Bundle{ID: "obw_1", Workspace: "ws", ChatID: "chat", Granularity: webhook.None, Epoch: 1,
+		Messages: []windowing.Message{{ID: "m1", Direction: "sent", At: time.Now(), Text: "hi"}}})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("delivery took %s; the context allowed 200ms (client timeout 5s)", took)
+	}
+	if out.Done {
+		t.Fatal("a request that timed out was acknowledged")
+	}
+	if n, err := sink.ConsecutiveErrors(context.Background(), r.rdb, "", "ws", 1); err != nil || n != 1 {
+		t.Fatalf("consecutive errors = %d (%v), want the timeout counted", n, err)
+	}
+}
