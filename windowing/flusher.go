@@ -341,9 +341,14 @@ func (f *Flusher) deliver(ctx context.Context, c Claimed) {
 	rctx, cancel := f.recording(ctx)
 	defer cancel()
 	var err error
-	if out.Done {
+	switch {
+	case out.Done:
 		err = f.cfg.Store.Ack(rctx, c)
-	} else {
+	case out.PartMessages > 0:
+		c.Part++
+		c.Sent += out.PartMessages
+		fallthrough
+	default:
 		err = f.cfg.Store.Retry(rctx, c, out.RetryAt)
 	}
 	if err != nil {

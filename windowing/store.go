@@ -52,6 +52,7 @@ const (
 	fieldDetails = "\x00d"
 	fieldNewChat = "\x00n"
 	fieldAttempt = "\x00a"
+	fieldPart    = "\x00p" // "part sent": see Bundle.Part
 )
 
 // ValidID reports whether a workspace or chat id can be stored: non-empty and free
@@ -346,6 +347,10 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 			isNew = true
 		case fieldAttempt:
 			b.Attempt, _ = strconv.Atoi(v)
+		case fieldPart:
+			if _, err := fmt.Sscan(v, &b.Part, &b.Sent); err != nil {
+				return Claimed{}, fmt.Errorf("bundle %q: progress %q: %w", member, v, err)
+			}
 		default:
 			m, off, err := decodeMessage(k, []byte(v))
 			if err != nil {
@@ -399,10 +404,11 @@ func (s *Store) Ack(ctx context.Context, c Claimed) error {
 	return nil
 }
 
-// Retry keeps a claimed bundle at the head of its chat and makes it due at at.
+// Retry keeps a claimed bundle at the head of its chat, records its progress
+// (c.Part and c.Sent), and makes it due at at.
 func (s *Store) Retry(ctx context.Context, c Claimed, at time.Time) error {
 	p := s.prefix(c.partition)
-	err := retryScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, at.UnixMilli()).Err()
+	err := retryScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, at.UnixMilli(), fmt.Sprint(c.Part, " ", c.Sent)).Err()
 	if err != nil {
 		return fmt.Errorf("rescheduling bundle %s: %w", c.ID, err)
 	}
