@@ -40,7 +40,7 @@ type rig struct {
 
 const scale = 5000 // backoff: 1ms doubling, capped at 360ms
 
-func newRig(t *testing.T, hooks webhook.Fixed) *rig {
+func newRig(t *testing.T, hooks webhook.Fixed, configure ...func(*sink.Config)) *rig {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	r := &rig{t: t, rdb: rdb, control: testenv.NewTopic(t, 1), logs: webhooklog.New(rdb, "")}
@@ -53,8 +53,12 @@ func newRig(t *testing.T, hooks webhook.Fixed) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.sink, err = sink.New(sink.Config{Redis: rdb, Webhooks: hooks, Publisher: pub, Log: r.logs, Logger: zaptest.NewLogger(t),
-		TimeScale: scale, Client: sink.ClientConfig{AllowPrivate: true, RequestTimeout: 5 * time.Second}})
+	cfg := sink.Config{Redis: rdb, Webhooks: hooks, Publisher: pub, Log: r.logs, Logger: zaptest.NewLogger(t),
+		TimeScale: scale, Client: sink.ClientConfig{AllowPrivate: true, RequestTimeout: 5 * time.Second}}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	r.sink, err = sink.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
