@@ -7,12 +7,14 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/outbound-webhooks/outbound/windowing"
 )
 
 // Defaults of ClientConfig.
 const (
 	DefaultConnectTimeout  = 5 * time.Second
-	DefaultRequestTimeout  = 15 * time.Second
+	DefaultRequestTimeout  = windowing.DefaultRequestTimeout
 	DefaultMaxResponseBody = 64 << 10
 	DefaultUserAgent       = "outbound-webhooks"
 )

@@ -47,9 +47,18 @@ type Config struct {
 	Log       *webhooklog.Log
 	Logger    *zap.Logger
 	Client    ClientConfig
+	// Timeouts are the flusher's (windowing.FlusherConfig.Timeouts). A delivery's
+	// request ends at its context's deadline, which the flusher sets inside the
+	// lease, or after Timeouts.Request when the context has none; the books of
+	// an attempt get Timeouts.Grace of their own. Client.RequestTimeout defaults
+	// to Timeouts.Request.
+	Timeouts windowing.Timeouts
 	// Product names the product in the aggregation's link sentence (default
 	// "TimelinesAI").
 	Product string
+	// BundleLimits bound one request; a larger bundle goes out in parts, one
+	// per claim of its chat (see RenderPart).
+	BundleLimits BundleLimits
 	// MaxErrors is how many consecutive failed attempts are tolerated; the next
 	// one disables the webhook (default 10: "more than 10" disables).
 	MaxErrors int
@@ -121,6 +130,11 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Timeouts = cfg.Timeouts.WithDefaults()
+	cfg.BundleLimits = cfg.BundleLimits.WithDefaults()
+	if cfg.Client.RequestTimeout == 0 {
+		cfg.Client.RequestTimeout = cfg.Timeouts.Request
+	}
 	client, err := NewHTTPClient(cfg.Client)
 	if err != nil {
 		return nil, err
@@ -172,9 +186,12 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 		return windowing.Outcome{Done: true, Dropped: true}
 	}
 	health := HealthKey(s.cfg.Prefix, b.Workspace, wh.Epoch)
-	lease := s.cfg.Client.RequestTimeout + 5*time.Second
+	ctx, cancel := s.requestContext(ctx, now)
+	defer cancel()
+	// A probe holds the webhook until its attempt is over and recorded.
+	deadline, _ := ctx.Deadline()
 	g, err := gateScript.Run(ctx, s.cfg.Redis, []string{health},
-		now.UnixMilli(), now.Add(lease).UnixMilli(), s.scaled(time.Second).Milliseconds(), now.Add(alertClaim).UnixMilli()).Int64Slice()
+		now.UnixMilli(), deadline.Add(s.cfg.Timeouts.Grace).UnixMilli(), s.scaled(time.Second).Milliseconds(), now.Add(alertClaim).UnixMilli()).Int64Slice()
 	if err != nil {
 		s.cfg.Logger.Warn("checking webhook backoff", zap.String("workspace", b.Workspace), zap.Error(err))
 		return windowing.Outcome{RetryAt: now.Add(time.Second)}
@@ -195,21 +212,25 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	if s.Observe != nil {
 		s.Observe(b.Workspace, res.ok(), res.took)
 	}
-	bg := context.WithoutCancel(ctx) // the books are kept even when we are stopping
-	if ctx.Err() != nil && !res.ok() {
+	// The books are kept even when we are stopping or the request used all of
+	// its time.
+	bg, cancelBooks := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeouts.Grace)
+	defer cancelBooks()
+	if errors.Is(ctx.Err(), context.Canceled) && !res.ok() {
 		// Our own shutdown is not the receiver's fault: release the probe, retry.
+		// (A request that ran out of time is: its deadline is the receiver's.)
 		pipe := s.cfg.Redis.TxPipeline()
 		pipe.HSet(bg, health, "probe", 0)
-		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: b.ID,
-			ChatID: b.ChatID, Messages: len(b.Messages), Detail: "interrupted by shutdown; not counted: " + res.reason})
+		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: res.id,
+			ChatID: b.ChatID, Messages: res.messages, Detail: "interrupted by shutdown; not counted: " + res.reason})
 		return windowing.Outcome{RetryAt: now}
 	}
 	if res.ok() {
 		// One round trip: reset the count (any success does) and log.
 		pipe := s.cfg.Redis.Pipeline()
 		reset := pipe.EvalSha(bg, resultScript.Hash(), []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0, "", 0)
-		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: b.ID,
-			ChatID: b.ChatID, Messages: len(b.Messages), Status: res.status, DurationMS: res.took.Milliseconds()})
+		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: res.id,
+			ChatID: b.ChatID, Messages: res.messages, Status: res.status, DurationMS: res.took.Milliseconds()})
 		if redis.HasErrorPrefix(reset.Err(), "NOSCRIPT") {
 			// Redis lost its script cache (restart): load it by running it once.
 			reset = resultScript.Run(bg, s.cfg.Redis, []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0, "", 0)
@@ -218,13 +239,18 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 			s.cfg.Logger.Warn("recording delivery success", zap.String("workspace", b.Workspace), zap.Error(err))
 		}
 		s.stats.Delivered.Add(1)
+		if !res.last {
+			// The chat's next claim sends the next part; nothing else of the
+			// chat can go between.
+			return windowing.Outcome{PartMessages: res.messages, RetryAt: now}
+		}
 		return windowing.Outcome{Done: true}
 	}
 
 	s.stats.Failed.Add(1)
 	gone := res.status == http.StatusGone
 	r, err := resultScript.Run(bg, s.cfg.Redis, []string{health}, 0, s.cfg.MaxErrors, boolArg(gone),
-		int(healthTTL.Seconds()), now.Add(5*time.Second).UnixMilli(), res.reason, now.Add(alertClaim).UnixMilli()).Int64Slice()
+		int(healthTTL.Seconds()), s.cfg.Now().Add(s.cfg.Timeouts.Grace).UnixMilli(), res.reason, now.Add(alertClaim).UnixMilli()).Int64Slice()
 	if err != nil {
 		s.cfg.Logger.Warn("recording delivery failure", zap.String("workspace", b.Workspace), zap.Error(err))
 		return windowing.Outcome{RetryAt: now.Add(s.scaled(s.cfg.BackoffInitial))}
@@ -234,14 +260,23 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	next := now.Add(wait)
 	pipe := s.cfg.Redis.TxPipeline()
 	pipe.HSet(bg, health, "next", next.UnixMilli(), "probe", 0)
-	s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: b.ID,
-		ChatID: b.ChatID, Messages: len(b.Messages), Status: res.status, DurationMS: res.took.Milliseconds(),
+	s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: res.id,
+		ChatID: b.ChatID, Messages: res.messages, Status: res.status, DurationMS: res.took.Milliseconds(),
 		Detail: fmt.Sprintf("%s (consecutive errors: %d)", res.reason, errs)})
 	if disabledNow {
 		s.stats.AutoDisabled.Add(1)
 		s.publishAutoDisabled(ctx, b.Workspace, wh, health, errs, res.reason)
 	}
 	return windowing.Outcome{RetryAt: next}
+}
+
+// requestContext bounds a delivery by ctx's deadline, which the flusher sets
+// inside the chat's lease, or by one request timeout when ctx has none.
+func (s *Sink) requestContext(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, now.Add(s.cfg.Timeouts.Request))
 }
 
 func boolArg(b bool) int {
@@ -267,6 +302,10 @@ type attemptResult struct {
 	retryAfter    time.Duration
 	hasRetryAfter bool
 	took          time.Duration
+	// The part attempted: its id, its messages, and whether it is the last.
+	id       string
+	messages int
+	last     bool
 }
 
 func (r attemptResult) ok() bool { return r.reason == "" }
@@ -276,7 +315,15 @@ func (r attemptResult) ok() bool { return r.reason == "" }
 func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh webhook.Webhook) (attemptResult, webhooklog.Request) {
 	start := s.cfg.Now()
 	entry := webhooklog.Request{At: start, BundleID: b.ID, ChatID: b.ChatID, Attempt: b.Attempt, Method: http.MethodPost, URL: urls.Redact(wh.URL)}
-	res := s.send(ctx, b, wh, &entry)
+	var res attemptResult
+	part, err := RenderPart(b, s.cfg.Product, s.cfg.BundleLimits)
+	if err != nil {
+		res = attemptResult{id: b.ID, messages: len(b.Messages), last: true, reason: fmt.Sprintf("rendering payload: %v", err)}
+	} else {
+		entry.BundleID = part.ID
+		res = s.send(ctx, part, wh, &entry)
+		res.id, res.messages, res.last = part.ID, part.Messages, part.Last
+	}
 	res.took = s.cfg.Now().Sub(start)
 	entry.DurationMS = res.took.Milliseconds()
 	entry.Error = res.reason
@@ -294,11 +341,8 @@ func (s *Sink) record(ctx context.Context, pipe redis.Pipeliner, ws string, r we
 	}
 }
 
-func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook, entry *webhooklog.Request) attemptResult {
-	body, err := Render(b, s.cfg.Product)
-	if err != nil {
-		return attemptResult{reason: fmt.Sprintf("rendering payload: %v", err)}
-	}
+func (s *Sink) send(ctx context.Context, part Part, wh webhook.Webhook, entry *webhooklog.Request) attemptResult {
+	body := part.Body
 	entry.Body = string(body)
 	if err := urls.CheckHTTP(wh.URL); err != nil {
 		return attemptResult{reason: fmt.Sprintf("invalid webhook URL %s: %v", urls.Redact(wh.URL), err)}
@@ -308,7 +352,7 @@ func (s *Sink) send(ctx context.Context, b windowing.Bundle, wh webhook.Webhook,
 		return attemptResult{reason: fmt.Sprintf("building request: %v", withoutURL(err))}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	SetWebhookHeaders(req.Header, wh.Secret, b.ID, s.cfg.Now(), body)
+	SetWebhookHeaders(req.Header, wh.Secret, part.ID, s.cfg.Now(), body)
 	entry.Headers = req.Header.Clone()
 	entry.Headers.Set("User-Agent", s.cfg.Client.UserAgent)
 	if wh.Secret != "" {

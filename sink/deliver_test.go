@@ -40,7 +40,7 @@ type rig struct {
 
 const scale = 5000 // backoff: 1ms doubling, capped at 360ms
 
-func newRig(t *testing.T, hooks webhook.Fixed) *rig {
+func newRig(t *testing.T, hooks webhook.Fixed, configure ...func(*sink.Config)) *rig {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	r := &rig{t: t, rdb: rdb, control: testenv.NewTopic(t, 1), logs: webhooklog.New(rdb, "")}
@@ -53,8 +53,12 @@ func newRig(t *testing.T, hooks webhook.Fixed) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.sink, err = sink.New(sink.Config{Redis: rdb, Webhooks: hooks, Publisher: pub, Log: r.logs, Logger: zaptest.NewLogger(t),
-		TimeScale: scale, Client: sink.ClientConfig{AllowPrivate: true, RequestTimeout: 5 * time.Second}})
+	cfg := sink.Config{Redis: rdb, Webhooks: hooks, Publisher: pub, Log: r.logs, Logger: zaptest.NewLogger(t),
+		TimeScale: scale, Client: sink.ClientConfig{AllowPrivate: true, RequestTimeout: 5 * time.Second}}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	r.sink, err = sink.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,15 +435,16 @@ func TestUnconfirmedAutoDisableIsPublishedAgain(t *testing.T) {
 	}
 }
 
-// TestRequestLogEntryOfAHugeBundleIsSmall: a bundle of 200 messages of 64 KiB
-// is a 13 MB POST; its request log entry keeps 64 KiB of it and says so.
+// TestRequestLogEntryOfAHugeBundleIsSmall: a bundle part of seven messages of
+// 64 KiB is a POST of nearly 1 MiB; its request log entry keeps 64 KiB of it
+// and says so.
 func TestRequestLogEntryOfAHugeBundleIsSmall(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
 	text := strings.Repeat("x", 64<<10)
 	var es []windowing.Entry
-	for i := range 200 {
+	for i := range 7 {
 		r.offset++
 		es = append(es, windowing.Entry{Offset: r.offset, Workspace: "ws", Epoch: 1, Granularity: webhook.H1,
 			Chat:    schemas.Chat{ChatID: "chat", FullName: "Chat"},
@@ -454,7 +459,7 @@ func TestRequestLogEntryOfAHugeBundleIsSmall(t *testing.T) {
 	if err != nil || len(q) != 1 {
 		t.Fatalf("%d requests logged, %v; want 1", len(q), err)
 	}
-	if !q[0].BodyTruncated || q[0].BodySize < 200*len(text) || len(q[0].Body) != webhooklog.MaxBody {
+	if !q[0].BodyTruncated || q[0].BodySize < 7*len(text) || len(q[0].Body) != webhooklog.MaxBody {
 		t.Errorf("entry keeps %d bytes of the body, truncated %v, size %d; want %d, true and the whole size",
 			len(q[0].Body), q[0].BodyTruncated, q[0].BodySize, webhooklog.MaxBody)
 	}
@@ -469,4 +474,29 @@ func TestRequestLogEntryOfAHugeBundleIsSmall(t *testing.T) {
 		t.Fatalf("MEMORY USAGE of the request log = %d bytes (%v), want at most 96 KiB", mem, err)
 	}
 	t.Logf("request log: entry of %d bytes, MEMORY USAGE %d bytes", len(entry), mem)
+}
+
+// TestTheRequestEndsAtTheContextDeadline: the flusher's deadline (the rest of
+// the lease minus its grace) cuts the request short of the client's timeout,
+// and running out of it is the receiver's failure, counted like any other.
+func TestTheRequestEndsAtTheContextDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	out := r.sink.Deliver(ctx, windowing.Bundle{ID: "obw_1", Workspace: "ws", ChatID: "chat", Granularity: webhook.None, Epoch: 1,
+		Messages: []windowing.Message{{ID: "m1", Direction: "sent", At: time.Now(), Text: "hi"}}})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("delivery took %s; the context allowed 200ms (client timeout 5s)", took)
+	}
+	if out.Done {
+		t.Fatal("a request that timed out was acknowledged")
+	}
+	if n, err := sink.ConsecutiveErrors(context.Background(), r.rdb, "", "ws", 1); err != nil || n != 1 {
+		t.Fatalf("consecutive errors = %d (%v), want the timeout counted", n, err)
+	}
 }

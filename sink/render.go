@@ -14,6 +14,9 @@ import (
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
+// lineBreak separates the lines of an aggregation.
+const lineBreak = "<br/>"
+
 // aggregationTimeLayout is how message times read in the aggregation field, UTC.
 const aggregationTimeLayout = "2006-01-02 15:04"
 
@@ -28,46 +31,58 @@ func Render(b windowing.Bundle, product string) ([]byte, error) {
 	if len(b.Messages) == 0 {
 		return nil, fmt.Errorf("rendering bundle %q: bundle has no messages", b.ID)
 	}
-
-	var payload any
 	if b.Granularity == webhook.None {
 		// A none bundle with several messages is a bug upstream; refusing it keeps
 		// the other messages from being dropped without a trace.
 		if len(b.Messages) != 1 {
 			return nil, fmt.Errorf("rendering bundle %q: granularity none carries %d messages, want 1", b.ID, len(b.Messages))
 		}
-		payload = schemas.MessagePayload{
+		return encode(b.ID, schemas.MessagePayload{
 			WhatsAppAccount: b.Account,
 			Chat:            b.Chat,
 			Message:         wireMessage(b.Messages[0]),
-		}
-	} else {
-		// The window normally hands messages over sorted already; sorting again
-		// (stable, so equal timestamps keep arrival order) makes the payload right
-		// whatever the caller did, and copying leaves the caller's slice alone.
-		msgs := slices.Clone(b.Messages)
-		slices.SortStableFunc(msgs, func(x, y windowing.Message) int {
-			return x.At.Compare(y.At)
 		})
-		wire := make([]schemas.Message, len(msgs))
-		for i, m := range msgs {
-			wire[i] = wireMessage(m)
-		}
-		payload = schemas.BundlePayload{
-			WhatsAppAccount:       b.Account,
-			Chat:                  b.Chat,
-			Messages:              wire,
-			FirstMessageTimestamp: schemas.Timestamp{Time: msgs[0].At.UTC()},
-			LastMessageTimestamp:  schemas.Timestamp{Time: msgs[len(msgs)-1].At.UTC()},
-			Aggregation:           Aggregation(msgs, b.Chat.ChatURL, product),
-		}
 	}
+	return renderBundle(b, sorted(b.Messages), product)
+}
 
+// sorted returns msgs in payload order. The window normally hands messages
+// over sorted already; sorting again (stable, so equal timestamps keep arrival
+// order) makes the payload right whatever the caller did, and copying leaves
+// the caller's slice alone.
+func sorted(msgs []windowing.Message) []windowing.Message {
+	msgs = slices.Clone(msgs)
+	slices.SortStableFunc(msgs, func(x, y windowing.Message) int {
+		return x.At.Compare(y.At)
+	})
+	return msgs
+}
+
+// renderBundle renders msgs, already in payload order, as one bundle payload
+// of b with its own timestamps and aggregation.
+func renderBundle(b windowing.Bundle, msgs []windowing.Message, product string) ([]byte, error) {
+	wire := make([]schemas.Message, len(msgs))
+	for i, m := range msgs {
+		wire[i] = wireMessage(m)
+	}
+	return encode(b.ID, schemas.BundlePayload{
+		WhatsAppAccount:       b.Account,
+		Chat:                  b.Chat,
+		Messages:              wire,
+		FirstMessageTimestamp: schemas.Timestamp{Time: msgs[0].At.UTC()},
+		LastMessageTimestamp:  schemas.Timestamp{Time: msgs[len(msgs)-1].At.UTC()},
+		Aggregation:           Aggregation(msgs, b.Chat.ChatURL, product),
+	})
+}
+
+// encode is the JSON of v as it is signed and sent: HTML characters are not
+// escaped and there is no trailing newline.
+func encode(id string, v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(payload); err != nil {
-		return nil, fmt.Errorf("encoding payload of bundle %q: %w", b.ID, err)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encoding payload of bundle %q: %w", id, err)
 	}
 	// Encode ends every value with a newline; the body is the value alone.
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
@@ -108,14 +123,9 @@ func Aggregation(msgs []windowing.Message, chatURL, product string) string {
 	var sb strings.Builder
 	for i, m := range msgs {
 		if i > 0 {
-			sb.WriteString("<br/>")
+			sb.WriteString(lineBreak)
 		}
-		sb.WriteString("from ")
-		sb.WriteString(html.EscapeString(m.Sender.FullName))
-		sb.WriteString(" on ")
-		sb.WriteString(m.At.UTC().Format(aggregationTimeLayout))
-		sb.WriteString(": ")
-		sb.WriteString(newlines.Replace(html.EscapeString(m.Text)))
+		sb.WriteString(aggregationLine(m))
 	}
 
 	link := chatURL
@@ -126,7 +136,7 @@ func Aggregation(msgs []windowing.Message, chatURL, product string) string {
 		// html.EscapeString escapes ' as well, which the single-quoted attribute
 		// needs.
 		if sb.Len() > 0 {
-			sb.WriteString("<br/>")
+			sb.WriteString(lineBreak)
 		}
 		sb.WriteString("Click <a href='")
 		sb.WriteString(html.EscapeString(link))
@@ -134,4 +144,10 @@ func Aggregation(msgs []windowing.Message, chatURL, product string) string {
 		sb.WriteString(html.EscapeString(product))
 	}
 	return sb.String()
+}
+
+// aggregationLine is one message's line of an aggregation.
+func aggregationLine(m windowing.Message) string {
+	return "from " + html.EscapeString(m.Sender.FullName) + " on " + m.At.UTC().Format(aggregationTimeLayout) +
+		": " + newlines.Replace(html.EscapeString(m.Text))
 }

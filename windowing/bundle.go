@@ -37,6 +37,13 @@ type Bundle struct {
 	Chat     schemas.Chat
 	Messages []Message // sorted by timestamp, then by arrival
 	Attempt  int       // 1 on the first delivery attempt of this bundle
+	// Part and Sent are the progress of a bundle that a Deliverer sends in
+	// several parts, one per claim: the index of the next part and how many
+	// messages (in order) the parts before it held. A crash mid-way resumes
+	// there. Counting messages, not only parts, means a change of how parts
+	// are cut never skips a message.
+	Part int
+	Sent int
 }
 
 // Outcome is what a Deliverer decided about one bundle.
@@ -48,6 +55,10 @@ type Outcome struct {
 	// RetryAt, when Done is false, is the earliest time to try this bundle again.
 	// The chat's later bundles wait behind it, which keeps per-chat order.
 	RetryAt time.Time
+	// PartMessages, when Done is false, says that the bundle's Part was
+	// delivered with this many messages and more remain: the next attempt gets
+	// the next Part.
+	PartMessages int
 }
 
 // Deliverer delivers one bundle. It must return promptly when the webhook cannot

@@ -31,10 +31,10 @@ type FlusherConfig struct {
 	// Concurrency caps deliveries in flight across all partitions of this worker
 	// (default 64).
 	Concurrency int
-	// Lease is how long a claimed chat stays hidden from other workers (default
-	// 30s). It must exceed the delivery timeout: a worker that dies mid-delivery
-	// is replaced when its lease ends. Not time-scaled.
-	Lease time.Duration
+	// Timeouts bound each delivery and make the lease of a claimed chat:
+	// Timeouts.Lease() (default 20s). A worker that dies mid-delivery is
+	// replaced when its lease ends. Not time-scaled.
+	Timeouts Timeouts
 	// PerWorkspace caps this worker's deliveries in flight to one workspace's
 	// webhook (default 4), so a slow receiver holds at most that many of the
 	// Concurrency slots and the rest serve other workspaces.
@@ -81,8 +81,9 @@ func NewFlusher(cfg FlusherConfig) (*Flusher, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 64
 	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = 30 * time.Second
+	cfg.Timeouts = cfg.Timeouts.WithDefaults()
+	if err := cfg.Timeouts.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.PerWorkspace <= 0 {
 		cfg.PerWorkspace = 4
@@ -180,8 +181,8 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 		for _, c := range claimed {
 			// Another partition may have taken the free slots meanwhile: wait
 			// for one of the deliveries in flight to finish, or hand the chat
-			// back when the partition is revoked first.
-			if err := f.slots.Acquire(ctx, 1); err != nil {
+			// back when the partition is revoked or the lease runs short first.
+			if err := f.acquire(ctx, f.slots, c); err != nil {
 				f.handBack(ctx, c)
 				f.unclaim(c.Workspace)
 				continue
@@ -216,9 +217,9 @@ func (f *Flusher) waitForSlot(wake chan struct{}) {
 // handBack returns a claimed chat we will not deliver (the partition was revoked
 // or the worker is stopping) so another worker need not wait for the lease.
 func (f *Flusher) handBack(ctx context.Context, c Claimed) {
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	rctx, cancel := f.recording(ctx)
 	defer cancel()
-	if err := f.cfg.Store.Retry(bg, c, f.cfg.Clock.Now()); err != nil {
+	if err := f.cfg.Store.Retry(rctx, c, f.cfg.Clock.Now()); err != nil {
 		f.cfg.Logger.Warn("handing back a claimed bundle", zap.String("bundle_id", c.ID), zap.Error(err))
 	}
 }
@@ -236,7 +237,7 @@ func (f *Flusher) claim(ctx context.Context, partition, n int) ([]Claimed, error
 		remaining[ws] = max(f.cfg.PerWorkspace-k, 0)
 	}
 	f.mu.Unlock()
-	claimed, err := f.cfg.Store.Claim(ctx, partition, n, f.cfg.Lease, f.cfg.PerWorkspace, remaining)
+	claimed, err := f.cfg.Store.Claim(ctx, partition, n, f.cfg.Timeouts.Lease(), f.cfg.PerWorkspace, remaining)
 	f.mu.Lock()
 	for _, c := range claimed {
 		f.claimed[c.Workspace]++
@@ -266,23 +267,45 @@ func (f *Flusher) unclaim(workspace string) {
 }
 
 // deliverInSlot waits for one of the workspace's slots, delivers c and frees
-// the slot. The wait ends with the claim's lease: a bundle that could not start
-// while its chat was leased to us is handed back rather than delivered late,
-// when another worker may already have it.
+// the slot. A bundle that could not start while its request still fitted in
+// the lease is handed back rather than delivered late, when another worker may
+// already have it.
 func (f *Flusher) deliverInSlot(ctx context.Context, c Claimed) {
 	defer f.unclaim(c.Workspace)
 	f.mu.Lock()
 	ws := f.perWS[c.Workspace]
 	f.mu.Unlock()
-	wait, cancel := clockwork.WithTimeout(ctx, f.cfg.Clock, f.cfg.Lease)
-	err := ws.sem.Acquire(wait, 1)
-	cancel()
-	if err != nil {
+	if err := f.acquire(ctx, ws.sem, c); err != nil {
 		f.handBack(ctx, c)
 		return
 	}
 	defer ws.sem.Release(1)
 	f.deliver(ctx, c)
+}
+
+// acquire takes one of sem's slots for c, waiting at most until c's request
+// deadline: a slot that frees later leaves no time to deliver within the lease.
+func (f *Flusher) acquire(ctx context.Context, sem *semaphore.Weighted, c Claimed) error {
+	deadline := f.cfg.Timeouts.requestDeadline(c.leaseEnd)
+	wait, cancel := clockwork.WithDeadline(ctx, f.cfg.Clock, deadline)
+	defer cancel()
+	if err := sem.Acquire(wait, 1); err != nil {
+		return err
+	}
+	// The fake clock's context learns of its deadline asynchronously; the
+	// clock itself is the authority.
+	if !f.cfg.Clock.Now().Before(deadline) {
+		sem.Release(1)
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// recording is the context that acknowledges or reschedules a bundle: its own
+// grace, whatever is left of the delivery's, and not cancelled by our
+// shutdown, since an outcome that is not recorded means a redelivery.
+func (f *Flusher) recording(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeouts.Grace)
 }
 
 // release frees a delivery slot and wakes the partitions that found none.
@@ -303,16 +326,23 @@ func (f *Flusher) release() {
 
 func (f *Flusher) deliver(ctx context.Context, c Claimed) {
 	// A delivery in flight finishes even when the partition is revoked or the
-	// worker shuts down: cancelling it would waste the attempt, and the lease
-	// bounds how long it may take.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Lease)
-	defer cancel()
+	// worker shuts down: cancelling it would waste the attempt. Its deadline is
+	// the request deadline, which leaves the lease's grace to record the outcome.
+	dctx, cancel := clockwork.WithDeadline(context.WithoutCancel(ctx), f.cfg.Clock, f.cfg.Timeouts.requestDeadline(c.leaseEnd))
 	out := f.cfg.Deliverer.Deliver(dctx, c.Bundle)
+	cancel()
+	rctx, cancel := f.recording(ctx)
+	defer cancel()
 	var err error
-	if out.Done {
-		err = f.cfg.Store.Ack(dctx, c)
-	} else {
-		err = f.cfg.Store.Retry(dctx, c, out.RetryAt)
+	switch {
+	case out.Done:
+		err = f.cfg.Store.Ack(rctx, c)
+	case out.PartMessages > 0:
+		c.Part++
+		c.Sent += out.PartMessages
+		fallthrough
+	default:
+		err = f.cfg.Store.Retry(rctx, c, out.RetryAt)
 	}
 	if err != nil {
 		// The lease runs out and the bundle is delivered again: at-least-once.

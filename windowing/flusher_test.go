@@ -151,3 +151,112 @@ func TestPerWorkspaceCapHoldsAcrossPartitions(t *testing.T) {
 		t.Errorf("ws0 never used its second slot (peak %d): the cap throttles too hard", g.peak["ws0"])
 	}
 }
+
+// deadlines is a Deliverer that records how much time each delivery had left
+// before its context's deadline, on the fake clock, and then runs during.
+type deadlines struct {
+	clk    *clockwork.FakeClock
+	during func(ctx context.Context)
+	mu     sync.Mutex
+	left   map[string]time.Duration // message id -> time to the deadline
+}
+
+func (d *deadlines) Deliver(ctx context.Context, b Bundle) Outcome {
+	deadline, _ := ctx.Deadline()
+	d.mu.Lock()
+	d.left[b.Messages[0].ID] = deadline.Sub(d.clk.Now())
+	d.mu.Unlock()
+	if d.during != nil {
+		d.during(ctx)
+	}
+	return Outcome{Done: true}
+}
+
+// claimOne appends one message of granularity none for ws and chat, and claims
+// its bundle through f, as a pass would.
+func claimOne(t *testing.T, f *Flusher, s *Store, ws, chat, id string) Claimed {
+	t.Helper()
+	mustAppend(t, s, 0, entry(1, ws, chat, id, s.cfg.Clock.Now(), webhook.None))
+	claimed, err := f.claim(context.Background(), 0, 1)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claimed %d bundles: %v", len(claimed), err)
+	}
+	return claimed[0]
+}
+
+// TestASlotWaitShortensTheRequestNotTheLease: a delivery that waited for its
+// workspace's slot gets only what is left of its request time, and one that
+// waited past its request deadline is handed back instead of posted, so a
+// delivery never outlives its chat's lease.
+func TestASlotWaitShortensTheRequestNotTheLease(t *testing.T) {
+	timeouts := Timeouts{Request: 10 * time.Second, Grace: 2 * time.Second}
+	for _, tc := range []struct {
+		name      string
+		wait      time.Duration
+		delivered bool
+		left      time.Duration
+	}{
+		{name: "most of the request time", wait: 7 * time.Second, delivered: true, left: 3 * time.Second},
+		{name: "past the request deadline", wait: 10*time.Second + time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clockwork.NewFakeClockAt(time.Now())
+			s := newTestStore(t, clk)
+			d := &deadlines{clk: clk, left: map[string]time.Duration{}}
+			f, err := NewFlusher(FlusherConfig{Store: s, Deliverer: d, PerWorkspace: 1, Timeouts: timeouts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := claimOne(t, f, s, "ws", "chat", "m1")
+			// Another delivery of the workspace holds its only slot.
+			ctx := context.Background()
+			if err := f.perWS["ws"].sem.Acquire(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { f.deliverInSlot(ctx, c); close(done) }()
+			if err := clk.BlockUntilContext(ctx, 1); err != nil { // the wait's deadline timer
+				t.Fatal(err)
+			}
+			clk.Advance(tc.wait)
+			f.perWS["ws"].sem.Release(1)
+			<-done
+
+			left, delivered := d.left["m1"]
+			if delivered != tc.delivered {
+				t.Fatalf("delivered = %v, want %v", delivered, tc.delivered)
+			}
+			if delivered && left != tc.left {
+				t.Errorf("request had %s left, want %s (the lease's rest minus its grace)", left, tc.left)
+			}
+			if !delivered {
+				// Handed back: due again now, for a fresh lease.
+				again, err := s.Claim(ctx, 0, 1, timeouts.Lease(), 0, nil)
+				if err != nil || len(again) != 1 {
+					t.Fatalf("handed-back chat claimed %d times: %v", len(again), err)
+				}
+			}
+		})
+	}
+}
+
+// TestAckLandsAfterTheDeliveryContextExpired: the outcome is recorded with a
+// context of its own, so a delivery that used all of its request time is still
+// acknowledged rather than delivered again.
+func TestAckLandsAfterTheDeliveryContextExpired(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(time.Now())
+	s := newTestStore(t, clk)
+	timeouts := Timeouts{Request: 10 * time.Second, Grace: 2 * time.Second}
+	d := &deadlines{clk: clk, left: map[string]time.Duration{}, during: func(ctx context.Context) {
+		clk.Advance(timeouts.Lease())
+		<-ctx.Done()
+	}}
+	f, err := NewFlusher(FlusherConfig{Store: s, Deliverer: d, Timeouts: timeouts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliverInSlot(context.Background(), claimOne(t, f, s, "ws", "chat", "m1"))
+	if _, chats, err := s.Pending(context.Background(), 0); err != nil || chats != 0 {
+		t.Fatalf("%d chats still pending after the ack (%v)", chats, err)
+	}
+}

@@ -55,6 +55,7 @@ const (
 	fieldDetails = "\x00d"
 	fieldNewChat = "\x00n"
 	fieldAttempt = "\x00a"
+	fieldPart    = "\x00p" // "part sent": see Bundle.Part
 )
 
 // Config configures a Store. Durations are nominal: TimeScale divides them, and
@@ -275,6 +276,7 @@ type Claimed struct {
 	partition int
 	chat      string
 	member    string
+	leaseEnd  time.Time // on the Store's clock
 }
 
 // Claim leases up to limit chats of the partition whose head bundle is due and
@@ -284,8 +286,9 @@ type Claimed struct {
 func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int) ([]Claimed, error) {
 	p := s.prefix(partition)
 	now := s.cfg.Clock.Now()
+	leaseEnd := now.Add(lease)
 	args := make([]any, 0, 6+2*len(remaining))
-	args = append(args, p, now.UnixMilli(), now.Add(lease).UnixMilli(), limit, perWorkspace, 4*limit)
+	args = append(args, p, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, 4*limit)
 	for ws, n := range remaining {
 		args = append(args, ws, n)
 	}
@@ -303,6 +306,7 @@ func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Dura
 		if err != nil {
 			return nil, fmt.Errorf("decoding bundle of partition %d: %w", partition, err)
 		}
+		c.leaseEnd = leaseEnd
 		out = append(out, c)
 	}
 	return out, nil
@@ -342,6 +346,10 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 			isNew = true
 		case fieldAttempt:
 			b.Attempt, _ = strconv.Atoi(v)
+		case fieldPart:
+			if _, err := fmt.Sscan(v, &b.Part, &b.Sent); err != nil {
+				return Claimed{}, fmt.Errorf("bundle %q: progress %q: %w", member, v, err)
+			}
 		default:
 			m, off, err := decodeMessage(k, []byte(v))
 			if err != nil {
@@ -395,10 +403,11 @@ func (s *Store) Ack(ctx context.Context, c Claimed) error {
 	return nil
 }
 
-// Retry keeps a claimed bundle at the head of its chat and makes it due at at.
+// Retry keeps a claimed bundle at the head of its chat, records its progress
+// (c.Part and c.Sent), and makes it due at at.
 func (s *Store) Retry(ctx context.Context, c Claimed, at time.Time) error {
 	p := s.prefix(c.partition)
-	err := retryScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, at.UnixMilli()).Err()
+	err := retryScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, at.UnixMilli(), fmt.Sprint(c.Part, " ", c.Sent)).Err()
 	if err != nil {
 		return fmt.Errorf("rescheduling bundle %s: %w", c.ID, err)
 	}

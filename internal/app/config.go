@@ -12,6 +12,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/urls"
+	"github.com/outbound-webhooks/outbound/windowing"
 )
 
 // Config configures a Worker. A zero field takes the default its comment names
@@ -58,9 +59,15 @@ type Config struct {
 	// ConnectTimeout bounds a webhook's connect (default 5s).
 	ConnectTimeout time.Duration
 	// RequestTimeout bounds a whole webhook attempt (default 15s). A claimed
-	// chat's lease is RequestTimeout + 15s: a worker that dies mid-delivery hands
+	// chat's lease is RequestTimeout + LeaseGrace: a worker that dies mid-delivery hands
 	// the chat to another one after that long.
 	RequestTimeout time.Duration
+	// LeaseGrace is what the lease keeps past the request to record its
+	// outcome, and how long that recording may take (default 5s).
+	LeaseGrace time.Duration
+	// MaxBundleMessages and MaxBundleBytes bound one request: a larger bundle
+	// goes out in ordered parts (defaults 1000 and 1 MiB).
+	MaxBundleMessages, MaxBundleBytes int
 	// AllowPrivate allows webhooks on loopback and private addresses, which turns
 	// the SSRF guard off: for local receivers only.
 	AllowPrivate bool
@@ -120,7 +127,8 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	defDuration(&c.ConnectTimeout, 5*time.Second)
-	defDuration(&c.RequestTimeout, 15*time.Second)
+	defDuration(&c.RequestTimeout, windowing.DefaultRequestTimeout)
+	defDuration(&c.LeaseGrace, windowing.DefaultLeaseGrace)
 	defDuration(&c.SessionTimeout, 10*time.Second)
 	defDuration(&c.Grace, time.Minute)
 	defDuration(&c.ShutdownTimeout, 30*time.Second)
@@ -148,8 +156,8 @@ func (c Config) validate() error {
 	if c.TimeScale < 1 {
 		errs = append(errs, fmt.Errorf("TimeScale must be at least 1, got %v", c.TimeScale))
 	}
-	if c.ConnectTimeout < 0 || c.RequestTimeout < 0 || c.ShutdownTimeout < 0 || c.Grace < 0 {
-		errs = append(errs, errors.New("ConnectTimeout, RequestTimeout, ShutdownTimeout and Grace must not be negative"))
+	if c.ConnectTimeout < 0 || c.RequestTimeout < 0 || c.LeaseGrace < 0 || c.ShutdownTimeout < 0 || c.Grace < 0 {
+		errs = append(errs, errors.New("ConnectTimeout, RequestTimeout, LeaseGrace, ShutdownTimeout and Grace must not be negative"))
 	}
 	if c.SessionTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("SessionTimeout must be at least 1s, got %s", c.SessionTimeout))
@@ -183,7 +191,8 @@ func (c Config) fields() []zap.Field {
 		zap.String("http_addr", c.HTTPAddr), zap.String("admin_token", redacted(c.AdminToken)),
 		zap.Float64("time_scale", c.TimeScale), zap.String("smtp_url", urls.Redact(c.SMTPURL)),
 		zap.String("smtp_from", c.SMTPFrom), zap.String("smtp_tls", c.SMTPTLS), zap.String("smtp_user", c.SMTPUser), zap.Duration("connect_timeout", c.ConnectTimeout),
-		zap.Duration("request_timeout", c.RequestTimeout), zap.Bool("allow_private_targets", c.AllowPrivate),
+		zap.Duration("request_timeout", c.RequestTimeout), zap.Duration("lease_grace", c.LeaseGrace),
+		zap.Int("max_bundle_messages", c.MaxBundleMessages), zap.Int("max_bundle_bytes", c.MaxBundleBytes), zap.Bool("allow_private_targets", c.AllowPrivate),
 		zap.String("allowed_target_ports", c.AllowedPorts), zap.String("denied_target_ports", c.DeniedPorts),
 		zap.Int64("request_log_max_bytes", c.RequestLogMaxBytes), zap.Duration("webhook_log_ttl", c.LogTTL),
 		zap.String("product_name", c.Product), zap.Duration("session_timeout", c.SessionTimeout),

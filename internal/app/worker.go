@@ -53,6 +53,9 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	client := sink.ClientConfig{ConnectTimeout: cfg.ConnectTimeout, RequestTimeout: cfg.RequestTimeout,
 		AllowPrivate: cfg.AllowPrivate, AllowedPorts: cfg.AllowedPorts, DeniedPorts: cfg.DeniedPorts,
 		UserAgent: "outbound/" + cfg.Version}
+	// One value bounds a delivery: the flusher's lease and deadline and the
+	// sink's request and bookkeeping all derive from it.
+	timeouts := windowing.Timeouts{Request: cfg.RequestTimeout, Grace: cfg.LeaseGrace}
 	guard, err := client.Guard()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -78,11 +81,12 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	}
 	if w.sink, err = sink.New(sink.Config{Redis: w.rdb, Webhooks: w.registry, Publisher: w.publisher, Log: w.logs,
 		Logger: log.Named("sink"), Product: cfg.Product, TimeScale: cfg.TimeScale,
-		Client: client}); err != nil {
+		Client: client, Timeouts: timeouts,
+		BundleLimits: sink.BundleLimits{MaxMessages: cfg.MaxBundleMessages, MaxBytes: cfg.MaxBundleBytes}}); err != nil {
 		return nil, err
 	}
 	flusher, err := windowing.NewFlusher(windowing.FlusherConfig{Store: w.store, Deliverer: w.sink,
-		Logger: log.Named("flusher"), Concurrency: cfg.Concurrency, PerWorkspace: cfg.PerWebhook, Lease: cfg.RequestTimeout + 15*time.Second})
+		Logger: log.Named("flusher"), Concurrency: cfg.Concurrency, PerWorkspace: cfg.PerWebhook, Timeouts: timeouts})
 	if err != nil {
 		return nil, err
 	}

@@ -166,7 +166,7 @@ func (r *run) drain(ctx context.Context, rec *receiver, s deliverySet, name stri
 		return drainResult{}, err
 	}
 	flusher, err := windowing.NewFlusher(windowing.FlusherConfig{Store: store, Deliverer: snk, Logger: r.log, PerWorkspace: perWebhook,
-		Concurrency: r.sc.WorkerFlushers, Lease: sink.DefaultRequestTimeout + 15*time.Second})
+		Concurrency: r.sc.WorkerFlushers})
 	if err != nil {
 		return drainResult{}, err
 	}

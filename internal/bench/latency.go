@@ -178,7 +178,7 @@ func (r *run) latencyWorker(ctx context.Context, topic, group, receiverURL strin
 		return nil, err
 	}
 	flusher, err := windowing.NewFlusher(windowing.FlusherConfig{Store: store, Deliverer: snk, Logger: r.log, PerWorkspace: perWebhook,
-		Concurrency: r.sc.WorkerFlushers, Lease: sink.DefaultRequestTimeout + 15*time.Second})
+		Concurrency: r.sc.WorkerFlushers})
 	if err != nil {
 		return nil, err
 	}
