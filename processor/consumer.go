@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/outbound-webhooks/outbound/internal/faults"
 	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
@@ -356,6 +357,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 			if err := c.apply(ctx, log, partition, batch, wm); err != nil {
 				return nil // generation ended while Redis or the DLQ was failing
 			}
+			faults.Crash(faults.AfterAppend)
 			wm = last.Offset
 			applied.Store(wm)
 			state.lastTime.Store(last.Time.UnixMilli())

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/faults"
 	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
@@ -477,6 +478,7 @@ func (s *Sink) republishAutoDisabled(ctx context.Context, ws string, wh webhook.
 // is confirmed (alert 0) only after the publish; on failure it is released at
 // once, and a worker that dies here lets it run out.
 func (s *Sink) publishAutoDisabled(ctx context.Context, ws string, wh webhook.Webhook, health string, errs int, reason string) {
+	faults.Crash(faults.AfterAlertClaim)
 	bg := context.WithoutCancel(ctx)
 	log := s.cfg.Logger.With(zap.String("workspace", ws))
 	at := schemas.Timestamp{Time: s.cfg.Now().UTC()}

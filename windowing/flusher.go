@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/outbound-webhooks/outbound/internal/faults"
 	"go.uber.org/zap"
 	"golang.org/x/sync/semaphore"
 )
@@ -329,6 +330,7 @@ func (f *Flusher) deliver(ctx context.Context, c Claimed) {
 	// worker shuts down: cancelling it would waste the attempt. Its deadline is
 	// the request deadline, which leaves the lease's grace to record the outcome.
 	dctx, cancel := clockwork.WithDeadline(context.WithoutCancel(ctx), f.cfg.Clock, f.cfg.Timeouts.requestDeadline(c.leaseEnd))
+	faults.Crash(faults.AfterSeal)
 	out := f.cfg.Deliverer.Deliver(dctx, c.Bundle)
 	cancel()
 	rctx, cancel := f.recording(ctx)
@@ -336,6 +338,7 @@ func (f *Flusher) deliver(ctx context.Context, c Claimed) {
 	var err error
 	switch {
 	case out.Done:
+		faults.Crash(faults.AfterPost)
 		err = f.cfg.Store.Ack(rctx, c)
 	case out.PartMessages > 0:
 		c.Part++

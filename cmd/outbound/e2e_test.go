@@ -27,7 +27,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "outbound")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	// -tags faults: a worker started with OUTBOUND_FAULT crashes at that point
+	// (internal/faults); without it the binary behaves as the released one.
+	build := exec.Command("go", "build", "-race", "-tags", "faults", "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building outbound for the end-to-end tests:", err)
@@ -43,6 +45,7 @@ func TestMain(m *testing.M) {
 type cluster struct {
 	*apptest.Cluster
 	extraFlags []string
+	env        []string // added to the next workers' environment
 }
 
 func newCluster(t *testing.T, partitions int) *cluster {
@@ -81,6 +84,7 @@ func (c *cluster) startWorker(name string) *proc {
 		"--allow-private-targets", "--shutdown-timeout", "20s",
 	}, c.extraFlags...)
 	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), c.env...)
 	p := &proc{cmd: cmd, exited: make(chan struct{}), log: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
