@@ -14,6 +14,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
+	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
@@ -65,6 +66,12 @@ func (w *Worker) admin(next http.HandlerFunc) http.HandlerFunc {
 		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="outbound"`)
 			respondError(rw, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <admin token>)")
+			return
+		}
+		// A workspace id is held to the rule of the control topic's before it
+		// is used as a key or quoted in an answer.
+		if err := schemas.CheckID(r.PathValue("id")); err != nil {
+			respondError(rw, http.StatusBadRequest, "workspace id: "+err.Error())
 			return
 		}
 		next(rw, r)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/urls"
+	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
 
@@ -121,6 +122,8 @@ func (c Config) WithDefaults() Config {
 	def(&c.SMTPFrom, "outbound@localhost")
 	def(&c.Product, "TimelinesAI")
 	def(&c.Version, "dev")
+	def(&c.AllowedPorts, sink.DefaultAllowedPorts)
+	def(&c.DeniedPorts, sink.DefaultDeniedPorts)
 	defDuration := func(p *time.Duration, v time.Duration) {
 		if *p == 0 {
 			*p = v
@@ -134,6 +137,12 @@ func (c Config) WithDefaults() Config {
 	defDuration(&c.ShutdownTimeout, 30*time.Second)
 	if c.TimeScale == 0 {
 		c.TimeScale = 1
+	}
+	if c.MaxBundleMessages == 0 {
+		c.MaxBundleMessages = sink.DefaultMaxBundleMessages
+	}
+	if c.MaxBundleBytes == 0 {
+		c.MaxBundleBytes = sink.DefaultMaxBundleBytes
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 64
