@@ -16,6 +16,7 @@ import (
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/internal/settings"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -162,34 +163,33 @@ the process list.`)
 	if err := ws.parse(fs, args, stderr); err != nil {
 		return err
 	}
-	var errs []error
-	if err := checkWebhookURL(rawURL); err != nil {
-		errs = append(errs, err)
-	}
-	if granularity == "" {
-		errs = append(errs, errors.New("--granularity is required: none, 1h, 6h, 12h or 24h"))
-	} else if _, err := webhook.ParseGranularity(granularity); err != nil {
-		errs = append(errs, fmt.Errorf("--granularity: %w", err))
-	}
-	if ownerEmail == "" {
-		errs = append(errs, errors.New("--owner-email is required: the owner is emailed when the webhook is auto-disabled"))
-	}
-	if len(errs) > 0 {
-		return cli.UsageError(errors.Join(errs...))
+	if err := checkSettings(ctx, settings.Settings{URL: rawURL, Granularity: granularity, OwnerEmail: ownerEmail, Secret: secret}); err != nil {
+		return err
 	}
 	enabled := !disabled
 	return pf.publish(ctx, schemas.ControlMessage{Type: schemas.TypeConfigure, WorkspaceID: string(ws),
 		URL: rawURL, Granularity: granularity, Enabled: &enabled, OwnerEmail: ownerEmail, Secret: secret}, stdout)
 }
 
-// checkWebhookURL says what is wrong with a receiver URL in terms of the flag,
-// before the control schema would refuse it in terms of the message.
-func checkWebhookURL(raw string) error {
-	if raw == "" {
-		return errors.New("--url is required")
+// checkSettings says what is wrong with configure's flags, in terms of the
+// flags, before the control schema would refuse them in terms of the message.
+// ctl does not know whether the workers' SSRF guard is on, so it leaves
+// private targets to them.
+func checkSettings(ctx context.Context, s settings.Settings) error {
+	var errs []error
+	for _, p := range settings.Check(ctx, s, settings.Options{}) {
+		flag := "--" + string(p.Field)
+		switch {
+		case p.Missing:
+			errs = append(errs, fmt.Errorf("%s is required: %s", flag, p.Msg))
+		case p.Field == settings.URL:
+			errs = append(errs, fmt.Errorf("%s %s: %s", flag, urls.Redact(s.URL), p.Msg))
+		default:
+			errs = append(errs, fmt.Errorf("%s: %s", flag, p.Msg))
+		}
 	}
-	if err := urls.CheckHTTP(raw); err != nil {
-		return fmt.Errorf("--url %s: %w", urls.Redact(raw), err)
+	if len(errs) > 0 {
+		return cli.UsageError(errors.Join(errs...))
 	}
 	return nil
 }

@@ -36,6 +36,8 @@ var allowed = map[string][]string{
 	// no test or demo machinery.
 	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry"},
 	"internal/app/apptest": {"schemas", "control", "internal/testenv"},
+	// What a person may type as a webhook's settings: ctl and the console share it.
+	"internal/settings": {"webhook", "sink", "internal/urls"},
 }
 
 // wiring (the commands, the demo and the bench) may import anything; nothing
