@@ -298,7 +298,7 @@ state, consecutive errors and the activity log (10 most recent actions).`)
 	}
 	st := app.NewWebhookStatus(wh, errs, activity)
 	if asJSON {
-		return app.WriteJSON(stdout, st)
+		return webhooklog.WriteJSON(stdout, st)
 	}
 	return printStatus(stdout, st)
 }
@@ -388,12 +388,12 @@ redacted) and the response received.`)
 	if err != nil {
 		return err
 	}
-	log := app.NewRequestLog(string(ws), reqs)
+	log := webhooklog.NewRequestLog(string(ws), reqs)
 	if output == "" {
-		return app.WriteJSON(stdout, log)
+		return webhooklog.WriteJSON(stdout, log)
 	}
 	var buf bytes.Buffer
-	if err := app.WriteJSON(&buf, log); err != nil {
+	if err := webhooklog.WriteJSON(&buf, log); err != nil {
 		return err
 	}
 	if err := os.WriteFile(output, buf.Bytes(), 0o600); err != nil {

@@ -169,7 +169,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 	})
 	t.Run("requests download holds the 100 newest, newest first", func(t *testing.T) {
-		var log RequestLog
+		var log webhooklog.RequestLog
 		if err := json.Unmarshal(bodies["requests download"], &log); err != nil {
 			t.Fatalf("decoding the download: %v", err)
 		}

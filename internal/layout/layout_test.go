@@ -17,7 +17,7 @@ const module = "github.com/outbound-webhooks/outbound/"
 var allowed = map[string][]string{
 	"schemas":             {"internal/ctrlchar"},
 	"webhook":             {"schemas"},
-	"internal/webhooklog": {},
+	"internal/webhooklog": {"internal/urls"},
 	"internal/layout":     {},
 	"internal/cli":        {},
 	"scripts/freeport":    {},
