@@ -339,33 +339,9 @@ func printStatus(out io.Writer, st app.WebhookStatus) error {
 		return nil
 	}
 	for _, a := range st.Activity {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.At.UTC().Format(time.RFC3339), a.Action, describeActivity(a))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.At.UTC().Format(time.RFC3339), a.Action, a.Describe())
 	}
 	return tw.Flush()
-}
-
-// describeActivity is one activity's details in a line.
-func describeActivity(a webhooklog.Activity) string {
-	var parts []string
-	if a.ChatID != "" {
-		parts = append(parts, "chat "+a.ChatID)
-	}
-	if a.Messages > 0 {
-		parts = append(parts, fmt.Sprintf("%d message(s)", a.Messages))
-	}
-	if a.BundleID != "" {
-		parts = append(parts, "bundle "+a.BundleID)
-	}
-	if a.Status != 0 {
-		parts = append(parts, fmt.Sprintf("HTTP %d", a.Status))
-	}
-	if a.DurationMS != 0 {
-		parts = append(parts, fmt.Sprintf("%dms", a.DurationMS))
-	}
-	if a.Detail != "" {
-		parts = append(parts, a.Detail)
-	}
-	return strings.Join(parts, ", ")
 }
 
 func ctlRequests(ctx context.Context, args []string, stdout, stderr io.Writer) error {

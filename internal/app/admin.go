@@ -1,8 +1,6 @@
 package app
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,15 +8,17 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/console"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
 
-// handler serves the worker's HTTP endpoints: probes and metrics without
-// authentication, the admin API behind the bearer token.
-func (w *Worker) handler() http.Handler {
+// Handler serves the worker's HTTP endpoints: probes and metrics without
+// authentication, the admin API behind the bearer token, and the console at /.
+// Run serves it on HTTPAddr; tests serve it on a server of their own.
+func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Write([]byte("ok\n"))
@@ -41,15 +41,13 @@ func (w *Worker) handler() http.Handler {
 	mux.Handle("GET /metrics", w.metrics.handler)
 	mux.HandleFunc("GET /v1/workspaces/{id}/webhook", w.admin(w.serveWebhook))
 	mux.HandleFunc("GET /v1/workspaces/{id}/webhook/requests", w.admin(w.serveRequests))
+	mux.Handle("/", w.console)
 	return mux
 }
 
 // admin guards an admin endpoint with the --admin-token bearer token.
 func (w *Worker) admin(next http.HandlerFunc) http.HandlerFunc {
-	// Comparing digests keeps the comparison's time independent of the length
-	// of the token presented, not just of its content.
 	token := w.cfg.AdminToken
-	want := sha256.Sum256([]byte(token))
 	return func(rw http.ResponseWriter, r *http.Request) {
 		// What the admin API returns is about customers: never cache it.
 		rw.Header().Set("Cache-Control", "no-store")
@@ -59,8 +57,7 @@ func (w *Worker) admin(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		presented, ok := bearerToken(r.Header.Get("Authorization"))
-		got := sha256.Sum256([]byte(presented))
-		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !ok || !console.SameToken(presented, token) {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="outbound"`)
 			respondError(rw, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <admin token>)")
 			return

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/console"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/sink"
@@ -33,6 +34,7 @@ type Worker struct {
 	consumer  *processor.Consumer
 	logs      *webhooklog.Log
 	metrics   *metrics
+	console   *console.Console
 	changes   *webhook.Feed // the Registry's changes, for the consumer's disable sweep
 }
 
@@ -83,6 +85,11 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		GroupID: cfg.GroupID, Store: w.store, Flusher: flusher, Webhooks: w.registry, Logger: log.Named("processor"),
 		SessionTimeout: cfg.SessionTimeout}); err != nil {
 		return nil, err
+	}
+	if w.console, err = console.New(console.Config{Redis: w.rdb, Publisher: w.publisher, Logs: w.logs,
+		AdminToken: cfg.AdminToken, Key: cfg.ConsoleKey, PublicURL: cfg.PublicURL, AllowPrivate: cfg.AllowPrivate,
+		TimeScale: cfg.TimeScale, Grace: cfg.Grace, Logger: log.Named("console")}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	w.changes = w.registry.Subscribe()
 	w.metrics = newMetrics(w)
@@ -137,7 +144,7 @@ func (w *Worker) run(ctx context.Context) error {
 		g.Go(func() error { return w.notifier.Run(ctx) })
 	}
 	if w.cfg.HTTPAddr != "" {
-		srv := &http.Server{Addr: w.cfg.HTTPAddr, Handler: w.handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Addr: w.cfg.HTTPAddr, Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serving admin API on %s: %w", w.cfg.HTTPAddr, err)
