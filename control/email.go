@@ -117,7 +117,11 @@ func isLocalhost(host string) bool {
 // error that retrying cannot fix (an unusable owner address, a recipient the
 // server refuses for good) is marked retry.Permanent.
 func (n *Notifier) send(ctx context.Context, id string, w webhook.Webhook, msg schemas.ControlMessage) error {
-	m, err := composeEmail(id, n.cfg.From, w, msg, n.cfg.Now())
+	link := ""
+	if n.cfg.PageLink != nil {
+		link = n.cfg.PageLink(msg.WorkspaceID)
+	}
+	m, err := composeEmail(id, n.cfg.From, w, msg, link, n.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -189,7 +193,7 @@ func EmailSubject(ws string, consecutiveErrors int) string {
 // composeEmail builds the email for an auto-disable event. Values from the
 // control topic are kept on one line each, so they cannot forge headers or
 // lines of the body.
-func composeEmail(id, from string, w webhook.Webhook, msg schemas.ControlMessage, now time.Time) (*gomail.Msg, error) {
+func composeEmail(id, from string, w webhook.Webhook, msg schemas.ControlMessage, link string, now time.Time) (*gomail.Msg, error) {
 	ws := ctrlchar.ToSpace(msg.WorkspaceID)
 	when := now.UTC()
 	if msg.At != nil {
@@ -204,6 +208,9 @@ func composeEmail(id, from string, w webhook.Webhook, msg schemas.ControlMessage
 	fmt.Fprintf(&body, "Last error:         %s\n", ctrlchar.ToSpace(msg.LastError))
 	fmt.Fprintf(&body, "Disabled at:        %s\n\n", when.Format("2006-01-02 15:04:05 UTC"))
 	body.WriteString("No messages are delivered to this URL while the webhook is disabled.\n\n")
+	if link != "" {
+		fmt.Fprintf(&body, "Fix the URL and switch the webhook on again on its page:\n\n    %s\n\n", link)
+	}
 	body.WriteString("Once the receiver works again, re-enable the webhook with\n\n")
 	fmt.Fprintf(&body, "    outbound ctl enable --workspace %s\n\n", ws)
 	fmt.Fprintf(&body, "or by publishing a webhook.enable message for workspace %s on the control topic.\n", ws)

@@ -63,7 +63,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		if w.notifier, err = control.NewNotifier(control.NotifierConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
 			Redis: w.rdb, SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom,
 			TLS: control.SMTPTLSMode(cfg.SMTPTLS), Username: cfg.SMTPUser, Password: cfg.SMTPPassword, Logger: log.Named("notifier"),
-			SessionTimeout: cfg.SessionTimeout}); err != nil {
+			SessionTimeout: cfg.SessionTimeout, PageLink: pageLink(cfg)}); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
@@ -94,6 +94,19 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	w.changes = w.registry.Subscribe()
 	w.metrics = newMetrics(w)
 	return w, nil
+}
+
+// pageLink makes the owner link that auto-disable emails carry, when the
+// console has a key and a public URL to build one; links of a random per-process
+// key would open on this worker only, and only until it restarts.
+func pageLink(cfg Config) func(ws string) string {
+	if cfg.ConsoleKey == "" || cfg.PublicURL == "" {
+		return nil
+	}
+	return func(ws string) string {
+		link, _ := console.ScopedLink(cfg.ConsoleKey, cfg.PublicURL, ws, time.Now()) // key and URL are set
+		return link
+	}
 }
 
 // Run runs every component until ctx ends, then shuts down in order: stop
