@@ -130,6 +130,17 @@ func (p *page) submit(sel string) {
 	}
 }
 
+func (p *page) location() string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return loc
+}
+
 // open navigates to path and returns the page's text.
 func (p *page) open(path string) string {
 	p.t.Helper()
@@ -275,6 +286,10 @@ func TestWorkspacePageInABrowser(t *testing.T) {
 		p.t = t
 		p.open("/w/ws_shop")
 		p.submit("#switch")
+		// The page waits for the workers; it may already have seen them apply it.
+		if loc := p.location(); !strings.Contains(loc, "pending=") {
+			t.Errorf("after switching off, the page is %s, not the one that waits for the change", loc)
+		}
 		p.screenshot("pending")
 		p.waitFor("/w/ws_shop", "#state", "Disabled by an operator")
 		p.screenshot("disabled")
