@@ -308,6 +308,9 @@ func TestWorkspacePageInABrowser(t *testing.T) {
 			t.Errorf("errors in a row = %q, want 11", got)
 		}
 		p.screenshot("auto-disabled")
+		if body := p.open("/?filter=disabled"); !strings.Contains(body, "ws_failing") || strings.Contains(body, "ws_busy") {
+			t.Errorf("the overview filtered on disabled:\n%s", body)
+		}
 		p.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 		p.open("/w/ws_failing")
 		p.screenshot("auto-disabled-phone")

@@ -34,12 +34,20 @@ type status struct {
 	Reason string
 }
 
+// Why a webhook was switched off on the page, as its disable message says.
+const (
+	reasonOperator = "disabled by operator" // control's default reason, as ctl disable leaves it
+	reasonOwner    = "switched off by the workspace owner"
+)
+
 func statusOf(wh webhook.Webhook) status {
 	switch {
 	case wh.Enabled:
 		return status{Key: "enabled", Label: "Enabled"}
 	case strings.HasPrefix(wh.DisabledReason, "auto-disabled"):
 		return status{Key: "auto-disabled", Label: "Auto-disabled", Reason: wh.DisabledReason}
+	case wh.DisabledReason == reasonOwner:
+		return status{Key: "disabled", Label: "Switched off by the owner", Reason: wh.DisabledReason}
 	}
 	return status{Key: "disabled", Label: "Disabled by an operator", Reason: wh.DisabledReason}
 }
@@ -93,14 +101,6 @@ func (c *Console) serveWorkspace(rw http.ResponseWriter, r *http.Request) {
 		c.message(rw, r, http.StatusNotFound, "No webhook", "This workspace has no webhook any more.")
 		return
 	}
-	if want := r.URL.Query().Get("pending"); want != "" {
-		wh, _, err := control.LoadWebhook(r.Context(), c.cfg.Redis, ws)
-		if err != nil {
-			c.failed(rw, r, err)
-			return
-		}
-		v.Pending = want != c.digest(wh)
-	}
 	c.render(rw, r, http.StatusOK, "workspace.html", view{Title: ws, Workspace: v})
 }
 
@@ -112,6 +112,10 @@ func (c *Console) load(ctx context.Context, r *http.Request, sc scope, ws string
 	}
 	v := &workspaceView{ID: ws, Exists: exists, MaxErrors: maxErrors, Granularities: granularities,
 		Granularity: string(webhook.None), Status: status{Key: "none", Label: "Not configured"}}
+	// After a save the address names what was saved; the page waits for it.
+	if want := r.URL.Query().Get("pending"); want != "" {
+		v.Pending = !exists || want != c.digest(wh)
+	}
 	if !exists {
 		return v, nil
 	}
@@ -226,9 +230,9 @@ func (c *Console) switchWebhook(rw http.ResponseWriter, r *http.Request) {
 	msg := schemas.ControlMessage{Type: schemas.TypeEnable, WorkspaceID: ws}
 	wh.Enabled = r.PostFormValue("on") == "1"
 	if !wh.Enabled {
-		msg.Type, msg.Reason = schemas.TypeDisable, "disabled by operator"
+		msg.Type, msg.Reason = schemas.TypeDisable, reasonOperator
 		if !sc.Operator {
-			msg.Reason = "switched off by the workspace owner"
+			msg.Reason = reasonOwner
 		}
 	}
 	c.publish(rw, r, msg, wh)
