@@ -8,7 +8,7 @@
 GO ?= go
 WITH_SERVICES := bash scripts/with-services
 
-.PHONY: all test build lint vulncheck demo bench bench-quick chaos services kafka-install redis-install clean
+.PHONY: all test build lint vulncheck demo bench bench-quick chaos services kafka-install redis-install chromium-install clean
 
 all: build
 
@@ -76,6 +76,10 @@ kafka-install:
 
 redis-install:
 	bash scripts/redis.sh install
+
+# Debian's chromium, which the console's browser tests drive headless.
+chromium-install:
+	bash scripts/chromium.sh install
 
 clean:
 	rm -rf bin/

@@ -117,7 +117,11 @@ func isLocalhost(host string) bool {
 // error that retrying cannot fix (an unusable owner address, a recipient the
 // server refuses for good) is marked retry.Permanent.
 func (n *Notifier) send(ctx context.Context, id string, w webhook.Webhook, msg schemas.ControlMessage) error {
-	m, err := composeEmail(id, n.cfg.From, w, msg, n.cfg.Now())
+	link := ""
+	if n.cfg.PageLink != nil {
+		link = n.cfg.PageLink(msg.WorkspaceID)
+	}
+	m, err := composeEmail(id, n.cfg.From, w, msg, link, n.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -189,9 +193,10 @@ func EmailSubject(ws string, consecutiveErrors int) string {
 // composeEmail builds the email for an auto-disable event. It is written for
 // the workspace's owner, who knows the receiver and the workspace settings but
 // not this system: what happened, the last error, and what to do. (What an
-// operator can do is in docs/operations.md.) Values from the control topic are
+// operator can do is in docs/operations.md.) link, when set, is the owner's
+// signed link to the workspace page. Values from the control topic are
 // kept on one line each, so they cannot forge headers or lines of the body.
-func composeEmail(id, from string, w webhook.Webhook, msg schemas.ControlMessage, now time.Time) (*gomail.Msg, error) {
+func composeEmail(id, from string, w webhook.Webhook, msg schemas.ControlMessage, link string, now time.Time) (*gomail.Msg, error) {
 	ws := ctrlchar.ToSpace(msg.WorkspaceID)
 	when := now.UTC()
 	if msg.At != nil {
@@ -207,6 +212,9 @@ func composeEmail(id, from string, w webhook.Webhook, msg schemas.ControlMessage
 	body.WriteString("What to do:\n")
 	body.WriteString("  1. Fix the receiver at this URL, so that it answers a POST with a 2xx status.\n")
 	body.WriteString("  2. Then turn the webhook back on in the workspace settings. Deliveries resume with the messages that arrive after that.\n\n")
+	if link != "" {
+		fmt.Fprintf(&body, "You can fix the URL and turn the webhook back on from its page:\n\n    %s\n\n", link)
+	}
 	fmt.Fprintf(&body, "Reference for support: %s\n", ctrlchar.ToSpace(id))
 
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())

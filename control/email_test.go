@@ -97,7 +97,7 @@ func TestOwnerEmail(t *testing.T) {
 		t.Run(lastError, func(t *testing.T) {
 			msg := schemas.ControlMessage{Type: schemas.TypeAutoDisabled, WorkspaceID: "ws_1", ConsecutiveErrors: 11,
 				LastError: lastError, At: &at}
-			m, err := composeEmail("ctl_1", "outbound@example.com", w, msg, at.Time.Add(time.Minute))
+			m, err := composeEmail("ctl_1", "outbound@example.com", w, msg, "", at.Time.Add(time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -84,6 +84,9 @@ type NotifierConfig struct {
 	SessionTimeout, HeartbeatInterval time.Duration
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// PageLink, when set, returns a link to the workspace's page that the
+	// email offers for fixing and re-enabling the webhook ("" for none).
+	PageLink func(workspace string) string
 }
 
 // NotifierStats counts what a Notifier did with auto-disable events.

@@ -94,7 +94,7 @@ func TestNotifierEmailsOwnerOncePerEvent(t *testing.T) {
 			}{
 				{"ws_1", "owner+ws_1@example.com", "Your webhook for workspace ws_1 was turned off after 11 consecutive errors",
 					[]string{"https://hooks.example/ws_1", "11 deliveries in a row", "HTTP 503 Service Unavailable",
-						"turn the webhook back on in the workspace settings", "evt_1"}},
+						"turn the webhook back on in the workspace settings", "evt_1", "https://console.example/o/link-of-ws_1"}},
 				{"ws_2", "owner+ws_2@example.com", "Your webhook for workspace ws_2 was turned off after 12 consecutive errors",
 					[]string{"https://hooks.example/ws_2", "12 deliveries in a row", "connect: connection refused",
 						"turn the webhook back on in the workspace settings", "evt_2"}},
@@ -149,6 +149,7 @@ func startNotifier(t *testing.T, brokers []string, topic, group string, rdb *red
 		Logger:     zaptest.NewLogger(t).Named(fmt.Sprintf("notifier%d", i)),
 		LookupWait: lookupWait, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 		SessionTimeout: 6 * time.Second,
+		PageLink:       func(ws string) string { return "https://console.example/o/link-of-" + ws },
 	})
 	if err != nil {
 		t.Fatalf("NewNotifier: %v", err)

@@ -85,7 +85,7 @@ func TestFailingReceiverTokenIsStoredNowhere(t *testing.T) {
 	if err != nil || health["last_error"] == "" {
 		t.Fatalf("health hash %v, %v: want a last_error", health, err)
 	}
-	email, err := composeEmail("ctl_1", "outbound@example.com", w, event, now)
+	email, err := composeEmail("ctl_1", "outbound@example.com", w, event, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}

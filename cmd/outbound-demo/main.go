@@ -34,6 +34,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&opts.Short, "short", false, "a smaller run: two waves of traffic instead of four (for tests)")
 	fs.StringVar(&opts.WebhookURL, "webhook-url", "", "deliver the healthy webhooks to this URL instead of the local receiver")
 	fs.StringVar(&opts.RedisURL, "redis-url", "", "use this Redis (an empty database) instead of the embedded one")
+	fs.StringVar(&opts.PageAddr, "page-addr", "127.0.0.1:0", "where the workspace page listens (port 0: a free one)")
 	fs.StringVar(&opts.LogFile, "log-file", "", "write the worker's logs here (default: a new file in the temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		return err

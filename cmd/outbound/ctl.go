@@ -16,6 +16,7 @@ import (
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/internal/settings"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -166,24 +167,12 @@ the process list.`)
 	if err := ws.parse(fs, args, stderr); err != nil {
 		return err
 	}
-	var errs []error
-	if err := checkWebhookURL(rawURL); err != nil {
-		errs = append(errs, err)
-	}
-	if granularity == "" {
-		errs = append(errs, errors.New("--granularity is required: none, 1h, 6h, 12h or 24h"))
-	} else if _, err := webhook.ParseGranularity(granularity); err != nil {
-		errs = append(errs, fmt.Errorf("--granularity: %w", err))
-	}
-	if ownerEmail == "" {
-		errs = append(errs, errors.New("--owner-email is required: the owner is emailed when the webhook is auto-disabled"))
-	}
 	guard, err := target.Guard()
 	if err != nil {
-		errs = append(errs, err)
+		return cli.UsageError(err)
 	}
-	if len(errs) > 0 {
-		return cli.UsageError(errors.Join(errs...))
+	if err := checkSettings(ctx, settings.Settings{URL: rawURL, Granularity: granularity, OwnerEmail: ownerEmail, Secret: secret}, &guard); err != nil {
+		return err
 	}
 	pf.checkURL = guard.CheckURL
 	enabled := !disabled
@@ -191,14 +180,25 @@ the process list.`)
 		URL: rawURL, Granularity: granularity, Enabled: &enabled, OwnerEmail: ownerEmail, Secret: secret}, stdout)
 }
 
-// checkWebhookURL says what is wrong with a receiver URL in terms of the flag,
-// before the control schema would refuse it in terms of the message.
-func checkWebhookURL(raw string) error {
-	if raw == "" {
-		return errors.New("--url is required")
+// checkSettings says what is wrong with configure's flags, in terms of the
+// flags, before the control schema would refuse them in terms of the message.
+// ctl does not know whether the workers' SSRF guard is on, so it leaves
+// private targets to them.
+func checkSettings(ctx context.Context, s settings.Settings, guard *sink.Guard) error {
+	var errs []error
+	for _, p := range settings.Check(ctx, s, settings.Options{Guard: guard}) {
+		flag := "--" + string(p.Field)
+		switch {
+		case p.Missing:
+			errs = append(errs, fmt.Errorf("%s is required: %s", flag, p.Msg))
+		case p.Field == settings.URL:
+			errs = append(errs, fmt.Errorf("%s %s: %s", flag, urls.Redact(s.URL), p.Msg))
+		default:
+			errs = append(errs, fmt.Errorf("%s: %s", flag, p.Msg))
+		}
 	}
-	if err := urls.CheckHTTP(raw); err != nil {
-		return fmt.Errorf("--url %s: %w", urls.Redact(raw), err)
+	if len(errs) > 0 {
+		return cli.UsageError(errors.Join(errs...))
 	}
 	return nil
 }
@@ -307,7 +307,7 @@ state, consecutive errors and the activity log (10 most recent actions).`)
 	}
 	st := app.NewWebhookStatus(wh, errs, activity)
 	if asJSON {
-		return app.WriteJSON(stdout, st)
+		return webhooklog.WriteJSON(stdout, st)
 	}
 	return printStatus(stdout, st)
 }
@@ -348,33 +348,9 @@ func printStatus(out io.Writer, st app.WebhookStatus) error {
 		return nil
 	}
 	for _, a := range st.Activity {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.At.UTC().Format(time.RFC3339), a.Action, describeActivity(a))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.At.UTC().Format(time.RFC3339), a.Action, a.Describe())
 	}
 	return tw.Flush()
-}
-
-// describeActivity is one activity's details in a line.
-func describeActivity(a webhooklog.Activity) string {
-	var parts []string
-	if a.ChatID != "" {
-		parts = append(parts, "chat "+a.ChatID)
-	}
-	if a.Messages > 0 {
-		parts = append(parts, fmt.Sprintf("%d message(s)", a.Messages))
-	}
-	if a.BundleID != "" {
-		parts = append(parts, "bundle "+a.BundleID)
-	}
-	if a.Status != 0 {
-		parts = append(parts, fmt.Sprintf("HTTP %d", a.Status))
-	}
-	if a.DurationMS != 0 {
-		parts = append(parts, fmt.Sprintf("%dms", a.DurationMS))
-	}
-	if a.Detail != "" {
-		parts = append(parts, a.Detail)
-	}
-	return strings.Join(parts, ", ")
 }
 
 func ctlRequests(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -397,12 +373,12 @@ redacted) and the response received.`)
 	if err != nil {
 		return err
 	}
-	log := app.NewRequestLog(string(ws), reqs)
+	log := webhooklog.NewRequestLog(string(ws), reqs)
 	if output == "" {
-		return app.WriteJSON(stdout, log)
+		return webhooklog.WriteJSON(stdout, log)
 	}
 	var buf bytes.Buffer
-	if err := app.WriteJSON(&buf, log); err != nil {
+	if err := webhooklog.WriteJSON(&buf, log); err != nil {
 		return err
 	}
 	if err := os.WriteFile(output, buf.Bytes(), 0o600); err != nil {

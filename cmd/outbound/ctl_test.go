@@ -157,7 +157,7 @@ func TestCtlRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var log app.RequestLog
+				var log webhooklog.RequestLog
 				if err := json.Unmarshal(data, &log); err != nil {
 					t.Fatalf("the file is not JSON: %v\n%s", err, data)
 				}

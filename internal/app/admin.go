@@ -1,17 +1,14 @@
 package app
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/console"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -19,9 +16,10 @@ import (
 	"github.com/outbound-webhooks/outbound/webhook"
 )
 
-// handler serves the worker's HTTP endpoints: probes and metrics without
-// authentication, the admin API behind the bearer token.
-func (w *Worker) handler() http.Handler {
+// Handler serves the worker's HTTP endpoints: probes and metrics without
+// authentication, the admin API behind the bearer token, and the console at /.
+// Run serves it on HTTPAddr; tests serve it on a server of their own.
+func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Write([]byte("ok\n"))
@@ -44,15 +42,13 @@ func (w *Worker) handler() http.Handler {
 	mux.Handle("GET /metrics", w.metrics.handler)
 	mux.HandleFunc("GET /v1/workspaces/{id}/webhook", w.admin(w.serveWebhook))
 	mux.HandleFunc("GET /v1/workspaces/{id}/webhook/requests", w.admin(w.serveRequests))
+	mux.Handle("/", w.console)
 	return mux
 }
 
 // admin guards an admin endpoint with the --admin-token bearer token.
 func (w *Worker) admin(next http.HandlerFunc) http.HandlerFunc {
-	// Comparing digests keeps the comparison's time independent of the length
-	// of the token presented, not just of its content.
 	token := w.cfg.AdminToken
-	want := sha256.Sum256([]byte(token))
 	return func(rw http.ResponseWriter, r *http.Request) {
 		// What the admin API returns is about customers: never cache it.
 		rw.Header().Set("Cache-Control", "no-store")
@@ -62,8 +58,7 @@ func (w *Worker) admin(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		presented, ok := bearerToken(r.Header.Get("Authorization"))
-		got := sha256.Sum256([]byte(presented))
-		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !ok || !console.SameToken(presented, token) {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="outbound"`)
 			respondError(rw, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <admin token>)")
 			return
@@ -124,25 +119,13 @@ func (w *Worker) serveRequests(rw http.ResponseWriter, r *http.Request) {
 		w.adminFailed(rw, ws, err)
 		return
 	}
-	rw.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, requestLogFilename(ws)))
-	respondJSON(rw, http.StatusOK, NewRequestLog(ws, reqs))
+	rw.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, webhooklog.DownloadFilename(ws)))
+	respondJSON(rw, http.StatusOK, webhooklog.NewRequestLog(ws, reqs))
 }
 
 func (w *Worker) adminFailed(rw http.ResponseWriter, ws string, err error) {
 	w.log.Warn("serving admin request", zap.String("workspace", ws), zap.Error(err))
 	respondError(rw, http.StatusServiceUnavailable, "Redis could not be read; see the worker's log")
-}
-
-// requestLogFilename is the download's file name. Characters outside a safe
-// set become "_": a workspace id must not break out of the quoted header value.
-func requestLogFilename(ws string) string {
-	safe := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
-			return r
-		}
-		return '_'
-	}, ws)
-	return "webhook-requests-" + safe + ".json"
 }
 
 // WebhookStatus is a workspace's webhook as the admin API and `outbound ctl
@@ -189,45 +172,11 @@ func NewWebhookStatus(wh webhook.Webhook, consecutiveErrors int, activity []webh
 	return st
 }
 
-// RequestLog is the downloadable request log, as the admin API and `outbound
-// ctl requests` write it: the 100 most recent attempts, newest first.
-type RequestLog struct {
-	Workspace string               `json:"workspace_id"`
-	Requests  []webhooklog.Request `json:"requests"`
-}
-
-// NewRequestLog assembles the download of ws's requests. The log keeps the URL
-// as it was requested, which may carry the receiver's basic-auth password: it
-// is redacted here, where the log leaves the system.
-func NewRequestLog(ws string, reqs []webhooklog.Request) RequestLog {
-	for i := range reqs {
-		reqs[i].URL = urls.Redact(reqs[i].URL)
-	}
-	if reqs == nil {
-		reqs = []webhooklog.Request{}
-	}
-	return RequestLog{Workspace: ws, Requests: reqs}
-}
-
 func respondJSON(rw http.ResponseWriter, status int, v any) {
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(status)
 	// The status line is out; an encoding error can only be a broken connection.
-	_ = WriteJSON(rw, v)
-}
-
-// WriteJSON writes v as indented JSON, the format of every document the admin
-// API and ctl hand out.
-func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	// Nothing here is rendered as HTML, and payloads carry HTML (the
-	// aggregation): keep it readable instead of escaping < and >.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encoding JSON: %w", err)
-	}
-	return nil
+	_ = webhooklog.WriteJSON(rw, v)
 }
 
 func respondError(rw http.ResponseWriter, status int, msg string) {

@@ -26,7 +26,7 @@ func TestAdminAPIRefusesHostileRequests(t *testing.T) {
 		_, ok := w.registry.Lookup("ws_1")
 		return ok
 	})
-	srv := httptest.NewServer(w.handler())
+	srv := httptest.NewServer(w.Handler())
 	defer srv.Close()
 
 	bearer := "Bearer " + token

@@ -20,7 +20,7 @@ import (
 )
 
 // newInProcessWorker builds a worker on c's topics and Redis database with the
-// HTTP listener off: tests serve w.handler() on an httptest server instead.
+// HTTP listener off: tests serve w.Handler() on an httptest server instead.
 // set, when given, changes the config before the worker is built.
 func newInProcessWorker(t *testing.T, c *apptest.Cluster, set ...func(*Config)) *Worker {
 	t.Helper()
@@ -81,10 +81,10 @@ func TestAdminAPI(t *testing.T) {
 		}
 	}
 
-	withToken := httptest.NewServer(w.handler())
+	withToken := httptest.NewServer(w.Handler())
 	t.Cleanup(withToken.Close)
 	w.cfg.AdminToken = ""
-	withoutToken := httptest.NewServer(w.handler())
+	withoutToken := httptest.NewServer(w.Handler())
 	t.Cleanup(withoutToken.Close)
 
 	const webhookPath, requestsPath = "/v1/workspaces/ws_1/webhook", "/v1/workspaces/ws_1/webhook/requests"
@@ -169,7 +169,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 	})
 	t.Run("requests download holds the 100 newest, newest first", func(t *testing.T) {
-		var log RequestLog
+		var log webhooklog.RequestLog
 		if err := json.Unmarshal(bodies["requests download"], &log); err != nil {
 			t.Fatalf("decoding the download: %v", err)
 		}
@@ -194,7 +194,7 @@ func TestAdminAPI(t *testing.T) {
 func TestReadiness(t *testing.T) {
 	c := apptest.NewCluster(t, 1)
 	w := newInProcessWorker(t, c)
-	srv := httptest.NewServer(w.handler())
+	srv := httptest.NewServer(w.Handler())
 	defer srv.Close()
 	get := func() (int, string) {
 		resp, err := http.Get(srv.URL + "/readyz")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/urls"
+	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
@@ -41,8 +42,16 @@ type Config struct {
 	// empty: nowhere.
 	HTTPAddr string
 	// AdminToken is the admin API's bearer token; empty: the API answers 403
-	// (probes and metrics need no token).
+	// (probes and metrics need no token). Operators sign in to the console
+	// (served at /) with it.
 	AdminToken string
+	// ConsoleKey signs the console's sessions, owner links and CSRF tokens;
+	// empty: a random key per process, so sessions end at a restart and owner
+	// links open on this worker only. Give every worker the same key.
+	ConsoleKey string
+	// PublicURL is the console's address as browsers reach it, the base of
+	// owner links (https: cookies are Secure); empty: taken from each request.
+	PublicURL string
 
 	// SMTPURL, when set, makes the worker run a notifier that emails a webhook's
 	// owner once when it is auto-disabled; empty: no emails.
@@ -138,6 +147,10 @@ func (c Config) WithDefaults() Config {
 	if c.TimeScale == 0 {
 		c.TimeScale = 1
 	}
+	if c.RequestLogMaxBytes == 0 {
+		c.RequestLogMaxBytes = webhooklog.DefaultMaxRequestBytes
+	}
+	defDuration(&c.LogTTL, webhooklog.DefaultTTL)
 	if c.MaxBundleMessages == 0 {
 		c.MaxBundleMessages = sink.DefaultMaxBundleMessages
 	}
@@ -198,6 +211,7 @@ func (c Config) fields() []zap.Field {
 		zap.String("group_id", c.GroupID), zap.String("events_topic", c.EventsTopic),
 		zap.String("control_topic", c.ControlTopic), zap.String("dlq_topic", c.DLQTopic),
 		zap.String("http_addr", c.HTTPAddr), zap.String("admin_token", redacted(c.AdminToken)),
+		zap.String("console_key", redacted(c.ConsoleKey)), zap.String("public_url", urls.Redact(c.PublicURL)),
 		zap.Float64("time_scale", c.TimeScale), zap.String("smtp_url", urls.Redact(c.SMTPURL)),
 		zap.String("smtp_from", c.SMTPFrom), zap.String("smtp_tls", c.SMTPTLS), zap.String("smtp_user", c.SMTPUser), zap.Duration("connect_timeout", c.ConnectTimeout),
 		zap.Duration("request_timeout", c.RequestTimeout), zap.Duration("lease_grace", c.LeaseGrace),

@@ -68,7 +68,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		apptest.Configure("ws_failing", recv.Srv.URL+"/ws_failing", "none"))
 	w := newInProcessWorker(t, c)
 	apptest.RunUntilCleanup(t, "worker", w.Run)
-	srv := httptest.NewServer(w.handler())
+	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
 
 	if got := scrape(t, srv)["outbound_events_consumed_total"]; got != 0 {

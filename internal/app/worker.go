@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/console"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/sink"
@@ -33,6 +34,7 @@ type Worker struct {
 	consumer  *processor.Consumer
 	logs      *webhooklog.Log
 	metrics   *metrics
+	console   *console.Console
 	changes   *webhook.Feed // the Registry's changes, for the consumer's disable sweep
 }
 
@@ -72,7 +74,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		if w.notifier, err = control.NewNotifier(control.NotifierConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
 			Redis: w.rdb, SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom,
 			TLS: control.SMTPTLSMode(cfg.SMTPTLS), Username: cfg.SMTPUser, Password: cfg.SMTPPassword, Logger: log.Named("notifier"),
-			SessionTimeout: cfg.SessionTimeout}); err != nil {
+			SessionTimeout: cfg.SessionTimeout, PageLink: pageLink(cfg)}); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
@@ -95,9 +97,27 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		SessionTimeout: cfg.SessionTimeout}); err != nil {
 		return nil, err
 	}
+	if w.console, err = console.New(console.Config{Redis: w.rdb, Publisher: w.publisher, Logs: w.logs,
+		AdminToken: cfg.AdminToken, Key: cfg.ConsoleKey, PublicURL: cfg.PublicURL, Guard: &guard,
+		TimeScale: cfg.TimeScale, Grace: cfg.Grace, Logger: log.Named("console")}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	w.changes = w.registry.Subscribe()
 	w.metrics = newMetrics(w)
 	return w, nil
+}
+
+// pageLink makes the owner link that auto-disable emails carry, when the
+// console has a key and a public URL to build one; links of a random per-process
+// key would open on this worker only, and only until it restarts.
+func pageLink(cfg Config) func(ws string) string {
+	if cfg.ConsoleKey == "" || cfg.PublicURL == "" {
+		return nil
+	}
+	return func(ws string) string {
+		link, _ := console.ScopedLink(cfg.ConsoleKey, cfg.PublicURL, ws, time.Now()) // key and URL are set
+		return link
+	}
 }
 
 // Run runs every component until ctx ends, then shuts down in order: stop
@@ -148,7 +168,7 @@ func (w *Worker) run(ctx context.Context) error {
 		g.Go(func() error { return w.notifier.Run(ctx) })
 	}
 	if w.cfg.HTTPAddr != "" {
-		srv := &http.Server{Addr: w.cfg.HTTPAddr, Handler: w.handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Addr: w.cfg.HTTPAddr, Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serving admin API on %s: %w", w.cfg.HTTPAddr, err)

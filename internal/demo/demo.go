@@ -59,6 +59,9 @@ type Options struct {
 	// LogFile is where the worker logs go (default: a new file in the
 	// temporary directory).
 	LogFile string
+	// PageAddr is where the workspace page listens (default 127.0.0.1 on a
+	// free port).
+	PageAddr string
 }
 
 // Run runs the demo, printing what happens to stdout, and returns nil once
@@ -88,6 +91,7 @@ type demo struct {
 	recv     *receiver
 	http     *http.Server
 	httpDone chan struct{}
+	page     *page
 	logPath  string
 	logFile  *os.File
 
@@ -187,6 +191,9 @@ func (d *demo) startWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := d.listenPage(); err != nil {
+		return err
+	}
 	d.worker, err = app.New(app.Config{
 		Brokers:      d.brokers,
 		RedisURL:     d.redisURL,
@@ -206,9 +213,15 @@ func (d *demo) startWorker(ctx context.Context) error {
 		SessionTimeout: 6 * time.Second,
 		// A demo that hangs on its way out should say so soon.
 		ShutdownTimeout: 10 * time.Second,
+		AdminToken:      d.page.token,
+		ConsoleKey:      d.page.key,
+		PublicURL:       d.page.base,
 	}, log)
 	if err != nil {
 		return fmt.Errorf("starting the demo worker: %w", err)
+	}
+	if err := d.servePage(); err != nil {
+		return err
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopWorker = cancel
@@ -414,6 +427,9 @@ func (d *demo) close() {
 	if d.stopWorker != nil {
 		d.stopWorker()
 		<-d.workerDone
+	}
+	if d.page != nil {
+		d.page.close()
 	}
 	if d.http != nil {
 		_ = d.http.Close()

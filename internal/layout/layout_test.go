@@ -17,7 +17,7 @@ const module = "github.com/outbound-webhooks/outbound/"
 var allowed = map[string][]string{
 	"schemas":             {"internal/ctrlchar"},
 	"webhook":             {"schemas"},
-	"internal/webhooklog": {},
+	"internal/webhooklog": {"internal/urls"},
 	"internal/layout":     {},
 	"internal/cli":        {},
 	"scripts/freeport":    {},
@@ -35,8 +35,12 @@ var allowed = map[string][]string{
 	// The worker's builder sits above the stages and the control plane and
 	// below the commands; it is linked into the worker binary, so it may import
 	// no test or demo machinery.
-	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry"},
+	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry", "internal/console"},
 	"internal/app/apptest": {"schemas", "control", "internal/testenv"},
+	// The workspace page: reads what the stages keep, publishes through control.
+	"internal/console": {"schemas", "webhook", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/settings"},
+	// What a person may type as a webhook's settings: ctl and the console share it.
+	"internal/settings": {"webhook", "sink", "internal/urls"},
 }
 
 // wiring (the commands, the demo, the bench and the chaos harness) may import anything; nothing

@@ -67,6 +67,31 @@ type Activity struct {
 	Detail     string    `json:"detail,omitempty"`
 }
 
+// Describe is the activity's details in a line, for people (ctl status, the
+// console).
+func (a Activity) Describe() string {
+	var parts []string
+	if a.ChatID != "" {
+		parts = append(parts, "chat "+a.ChatID)
+	}
+	if a.Messages > 0 {
+		parts = append(parts, fmt.Sprintf("%d message(s)", a.Messages))
+	}
+	if a.BundleID != "" {
+		parts = append(parts, "bundle "+a.BundleID)
+	}
+	if a.Status != 0 {
+		parts = append(parts, fmt.Sprintf("HTTP %d", a.Status))
+	}
+	if a.DurationMS != 0 {
+		parts = append(parts, fmt.Sprintf("%dms", a.DurationMS))
+	}
+	if a.Detail != "" {
+		parts = append(parts, a.Detail)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Request is one HTTP attempt, as sent and as answered.
 type Request struct {
 	At         time.Time `json:"at"`
