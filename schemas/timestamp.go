@@ -72,15 +72,9 @@ func ParseTimestamp(v any) (time.Time, error) {
 	case uint32:
 		return epochInt(int64(v))
 	case uint:
-		if uint64(v) > math.MaxInt64 {
-			return time.Time{}, timestampError(strconv.FormatUint(uint64(v), 10), "out of range")
-		}
-		return epochInt(int64(v))
+		return epochUint(uint64(v))
 	case uint64:
-		if v > math.MaxInt64 {
-			return time.Time{}, timestampError(strconv.FormatUint(v, 10), "out of range")
-		}
-		return epochInt(int64(v))
+		return epochUint(v)
 	case time.Time:
 		return v.UTC(), nil
 	case Timestamp:
@@ -143,6 +137,14 @@ func parseEpochLiteral(lit string) (time.Time, error) {
 		return time.Time{}, timestampError(strconv.Quote(truncate(lit, 64)), "not a number")
 	}
 	return epochFloat(f)
+}
+
+// epochUint is epochInt for an unsigned number, which may be beyond int64.
+func epochUint(n uint64) (time.Time, error) {
+	if n > math.MaxInt64 {
+		return time.Time{}, timestampError(strconv.FormatUint(n, 10), "out of range")
+	}
+	return epochInt(int64(n))
 }
 
 func epochInt(n int64) (time.Time, error) {
