@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outbound-webhooks/outbound/internal/clip"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -90,10 +91,10 @@ func compareParsers(t *testing.T, data []byte) {
 	want, wantErr := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	got, err := parseJSON(data)
 	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("parseJSON(%q) error = %v, library error = %v", truncate(string(data), 80), err, wantErr)
+		t.Fatalf("parseJSON(%q) error = %v, library error = %v", clip.String(string(data), 80), err, wantErr)
 	}
 	if err == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("parseJSON(%q) = %#v, library = %#v", truncate(string(data), 80), got, want)
+		t.Fatalf("parseJSON(%q) = %#v, library = %#v", clip.String(string(data), 80), got, want)
 	}
 }
 

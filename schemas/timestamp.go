@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outbound-webhooks/outbound/internal/clip"
 )
 
 // WireLayout is the timestamp layout of every payload: UTC, seconds, "+0000".
@@ -101,15 +103,15 @@ func parseTimestampString(s string) (time.Time, error) {
 		layout = compactLayout
 	}
 	if layout == "" {
-		return time.Time{}, timestampError(strconv.Quote(truncate(s, 64)), "unknown form")
+		return time.Time{}, timestampError(strconv.Quote(clip.String(s, 64)), "unknown form")
 	}
 	t, err := time.Parse(layout, s)
 	if err != nil {
-		return time.Time{}, timestampError(strconv.Quote(truncate(s, 64)), parseErrorText(err))
+		return time.Time{}, timestampError(strconv.Quote(clip.String(s, 64)), parseErrorText(err))
 	}
 	t = t.UTC()
 	if y := t.Year(); y < 1 || y > 9999 {
-		return time.Time{}, timestampError(strconv.Quote(truncate(s, 64)), "year outside 0001-9999 in UTC")
+		return time.Time{}, timestampError(strconv.Quote(clip.String(s, 64)), "year outside 0001-9999 in UTC")
 	}
 	return t, nil
 }
@@ -123,7 +125,7 @@ func parseErrorText(err error) string {
 	if pe.Message != "" {
 		return strings.TrimPrefix(pe.Message, ": ")
 	}
-	return "cannot parse " + strconv.Quote(truncate(pe.ValueElem, 32)) + " as " + strconv.Quote(pe.LayoutElem)
+	return "cannot parse " + strconv.Quote(clip.String(pe.ValueElem, 32)) + " as " + strconv.Quote(pe.LayoutElem)
 }
 
 // parseEpochLiteral reads a JSON number. Integers are read exactly; anything with a
@@ -134,7 +136,7 @@ func parseEpochLiteral(lit string) (time.Time, error) {
 	}
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil {
-		return time.Time{}, timestampError(strconv.Quote(truncate(lit, 64)), "not a number")
+		return time.Time{}, timestampError(strconv.Quote(clip.String(lit, 64)), "not a number")
 	}
 	return epochFloat(f)
 }
@@ -222,7 +224,7 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 		t.Time = parsed
 		return nil
 	default:
-		return timestampError(truncate(string(data), 40), "not a string or a number")
+		return timestampError(clip.String(string(data), 40), "not a string or a number")
 	}
 }
 

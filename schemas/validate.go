@@ -10,11 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
+	"github.com/outbound-webhooks/outbound/internal/clip"
 	"github.com/outbound-webhooks/outbound/internal/ctrlchar"
 )
 
@@ -265,7 +265,7 @@ type wireError struct {
 }
 
 func newWireError(kind, cause error, msg string) error {
-	return &wireError{msg: truncate(ctrlchar.ToSpace(msg), MaxErrorLen), kind: kind, cause: cause}
+	return &wireError{msg: clip.String(ctrlchar.ToSpace(msg), MaxErrorLen), kind: kind, cause: cause}
 }
 
 func (e *wireError) Error() string { return e.msg }
@@ -439,17 +439,4 @@ func oneOf(values []any) string {
 		return quoted[0]
 	}
 	return "one of " + strings.Join(quoted, ", ")
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, ending with "…" when cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ellipsis = "…"
-	cut := n - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
 }
