@@ -474,22 +474,27 @@ func rejectReason(err error, data []byte) string {
 			}
 		}
 		return RejectSchema
-	case errors.Is(err, ErrUnknownType):
-		return RejectUnknownType
-	case errors.Is(err, ErrMissingWorkspace):
-		return RejectMissingWorkspace
-	case errors.Is(err, ErrInvalidWorkspace):
-		return RejectInvalidWorkspace
-	case errors.Is(err, ErrInvalidID):
-		return RejectInvalidID
-	case errors.Is(err, ErrInvalidURL):
-		return RejectInvalidURL
-	case errors.Is(err, ErrInvalidGranularity):
-		return RejectInvalidGranularity
-	case errors.Is(err, ErrUnknownWorkspace):
-		return RejectUnknownWorkspace
+	}
+	for _, r := range rejectReasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
 	}
 	return RejectSchema
+}
+
+// rejectReasons maps the package's validation errors to their reject reasons.
+var rejectReasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrUnknownType, RejectUnknownType},
+	{ErrMissingWorkspace, RejectMissingWorkspace},
+	{ErrInvalidWorkspace, RejectInvalidWorkspace},
+	{ErrInvalidID, RejectInvalidID},
+	{ErrInvalidURL, RejectInvalidURL},
+	{ErrInvalidGranularity, RejectInvalidGranularity},
+	{ErrUnknownWorkspace, RejectUnknownWorkspace},
 }
 
 func (r *Reader) reject(reason string) {

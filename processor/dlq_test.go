@@ -64,20 +64,9 @@ func TestMalformedEventsGoToTheDeadLetterTopic(t *testing.T) {
 	produce(t, p.topic, recs...)
 	testenv.Eventually(t, "10 good deliveries", 30*time.Second, func() bool { return p.got.count() >= 10 })
 
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: testenv.KafkaBrokers(t), Topic: p.dlq, Partition: 0, MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	gotKind := map[string]int{}
-	for i := range 1000 {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %d dead letters, then: %v", i, err)
-		}
-		h := map[string]string{}
-		for _, x := range m.Headers {
-			h[x.Key] = string(x.Value)
-		}
+	for _, m := range readDeadLetters(t, p, 1000) {
+		h := headers(m)
 		var k = kinds[0]
 		for _, c := range kinds {
 			if c.name == h["case"] {
@@ -137,19 +126,10 @@ func TestOversizedInvalidRecordsNeverStallThePartition(t *testing.T) {
 	produce(t, p.topic, kafka.Message{Key: []byte("c1"), Value: good})
 	testenv.Eventually(t, "the good event behind the oversized ones", 30*time.Second, func() bool { return p.got.count() >= 1 })
 
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: testenv.KafkaBrokers(t), Topic: p.dlq, Partition: 0, MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i := range cases {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %d dead letters, then: %v", i, err)
-		}
-		h := map[string]string{}
+	for i, m := range readDeadLetters(t, p, len(cases)) {
+		h := headers(m)
 		size := len(m.Key) + len(m.Value)
 		for _, x := range m.Headers {
-			h[x.Key] = string(x.Value)
 			size += len(x.Key) + len(x.Value)
 		}
 		c := cases[i]
@@ -207,19 +187,8 @@ func TestNULPrefixedMessageIDsAreDeadLettered(t *testing.T) {
 	}
 	p.got.mu.Unlock()
 
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: testenv.KafkaBrokers(t), Topic: p.dlq, Partition: 0, MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i := range hostile {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %d dead letters, then: %v", i, err)
-		}
-		h := map[string]string{}
-		for _, x := range m.Headers {
-			h[x.Key] = string(x.Value)
-		}
+	for i, m := range readDeadLetters(t, p, len(hostile)) {
+		h := headers(m)
 		const reason = "message.message_id: must not contain control characters"
 		if h[processor.HeaderKind] != processor.KindSchema || !strings.Contains(h[processor.HeaderReason], reason) {
 			t.Errorf("dead letter %d: kind %q reason %q; want kind %q and a reason naming %q",
@@ -229,4 +198,32 @@ func TestNULPrefixedMessageIDsAreDeadLettered(t *testing.T) {
 	if d := p.consumer.Stats().DeadLettered.Load(); d != int64(len(hostile)) {
 		t.Errorf("DeadLettered = %d, want %d", d, len(hostile))
 	}
+}
+
+// readDeadLetters reads the first n records of the pipeline's dead-letter
+// topic, failing the test if they do not all arrive within 30 seconds.
+func readDeadLetters(t *testing.T, p *pipeline, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: testenv.KafkaBrokers(t), Topic: p.dlq, Partition: 0, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := make([]kafka.Message, 0, n)
+	for i := range n {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %d dead letters, then: %v", i, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// headers returns a record's headers by key.
+func headers(m kafka.Message) map[string]string {
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	return h
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/clip"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
@@ -250,7 +250,7 @@ func (c *Consumer) deadLetter(m kafka.Message, r *rejection) kafka.Message {
 		headers = append(headers, m.Headers...)
 	}
 	headers = append(headers,
-		kafka.Header{Key: HeaderReason, Value: []byte(capString(r.reason, maxReason))},
+		kafka.Header{Key: HeaderReason, Value: []byte(clip.String(r.reason, maxReason))},
 		kafka.Header{Key: HeaderKind, Value: []byte(r.kind)},
 		kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
 		kafka.Header{Key: HeaderPartition, Value: []byte(itoa(int64(m.Partition)))},
@@ -270,18 +270,5 @@ func (c *Consumer) deadLetter(m kafka.Message, r *rejection) kafka.Message {
 	return kafka.Message{Key: key, Value: value, Headers: headers}
 }
 
-// capString cuts s to at most n bytes, on a rune boundary, marking the cut.
-func capString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "…"
-	cut := n - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
-}
-
 // quote quotes at most maxQuoted bytes of v for a reason.
-func quote(v string) string { return strconv.Quote(capString(v, maxQuoted)) }
+func quote(v string) string { return strconv.Quote(clip.String(v, maxQuoted)) }

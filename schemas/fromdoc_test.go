@@ -35,19 +35,28 @@ func TestEventFromDocMatchesUnmarshal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodeEvent([]byte(tt.json))
-			if err != nil {
-				t.Fatalf("DecodeEvent: %v", err)
-			}
-			var want Event
-			if err := json.Unmarshal([]byte(tt.json), &want); err != nil {
-				t.Fatalf("json.Unmarshal: %v", err)
-			}
-			want.Message.Timestamp.Time = want.Message.Timestamp.UTC()
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("DecodeEvent =\n%#v\njson.Unmarshal =\n%#v", got, want)
-			}
+			checkMatchesUnmarshal(t, "DecodeEvent", DecodeEvent, tt.json, func(want *Event) {
+				want.Message.Timestamp.Time = want.Message.Timestamp.UTC()
+			})
 		})
+	}
+}
+
+// checkMatchesUnmarshal requires decode, named name, to give for data what
+// encoding/json gives once utc has put its timestamps in UTC, as the decoders do.
+func checkMatchesUnmarshal[T any](t *testing.T, name string, decode func([]byte) (T, error), data string, utc func(*T)) {
+	t.Helper()
+	got, err := decode([]byte(data))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var want T
+	if err := json.Unmarshal([]byte(data), &want); err != nil {
+		t.Fatalf("json.Unmarshal: %v", err)
+	}
+	utc(&want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s =\n%#v\njson.Unmarshal =\n%#v", name, got, want)
 	}
 }
 
@@ -112,20 +121,11 @@ func TestControlFromDocMatchesUnmarshal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodeControl([]byte(tt.json))
-			if err != nil {
-				t.Fatalf("DecodeControl: %v", err)
-			}
-			var want ControlMessage
-			if err := json.Unmarshal([]byte(tt.json), &want); err != nil {
-				t.Fatalf("json.Unmarshal: %v", err)
-			}
-			if want.At != nil {
-				want.At.Time = want.At.UTC()
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("DecodeControl =\n%#v\njson.Unmarshal =\n%#v", got, want)
-			}
+			checkMatchesUnmarshal(t, "DecodeControl", DecodeControl, tt.json, func(want *ControlMessage) {
+				if want.At != nil {
+					want.At.Time = want.At.UTC()
+				}
+			})
 		})
 	}
 }

@@ -124,13 +124,7 @@ func TestDecodersRejectBadIDs(t *testing.T) {
 		for _, c := range cases {
 			t.Run(b.name+"/"+c.prefix+c.path, func(t *testing.T) {
 				err := c.decode([]byte(c.doc))
-				if err == nil {
-					t.Fatal("decoded, want an error")
-				}
-				checkWireError(t, err, ErrSchema, c.prefix+"schema violation: ")
-				if want := c.path + ": " + b.want; !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not contain %q", err, want)
-				}
+				checkWireError(t, err, ErrSchema, c.prefix+"schema violation: ", c.path+": "+b.want)
 			})
 		}
 	}

@@ -113,15 +113,12 @@ func (p *jsonParser) enter() error {
 }
 
 func (p *jsonParser) object() (any, error) {
-	if err := p.enter(); err != nil {
+	empty, err := p.open('}')
+	if err != nil {
 		return nil, err
 	}
-	p.i++ // '{'
 	obj := make(map[string]any)
-	p.skipSpace()
-	if p.i < len(p.s) && p.s[p.i] == '}' {
-		p.i++
-		p.depth--
+	if empty {
 		return obj, nil
 	}
 	for {
@@ -149,34 +146,23 @@ func (p *jsonParser) object() (any, error) {
 			return nil, err
 		}
 		obj[key] = v
-		p.skipSpace()
-		if p.i >= len(p.s) {
-			return nil, errJSONEnd
+		more, err := p.more('}', "after object key:value pair")
+		if err != nil {
+			return nil, err
 		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-			p.skipSpace()
-		case '}':
-			p.i++
-			p.depth--
+		if !more {
 			return obj, nil
-		default:
-			return nil, p.syntaxError("after object key:value pair")
 		}
 	}
 }
 
 func (p *jsonParser) array() (any, error) {
-	if err := p.enter(); err != nil {
+	empty, err := p.open(']')
+	if err != nil {
 		return nil, err
 	}
-	p.i++ // '['
 	arr := []any{}
-	p.skipSpace()
-	if p.i < len(p.s) && p.s[p.i] == ']' {
-		p.i++
-		p.depth--
+	if empty {
 		return arr, nil
 	}
 	for {
@@ -185,21 +171,52 @@ func (p *jsonParser) array() (any, error) {
 			return nil, err
 		}
 		arr = append(arr, v)
-		p.skipSpace()
-		if p.i >= len(p.s) {
-			return nil, errJSONEnd
+		more, err := p.more(']', "after array element")
+		if err != nil {
+			return nil, err
 		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-			p.skipSpace()
-		case ']':
-			p.i++
-			p.depth--
+		if !more {
 			return arr, nil
-		default:
-			return nil, p.syntaxError("after array element")
 		}
+	}
+}
+
+// open enters the object or array whose opening byte is at p.i and reports
+// whether it is empty, that is whether the closing byte comes next; then it is
+// closed too.
+func (p *jsonParser) open(closing byte) (bool, error) {
+	if err := p.enter(); err != nil {
+		return false, err
+	}
+	p.i++ // '{' or '['
+	p.skipSpace()
+	if p.i < len(p.s) && p.s[p.i] == closing {
+		p.i++
+		p.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// more reads what follows an element of an object or an array: a comma, after
+// which another element follows (true), or the container's closing byte, which
+// ends it (false). Anything else is a syntax error that names where.
+func (p *jsonParser) more(closing byte, where string) (bool, error) {
+	p.skipSpace()
+	if p.i >= len(p.s) {
+		return false, errJSONEnd
+	}
+	switch p.s[p.i] {
+	case ',':
+		p.i++
+		p.skipSpace()
+		return true, nil
+	case closing:
+		p.i++
+		p.depth--
+		return false, nil
+	default:
+		return false, p.syntaxError(where)
 	}
 }
 

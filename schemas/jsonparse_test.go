@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outbound-webhooks/outbound/internal/clip"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -90,10 +91,10 @@ func compareParsers(t *testing.T, data []byte) {
 	want, wantErr := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	got, err := parseJSON(data)
 	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("parseJSON(%q) error = %v, library error = %v", truncate(string(data), 80), err, wantErr)
+		t.Fatalf("parseJSON(%q) error = %v, library error = %v", clip.String(string(data), 80), err, wantErr)
 	}
 	if err == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("parseJSON(%q) = %#v, library = %#v", truncate(string(data), 80), got, want)
+		t.Fatalf("parseJSON(%q) = %#v, library = %#v", clip.String(string(data), 80), got, want)
 	}
 }
 
@@ -145,14 +146,7 @@ func FuzzDecodeEvent(f *testing.F) {
 				t.Fatalf("accepted an event with id %q: %v", id, err)
 			}
 		}
-		out, err := json.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again, err := DecodeEvent(out)
-		if err != nil {
-			t.Fatalf("re-decoding %s: %v", out, err)
-		}
+		again := redecode(t, ev, DecodeEvent)
 		ev.Message.Timestamp.Time = ev.Message.Timestamp.Truncate(1e9) // the wire form has seconds only
 		if len(ev.Message.Attachments) == 0 {
 			ev.Message.Attachments = nil // omitempty
@@ -161,6 +155,21 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("round trip changed the event:\n got %+v\nwant %+v", again, ev)
 		}
 	})
+}
+
+// redecode encodes v with encoding/json and decodes the result with decode,
+// which must accept it.
+func redecode[T any](t *testing.T, v T, decode func([]byte) (T, error)) T {
+	t.Helper()
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := decode(out)
+	if err != nil {
+		t.Fatalf("re-decoding %s: %v", out, err)
+	}
+	return again
 }
 
 // FuzzDecodeControl is FuzzDecodeEvent for control messages.
@@ -183,14 +192,7 @@ func FuzzDecodeControl(f *testing.F) {
 		if msg.ID != "" && CheckID(msg.ID) != nil {
 			t.Fatalf("accepted id %q: %v", msg.ID, CheckID(msg.ID))
 		}
-		out, err := json.Marshal(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again, err := DecodeControl(out)
-		if err != nil {
-			t.Fatalf("re-decoding %s: %v", out, err)
-		}
+		again := redecode(t, msg, DecodeControl)
 		if msg.At != nil {
 			msg.At.Time = msg.At.Truncate(1e9) // the wire form has seconds only
 		}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outbound-webhooks/outbound/internal/clip"
 )
 
 // WireLayout is the timestamp layout of every payload: UTC, seconds, "+0000".
@@ -72,15 +74,9 @@ func ParseTimestamp(v any) (time.Time, error) {
 	case uint32:
 		return epochInt(int64(v))
 	case uint:
-		if uint64(v) > math.MaxInt64 {
-			return time.Time{}, timestampError(strconv.FormatUint(uint64(v), 10), "out of range")
-		}
-		return epochInt(int64(v))
+		return epochUint(uint64(v))
 	case uint64:
-		if v > math.MaxInt64 {
-			return time.Time{}, timestampError(strconv.FormatUint(v, 10), "out of range")
-		}
-		return epochInt(int64(v))
+		return epochUint(v)
 	case time.Time:
 		return v.UTC(), nil
 	case Timestamp:
@@ -107,15 +103,15 @@ func parseTimestampString(s string) (time.Time, error) {
 		layout = compactLayout
 	}
 	if layout == "" {
-		return time.Time{}, timestampError(strconv.Quote(truncate(s, 64)), "unknown form")
+		return time.Time{}, timestampError(strconv.Quote(clip.String(s, 64)), "unknown form")
 	}
 	t, err := time.Parse(layout, s)
 	if err != nil {
-		return time.Time{}, timestampError(strconv.Quote(truncate(s, 64)), parseErrorText(err))
+		return time.Time{}, timestampError(strconv.Quote(clip.String(s, 64)), parseErrorText(err))
 	}
 	t = t.UTC()
 	if y := t.Year(); y < 1 || y > 9999 {
-		return time.Time{}, timestampError(strconv.Quote(truncate(s, 64)), "year outside 0001-9999 in UTC")
+		return time.Time{}, timestampError(strconv.Quote(clip.String(s, 64)), "year outside 0001-9999 in UTC")
 	}
 	return t, nil
 }
@@ -129,7 +125,7 @@ func parseErrorText(err error) string {
 	if pe.Message != "" {
 		return strings.TrimPrefix(pe.Message, ": ")
 	}
-	return "cannot parse " + strconv.Quote(truncate(pe.ValueElem, 32)) + " as " + strconv.Quote(pe.LayoutElem)
+	return "cannot parse " + strconv.Quote(clip.String(pe.ValueElem, 32)) + " as " + strconv.Quote(pe.LayoutElem)
 }
 
 // parseEpochLiteral reads a JSON number. Integers are read exactly; anything with a
@@ -140,9 +136,17 @@ func parseEpochLiteral(lit string) (time.Time, error) {
 	}
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil {
-		return time.Time{}, timestampError(strconv.Quote(truncate(lit, 64)), "not a number")
+		return time.Time{}, timestampError(strconv.Quote(clip.String(lit, 64)), "not a number")
 	}
 	return epochFloat(f)
+}
+
+// epochUint is epochInt for an unsigned number, which may be beyond int64.
+func epochUint(n uint64) (time.Time, error) {
+	if n > math.MaxInt64 {
+		return time.Time{}, timestampError(strconv.FormatUint(n, 10), "out of range")
+	}
+	return epochInt(int64(n))
 }
 
 func epochInt(n int64) (time.Time, error) {
@@ -220,7 +224,7 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 		t.Time = parsed
 		return nil
 	default:
-		return timestampError(truncate(string(data), 40), "not a string or a number")
+		return timestampError(clip.String(string(data), 40), "not a string or a number")
 	}
 }
 

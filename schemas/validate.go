@@ -10,11 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
+	"github.com/outbound-webhooks/outbound/internal/clip"
 	"github.com/outbound-webhooks/outbound/internal/ctrlchar"
 )
 
@@ -179,42 +179,45 @@ func schemaURL(name string) string {
 // ("message.direction: value must be one of \"sent\", \"received\""), are one line
 // and at most MaxErrorLen bytes. The returned Event's timestamp is in UTC.
 func DecodeEvent(data []byte) (Event, error) {
-	doc, err := validate(compiled.event, "event", data)
-	if err != nil {
-		return Event{}, err
-	}
-	ev, err := eventFromDoc(doc)
-	if err != nil {
-		return Event{}, structError("event", err, "message.timestamp")
-	}
-	if err := checkIDs("event",
-		idField{"workspace_id", ev.WorkspaceID},
-		idField{"chat.chat_id", ev.Chat.ChatID},
-		idField{"message.message_id", ev.Message.MessageID}); err != nil {
-		return Event{}, err
-	}
-	return ev, nil
+	return decode(compiled.event, "event", data, eventFromDoc, "message.timestamp", func(ev Event) []idField {
+		return []idField{
+			{"workspace_id", ev.WorkspaceID},
+			{"chat.chat_id", ev.Chat.ChatID},
+			{"message.message_id", ev.Message.MessageID},
+		}
+	})
 }
 
 // DecodeControl validates data against webhook.control.v1 and decodes it, with the
 // same errors as DecodeEvent.
 func DecodeControl(data []byte) (ControlMessage, error) {
-	doc, err := validate(compiled.control, "control message", data)
+	return decode(compiled.control, "control message", data, controlFromDoc, "at", func(msg ControlMessage) []idField {
+		ids := []idField{{"workspace_id", msg.WorkspaceID}}
+		if msg.ID != "" { // optional; the schema refuses an empty one
+			ids = append(ids, idField{"id", msg.ID})
+		}
+		return ids
+	})
+}
+
+// decode is the path of DecodeEvent and DecodeControl: validate data against s,
+// build the value from the validated document (a failure there is reported
+// like a schema error, naming timestampField when the timestamp is at fault),
+// then hold the value's ids to CheckID. what names the kind of record in errors.
+func decode[T any](s *jsonschema.Schema, what string, data []byte, fromDoc func(any) (T, error), timestampField string, ids func(T) []idField) (T, error) {
+	var zero T
+	doc, err := validate(s, what, data)
 	if err != nil {
-		return ControlMessage{}, err
+		return zero, err
 	}
-	msg, err := controlFromDoc(doc)
+	v, err := fromDoc(doc)
 	if err != nil {
-		return ControlMessage{}, structError("control message", err, "at")
+		return zero, structError(what, err, timestampField)
 	}
-	ids := []idField{{"workspace_id", msg.WorkspaceID}}
-	if msg.ID != "" { // optional; the schema refuses an empty one
-		ids = append(ids, idField{"id", msg.ID})
+	if err := checkIDs(what, ids(v)...); err != nil {
+		return zero, err
 	}
-	if err := checkIDs("control message", ids...); err != nil {
-		return ControlMessage{}, err
-	}
-	return msg, nil
+	return v, nil
 }
 
 // ValidateBundlePayload checks a webhook body against webhook.bundle.v1.
@@ -262,7 +265,7 @@ type wireError struct {
 }
 
 func newWireError(kind, cause error, msg string) error {
-	return &wireError{msg: truncate(ctrlchar.ToSpace(msg), MaxErrorLen), kind: kind, cause: cause}
+	return &wireError{msg: clip.String(ctrlchar.ToSpace(msg), MaxErrorLen), kind: kind, cause: cause}
 }
 
 func (e *wireError) Error() string { return e.msg }
@@ -436,17 +439,4 @@ func oneOf(values []any) string {
 		return quoted[0]
 	}
 	return "one of " + strings.Join(quoted, ", ")
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, ending with "…" when cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ellipsis = "…"
-	cut := n - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
 }

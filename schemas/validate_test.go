@@ -299,19 +299,18 @@ func TestDecodeEventVariants(t *testing.T) {
 			if err == nil {
 				t.Fatalf("DecodeEvent succeeded, want an error containing %q\n%s", tt.wantErr, data)
 			}
-			checkWireError(t, err, ErrSchema, "validating event: schema violation: ")
-			for _, want := range tt.wantErr {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not contain %q", err, want)
-				}
-			}
+			checkWireError(t, err, ErrSchema, "validating event: schema violation: ", tt.wantErr...)
 		})
 	}
 }
 
-// checkWireError checks the properties every Decode/Validate error has.
-func checkWireError(t *testing.T, err, kind error, prefix string) {
+// checkWireError checks that there is an error, that it has the properties
+// every Decode/Validate error has, and that it contains each of wants.
+func checkWireError(t *testing.T, err, kind error, prefix string, wants ...string) {
 	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want a %v error containing %q", kind, wants)
+	}
 	msg := err.Error()
 	if !errors.Is(err, kind) {
 		t.Errorf("error %q is not %v", msg, kind)
@@ -330,6 +329,11 @@ func checkWireError(t *testing.T, err, kind error, prefix string) {
 	if strings.ContainsAny(msg, "\n\r") {
 		t.Errorf("error %q spans several lines", msg)
 	}
+	for _, want := range wants {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
 }
 
 func TestDecodeEventInvalidJSON(t *testing.T) {
@@ -345,9 +349,6 @@ func TestDecodeEventInvalidJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := DecodeEvent([]byte(tt.data))
-			if err == nil {
-				t.Fatal("DecodeEvent succeeded, want an error")
-			}
 			checkWireError(t, err, ErrInvalidJSON, "decoding event: invalid JSON: ")
 		})
 	}
@@ -377,9 +378,6 @@ func TestErrorsAreShortAndOneLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.validate(tt.data)
-			if err == nil {
-				t.Fatal("validation succeeded, want an error")
-			}
 			checkWireError(t, err, ErrSchema, tt.prefix)
 		})
 	}
@@ -434,13 +432,7 @@ func TestPayloadViolations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.validate(mutateJSON(t, tt.doc, tt.mutate))
-			if err == nil {
-				t.Fatalf("validation succeeded, want an error containing %q", tt.wantErr)
-			}
-			checkWireError(t, err, ErrSchema, "validating ")
-			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("error %q does not contain %q", err, tt.wantErr)
-			}
+			checkWireError(t, err, ErrSchema, "validating ", tt.wantErr)
 		})
 	}
 }
@@ -575,13 +567,7 @@ func TestDecodeControl(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("DecodeControl succeeded, want an error containing %q", tt.wantErr)
-			}
-			checkWireError(t, err, ErrSchema, "validating control message: schema violation: ")
-			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("error %q does not contain %q", err, tt.wantErr)
-			}
+			checkWireError(t, err, ErrSchema, "validating control message: schema violation: ", tt.wantErr)
 		})
 	}
 }
@@ -611,9 +597,6 @@ func TestDecodeControlErrorsDoNotLeakValues(t *testing.T) {
 
 func TestDecodeControlInvalidJSON(t *testing.T) {
 	_, err := DecodeControl([]byte(`{"type":`))
-	if err == nil {
-		t.Fatal("DecodeControl succeeded, want an error")
-	}
 	checkWireError(t, err, ErrInvalidJSON, "decoding control message: invalid JSON: ")
 }
 

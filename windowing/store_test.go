@@ -59,6 +59,17 @@ func drain(t *testing.T, s *Store, partition int, upTo time.Time) []Bundle {
 	}
 }
 
+// drainIDs drains like drain and returns the ids of every message delivered,
+// in delivery order.
+func drainIDs(t *testing.T, s *Store, partition int, upTo time.Time) []string {
+	t.Helper()
+	var out []string
+	for _, b := range drain(t, s, partition, upTo) {
+		out = append(out, ids(b)...)
+	}
+	return out
+}
+
 func ids(b Bundle) []string {
 	out := make([]string, len(b.Messages))
 	for i, m := range b.Messages {
@@ -146,27 +157,32 @@ func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
 				t.Fatalf("duplicate append = %+v", res)
 			}
 			clk.Advance(base.Add(2 * time.Hour).Sub(clk.Now()))
-			var all []string
-			for _, b := range drain(t, s, 0, clk.Now()) {
-				all = append(all, ids(b)...)
-			}
-			if fmt.Sprint(all) != "[dup x]" {
+			if all := drainIDs(t, s, 0, clk.Now()); fmt.Sprint(all) != "[dup x]" {
 				t.Fatalf("delivered %v, want [dup x]", all)
 			}
 		})
 	}
 }
 
-func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
-	base := utc("2024-01-01T10:00:00Z")
-	clk := clockwork.NewFakeClockAt(base)
-	s := newTestStore(t, clk)
+// deliverTenOClock returns a store whose chat "c" had its 10:00 hourly window
+// (one on-time message) delivered at 11:30, with the clock at 11:30, and that
+// delivered bundle.
+func deliverTenOClock(t *testing.T) (base time.Time, clk *clockwork.FakeClock, s *Store, first Bundle) {
+	t.Helper()
+	base = utc("2024-01-01T10:00:00Z")
+	clk = clockwork.NewFakeClockAt(base)
+	s = newTestStore(t, clk)
 	mustAppend(t, s, 0, entry(0, "ws", "c", "on-time", base.Add(5*time.Minute), webhook.H1))
 	clk.Advance(base.Add(90 * time.Minute).Sub(clk.Now()))
-	first := drain(t, s, 0, clk.Now())
-	if len(first) != 1 {
-		t.Fatalf("want the 10:00 bundle, got %v", first)
+	got := drain(t, s, 0, clk.Now())
+	if len(got) != 1 {
+		t.Fatalf("want the 10:00 bundle, got %v", got)
 	}
+	return base, clk, s, got[0]
+}
+
+func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
+	base, clk, s, first := deliverTenOClock(t)
 	// A message of 10:30 arrives after the 10:00 window was delivered.
 	mustAppend(t, s, 0, entry(1, "ws", "c", "late", base.Add(30*time.Minute), webhook.H1))
 	clk.Advance(base.Add(3 * time.Hour).Sub(clk.Now()))
@@ -177,7 +193,7 @@ func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
 	if want := base.Add(time.Hour); !second[0].WindowStart.Equal(want) {
 		t.Fatalf("late message went to window %s, want the open one %s", second[0].WindowStart, want)
 	}
-	if second[0].ID == first[0].ID {
+	if second[0].ID == first.ID {
 		t.Fatal("the late bundle reuses the delivered bundle's id; receivers would drop it")
 	}
 }
@@ -188,25 +204,14 @@ func TestLateMessageJoinsTheOpenWindow(t *testing.T) {
 // window, not the window of now: there it would be delivered after the next
 // message's bundle. Found by `make chaos` (cmd/outbound-chaos).
 func TestLateMessageOfALaggingConsumerKeepsChatOrder(t *testing.T) {
-	base := utc("2024-01-01T10:00:00Z")
-	clk := clockwork.NewFakeClockAt(base)
-	s := newTestStore(t, clk)
-	mustAppend(t, s, 0, entry(0, "ws", "c", "on-time", base.Add(5*time.Minute), webhook.H1))
-	clk.Advance(base.Add(90 * time.Minute).Sub(clk.Now()))
-	if first := drain(t, s, 0, clk.Now()); len(first) != 1 {
-		t.Fatalf("want the 10:00 bundle, got %v", first)
-	}
+	base, clk, s, _ := deliverTenOClock(t)
 	// Hours later the consumer appends a late 10:30 message, then the chat's
 	// 11:10 message.
 	clk.Advance(base.Add(4*time.Hour + 30*time.Minute).Sub(clk.Now()))
 	mustAppend(t, s, 0, entry(1, "ws", "c", "late", base.Add(30*time.Minute), webhook.H1),
 		entry(2, "ws", "c", "next", base.Add(70*time.Minute), webhook.H1))
 	clk.Advance(base.Add(6 * time.Hour).Sub(clk.Now()))
-	var got []string
-	for _, b := range drain(t, s, 0, clk.Now()) {
-		got = append(got, ids(b)...)
-	}
-	if fmt.Sprint(got) != "[late next]" {
+	if got := drainIDs(t, s, 0, clk.Now()); fmt.Sprint(got) != "[late next]" {
 		t.Fatalf("delivered in the order %v, want [late next]", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app/apptest"
@@ -19,6 +20,19 @@ import (
 	"github.com/outbound-webhooks/outbound/schemas"
 )
 
+// startThreeWorkers starts the workers w1, w2 and w3 on c, configures the
+// workspace "ws" to deliver to recv's path /ws in granularity, and returns a
+// writer of events, closed when the test ends.
+func (c *cluster) startThreeWorkers(recv *apptest.Receiver, granularity string) *kafka.Writer {
+	for i := range 3 {
+		c.startWorker(fmt.Sprint("w", i+1))
+	}
+	c.Publish(apptest.Configure("ws", recv.Srv.URL+"/ws", granularity))
+	w := c.Writer()
+	c.T.Cleanup(func() { w.Close() })
+	return w
+}
+
 // TestControlTopicDrivesEveryWorker configures a webhook through the control
 // topic on a three-worker group, disables it, and re-enables it. A message
 // produced a second after the disable is delivered by no worker; after the
@@ -26,12 +40,7 @@ import (
 func TestControlTopicDrivesEveryWorker(t *testing.T) {
 	c := newCluster(t, 6)
 	recv := apptest.NewReceiver(t)
-	for i := range 3 {
-		c.startWorker(fmt.Sprint("w", i+1))
-	}
-	c.Publish(apptest.Configure("ws", recv.Srv.URL+"/ws", "none"))
-	w := c.Writer()
-	defer w.Close()
+	w := c.startThreeWorkers(recv, "none")
 	send := func(phase string, n int) map[string]bool {
 		ids := map[string]bool{}
 		for i := range n {
@@ -84,13 +93,8 @@ func TestAutoDisableEmailsTheOwnerOnce(t *testing.T) {
 	var attempts atomic.Int64
 	recv := apptest.NewReceiver(t)
 	recv.Status = func(string) int { attempts.Add(1); return http.StatusBadGateway }
-	for i := range 3 {
-		c.startWorker(fmt.Sprint("w", i+1))
-	}
+	w := c.startThreeWorkers(recv, "none")
 	url := recv.Srv.URL + "/ws"
-	c.Publish(apptest.Configure("ws", url, "none"))
-	w := c.Writer()
-	defer w.Close()
 	for i := range 20 {
 		if err := w.WriteMessages(context.Background(), apptest.Event("ws", fmt.Sprint("chat-", i%5), fmt.Sprint("m", i), time.Now())); err != nil {
 			t.Fatal(err)
@@ -142,12 +146,7 @@ func TestDisableDropsPendingWindowsAndSaysHowMany(t *testing.T) {
 	c := newCluster(t, 6)
 	c.extraFlags = []string{"--time-scale", "1"}
 	recv := apptest.NewReceiver(t)
-	for i := range 3 {
-		c.startWorker(fmt.Sprint("w", i+1))
-	}
-	c.Publish(apptest.Configure("ws", recv.Srv.URL+"/ws", "24h"))
-	w := c.Writer()
-	defer w.Close()
+	w := c.startThreeWorkers(recv, "24h")
 	const chats = 9
 	for i := range 3 * chats {
 		if err := w.WriteMessages(context.Background(), apptest.Event("ws", fmt.Sprint("chat-", i%chats), fmt.Sprint("m", i), time.Now())); err != nil {

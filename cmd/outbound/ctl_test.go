@@ -234,7 +234,7 @@ func TestCtlUsage(t *testing.T) {
 		{"no url", configure("--url", ""), 2, []string{"--url is required"}},
 		{"ftp url", configure("--url", "ftp://receiver.example/"), 2, []string{"--url", "scheme must be http or https"}},
 		{"url without host", configure("--url", "https:///path"), 2, []string{"--url", "no host"}},
-		{"private url, refused by the SSRF guard", configure("--url", "http://10.1.2.3/hook"), 2, []string{"10.1.2.3", "private", "--allow-private-targets"}},
+		{"private url, refused by the SSRF guard", configure("--url", "http://10.1.2.3/hook"), 2, []string{"10.1.2.3", "private", "SSRF guard"}},
 		{"redis port, refused by the port policy", configure("--url", "http://receiver.example:6379/hook", "--allow-private-targets"), 2, []string{"6379"}},
 		{"bad port policy", configure("--allowed-target-ports", "80-x"), 2, []string{"allowed ports", `"x" is not a port`}},
 		{"no owner email", configure("--owner-email", ""), 2, []string{"--owner-email is required"}},

@@ -42,6 +42,16 @@ func (w *Worker) Handler() http.Handler {
 	mux.Handle("GET /metrics", w.metrics.handler)
 	mux.HandleFunc("GET /v1/workspaces/{id}/webhook", w.admin(w.serveWebhook))
 	mux.HandleFunc("GET /v1/workspaces/{id}/webhook/requests", w.admin(w.serveRequests))
+	// The rest of /v1/ is the admin API's, not the console's: it answers in
+	// JSON, and every admin endpoint is read-only.
+	mux.HandleFunc("/v1/", func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			rw.Header().Set("Allow", "GET, HEAD")
+			respondError(rw, http.StatusMethodNotAllowed, "the admin API is read-only: GET only")
+			return
+		}
+		respondError(rw, http.StatusNotFound, "no such admin endpoint")
+	})
 	mux.Handle("/", w.console)
 	return mux
 }

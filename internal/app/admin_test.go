@@ -37,6 +37,23 @@ func newInProcessWorker(t *testing.T, c *apptest.Cluster, set ...func(*Config)) 
 	return w
 }
 
+// startAdminWorker builds an in-process worker on c with the admin token
+// token, runs its control reader until the test ends and waits until it has
+// applied the configuration of ws_1.
+func startAdminWorker(t *testing.T, c *apptest.Cluster, token string) *Worker {
+	t.Helper()
+	w := newInProcessWorker(t, c, func(cfg *Config) { cfg.AdminToken = token })
+	// Run is not called, so close what it would close; registered first, this
+	// runs after the reader stopped.
+	t.Cleanup(func() { w.publisher.Close(); w.rdb.Close() })
+	apptest.RunUntilCleanup(t, "control reader", w.reader.Run)
+	testenv.Eventually(t, "ws_1 applied", 30*time.Second, func() bool {
+		_, ok := w.registry.Lookup("ws_1")
+		return ok
+	})
+	return w
+}
+
 // TestAdminAPI serves the admin API of a worker whose registry was fed by its
 // control reader from a real control topic, with logs in a real Redis.
 func TestAdminAPI(t *testing.T) {
@@ -52,16 +69,8 @@ func TestAdminAPI(t *testing.T) {
 	msg.Secret = secret
 	c.Publish(msg)
 
-	w := newInProcessWorker(t, c, func(cfg *Config) { cfg.AdminToken = token })
-	// Run is not called, so close what it would close; registered first, this
-	// runs after the reader stopped.
-	t.Cleanup(func() { w.publisher.Close(); w.rdb.Close() })
-	apptest.RunUntilCleanup(t, "control reader", w.reader.Run)
+	w := startAdminWorker(t, c, token)
 	ctx := context.Background()
-	testenv.Eventually(t, "ws_1 applied", 30*time.Second, func() bool {
-		_, ok := w.registry.Lookup("ws_1")
-		return ok
-	})
 	testenv.Eventually(t, "the configure activity", 10*time.Second, func() bool {
 		a, err := w.logs.Activity(ctx, "ws_1")
 		return err == nil && len(a) > 0
@@ -218,5 +227,65 @@ func TestReadiness(t *testing.T) {
 	// itself must name Kafka.
 	if err := down.consumer.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "reaching Kafka") {
 		t.Fatalf("Ping with no broker = %v, want an error about reaching Kafka", err)
+	}
+}
+
+// TestAdminAPIRefusesHostileRequests: requests an attacker or a broken client
+// would send, each with the exact status and the words of its answer. None
+// reaches a workspace's data without the token, and none is answered with 5xx.
+func TestAdminAPIRefusesHostileRequests(t *testing.T) {
+	const token = "admin-token-for-tests"
+	c := apptest.NewCluster(t, 1)
+	c.Publish(apptest.Configure("ws_1", "https://receiver.example/ws_1", "1h"))
+	w := startAdminWorker(t, c, token)
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+
+	bearer := "Bearer " + token
+	cases := []struct {
+		name, method, path, auth string
+		wantStatus               int
+		wantBody                 string
+	}{
+		{"no Authorization header", "GET", "/v1/workspaces/ws_1/webhook", "", 401, "missing or wrong bearer token"},
+		{"empty bearer token", "GET", "/v1/workspaces/ws_1/webhook", "Bearer ", 401, "missing or wrong bearer token"},
+		{"basic auth instead of bearer", "GET", "/v1/workspaces/ws_1/webhook", "Basic YWRtaW46" + token, 401, "missing or wrong bearer token"},
+		{"wrong token", "GET", "/v1/workspaces/ws_1/webhook", "Bearer nope", 401, "missing or wrong bearer token"},
+		{"token prefix", "GET", "/v1/workspaces/ws_1/webhook", "Bearer " + token[:5], 401, "missing or wrong bearer token"},
+		{"token with a suffix", "GET", "/v1/workspaces/ws_1/webhook", bearer + "x", 401, "missing or wrong bearer token"},
+		{"token in the query string", "GET", "/v1/workspaces/ws_1/webhook?access_token=" + token, "", 401, "missing or wrong bearer token"},
+		{"POST to a read-only endpoint", "POST", "/v1/workspaces/ws_1/webhook", bearer, 405, "read-only"},
+		{"DELETE of the request log", "DELETE", "/v1/workspaces/ws_1/webhook/requests", bearer, 405, "read-only"},
+		{"NUL in the workspace id", "GET", "/v1/workspaces/ws%00_1/webhook", bearer, 400, "workspace id: must"},
+		{"unit separator in the workspace id", "GET", "/v1/workspaces/ws%1F1/webhook", bearer, 400, "workspace id: must"},
+		{"newline in the workspace id", "GET", "/v1/workspaces/ws%0Aadmin/webhook/requests", bearer, 400, "workspace id: must"},
+		{"invalid UTF-8 in the workspace id", "GET", "/v1/workspaces/ws%FF/webhook", bearer, 400, "workspace id: must be valid UTF-8"},
+		{"a 300-byte workspace id", "GET", "/v1/workspaces/" + strings.Repeat("a", 300) + "/webhook", bearer, 400, "workspace id: too long"},
+		{"a path-traversal id", "GET", "/v1/workspaces/..%2F..%2Fetc/webhook", bearer, 404, "has no webhook"},
+		{"a glob as the workspace id", "GET", "/v1/workspaces/ws*/webhook", bearer, 404, "has no webhook"},
+		{"an unknown workspace", "GET", "/v1/workspaces/ws_2/webhook", bearer, 404, "has no webhook"},
+		{"an unknown path", "GET", "/v1/admin", bearer, 404, "no such admin endpoint"},
+		{"a 2 MB Authorization header", "GET", "/v1/workspaces/ws_1/webhook", "Bearer " + strings.Repeat("x", 2<<20), 431, ""},
+		{"the real request, for contrast", "GET", "/v1/workspaces/ws_1/webhook", bearer, 200, `"workspace_id": "ws_1"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tc.wantStatus || !strings.Contains(string(body), tc.wantBody) {
+				t.Fatalf("%s %s: %d %q, want %d with %q", tc.method, tc.path, res.StatusCode, body, tc.wantStatus, tc.wantBody)
+			}
+		})
 	}
 }

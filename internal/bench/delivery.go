@@ -48,16 +48,27 @@ func (s deliverySet) epoch(ws string) int64 {
 	return wh.Epoch
 }
 
-func (r *run) phaseDelivery(ctx context.Context) error {
+// receiverAndRegistry starts a receiver and a registry holding every
+// workspace's webhook at it, in granularity g. The caller closes the receiver.
+func (r *run) receiverAndRegistry(g webhook.Granularity) (*receiver, *control.Registry, error) {
 	rec, err := startReceiver(0)
+	if err != nil {
+		return nil, nil, err
+	}
+	hooks, err := r.registry(r.sc.Workspaces, g, rec.URL)
+	if err != nil {
+		rec.close()
+		return nil, nil, err
+	}
+	return rec, hooks, nil
+}
+
+func (r *run) phaseDelivery(ctx context.Context) error {
+	rec, hooks, err := r.receiverAndRegistry(webhook.None)
 	if err != nil {
 		return err
 	}
 	defer rec.close()
-	hooks, err := r.registry(r.sc.Workspaces, webhook.None, rec.URL)
-	if err != nil {
-		return err
-	}
 	// Four bundles per chat on average: per-chat order allows one delivery in
 	// flight per chat, and a handful queued is what a busy chat has.
 	n := r.sc.Deliveries
@@ -81,15 +92,11 @@ func (r *run) phaseDelivery(ctx context.Context) error {
 }
 
 func (r *run) phaseStorm(ctx context.Context) error {
-	rec, err := startReceiver(0)
+	rec, hooks, err := r.receiverAndRegistry(webhook.H1)
 	if err != nil {
 		return err
 	}
 	defer rec.close()
-	hooks, err := r.registry(r.sc.Workspaces, webhook.H1, rec.URL)
-	if err != nil {
-		return err
-	}
 	// One window per chat, every window in the same hour: they all close at
 	// its end. The store's clock is moved there once they are filled.
 	n := r.sc.StormWindows

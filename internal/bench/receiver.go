@@ -2,21 +2,21 @@ package bench
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/outbound-webhooks/outbound/internal/bgserve"
 )
 
 // receiver is the webhook receiver of every delivery phase: a real HTTP server
 // on loopback that answers 200 at once, so what is measured is the sender.
 type receiver struct {
-	srv  *http.Server
-	URL  string
-	done chan error
+	srv *bgserve.Server
+	URL string
 
 	requests atomic.Int64
 	conns    atomic.Int64 // connections accepted: a sender that reuses them opens few
@@ -34,11 +34,11 @@ func startReceiver(track int) (*receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening for webhooks: %w", err)
 	}
-	r := &receiver{URL: "http://" + ln.Addr().String(), done: make(chan error, 1)}
+	r := &receiver{URL: "http://" + ln.Addr().String()}
 	if track > 0 {
 		r.arrivals = make([]atomic.Int64, track)
 	}
-	r.srv = &http.Server{
+	r.srv = bgserve.Serve(&http.Server{
 		Handler:           http.HandlerFunc(r.serve),
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnState: func(_ net.Conn, s http.ConnState) {
@@ -46,14 +46,7 @@ func startReceiver(track int) (*receiver, error) {
 				r.conns.Add(1)
 			}
 		},
-	}
-	go func() {
-		err := r.srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		r.done <- err
-	}()
+	}, ln)
 	return r, nil
 }
 
@@ -83,8 +76,5 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 // Shutdown would wait 5 s for every connection a client dialled but never
 // used.
 func (r *receiver) close() error {
-	if err := r.srv.Close(); err != nil {
-		return fmt.Errorf("stopping the webhook receiver: %w", err)
-	}
-	return <-r.done
+	return r.srv.Close()
 }

@@ -13,16 +13,28 @@ import (
 // a window closes only at midnight UTC, and a run would have to span it for a
 // delivery to happen (the receiver counts them if one does).
 
-func (r *run) phaseRSS(ctx context.Context) error {
+// receiverAndControl starts a receiver and creates a control topic that
+// configures every workspace's webhook at it, 24h (see above). The caller
+// closes the receiver.
+func (r *run) receiverAndControl(ctx context.Context, what string) (*receiver, string, error) {
 	rec, err := startReceiver(0)
+	if err != nil {
+		return nil, "", err
+	}
+	ctl, err := r.controlTopic(ctx, what, webhook.H24, rec.URL)
+	if err != nil {
+		rec.close()
+		return nil, "", err
+	}
+	return rec, ctl, nil
+}
+
+func (r *run) phaseRSS(ctx context.Context) error {
+	rec, ctl, err := r.receiverAndControl(ctx, "rss-control")
 	if err != nil {
 		return err
 	}
 	defer rec.close()
-	ctl, err := r.controlTopic(ctx, "rss-control", webhook.H24, rec.URL)
-	if err != nil {
-		return err
-	}
 	topic, err := r.k.createTopic(ctx, "rss", r.sc.Partitions)
 	if err != nil {
 		return err
@@ -101,15 +113,11 @@ func (r *run) phaseScaleout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rec, err := startReceiver(0)
+	rec, ctl, err := r.receiverAndControl(ctx, "scaleout-control")
 	if err != nil {
 		return err
 	}
 	defer rec.close()
-	ctl, err := r.controlTopic(ctx, "scaleout-control", webhook.H24, rec.URL)
-	if err != nil {
-		return err
-	}
 	var one float64
 	for n := 1; n <= 3; n++ {
 		rate, notes, err := r.scaleout(ctx, t, ctl, n)

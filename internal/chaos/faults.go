@@ -81,11 +81,17 @@ func (f *faults) killWorker(ctx context.Context) error {
 }
 
 func (f *faults) restartRedis(ctx context.Context) error {
+	return f.restart(ctx, f.redis.restart, "SIGKILL redis-server and restart on its AOF")
+}
+
+// restart runs a service's restart and notes what was done and how long the
+// service was down.
+func (f *faults) restart(ctx context.Context, restart func(context.Context) error, what string) error {
 	t := time.Now()
-	if err := f.redis.restart(ctx); err != nil {
+	if err := restart(ctx); err != nil {
 		return err
 	}
-	f.note("SIGKILL redis-server and restart on its AOF (%s down)", since(t))
+	f.note("%s (%s down)", what, since(t))
 	return nil
 }
 
@@ -127,12 +133,7 @@ func (f *faults) outage(ctx context.Context) error {
 }
 
 func (f *faults) restartKafka(ctx context.Context) error {
-	t := time.Now()
-	if err := f.kafka.restart(ctx); err != nil {
-		return err
-	}
-	f.note("Kafka broker stopped and restarted on the same port (%s down)", since(t))
-	return nil
+	return f.restart(ctx, f.kafka.restart, "Kafka broker stopped and restarted on the same port")
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -3,7 +3,6 @@ package chaos
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/outbound-webhooks/outbound/internal/bgserve"
 )
 
 // delivery is one webhook call the receiver accepted (answered 200).
@@ -28,9 +29,8 @@ type delivery struct {
 // receiver is the customers' webhook endpoint: every workspace posts to
 // /<workspace>. During an outage it answers 503 with Retry-After: 1 instead.
 type receiver struct {
-	srv  *http.Server
-	url  string
-	done chan error
+	srv *bgserve.Server
+	url string
 
 	down    atomic.Bool
 	calls   atomic.Int64 // requests received
@@ -48,15 +48,8 @@ func startReceiver() (*receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening for webhooks: %w", err)
 	}
-	r := &receiver{url: "http://" + ln.Addr().String(), done: make(chan error, 1), seen: map[string]bool{}, refusedBy: map[string]int{}}
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		err := r.srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		r.done <- err
-	}()
+	r := &receiver{url: "http://" + ln.Addr().String(), seen: map[string]bool{}, refusedBy: map[string]int{}}
+	r.srv = bgserve.Serve(&http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second}, ln)
 	return r, nil
 }
 
@@ -170,8 +163,5 @@ func dump(path string, deliveries []delivery) error {
 }
 
 func (r *receiver) close() error {
-	if err := r.srv.Close(); err != nil {
-		return fmt.Errorf("stopping the webhook receiver: %w", err)
-	}
-	return <-r.done
+	return r.srv.Close()
 }

@@ -15,16 +15,7 @@ import (
 
 // watchDeadLetters reads the DLQ topic back and prints why each record is there.
 func (d *demo) watchDeadLetters(ctx context.Context) error {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: d.brokers, Topic: dlqTopic, Partition: 0, MaxWait: time.Second})
-	defer r.Close()
-	for {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("reading %s: %w", dlqTopic, err)
-		}
+	return d.follow(ctx, dlqTopic, func(m kafka.Message) {
 		h := map[string]string{}
 		for _, x := range m.Headers {
 			h[x.Key] = string(x.Value)
@@ -37,12 +28,28 @@ func (d *demo) watchDeadLetters(ctx context.Context) error {
 			fmt.Sprintf("the record as it came: %s", clip(string(m.Value), 90)),
 		}, "dead-lettered: %s partition %s offset %s, now on %s",
 			h[processor.HeaderTopic], h[processor.HeaderPartition], h[processor.HeaderOffset], dlqTopic)
-	}
+	})
 }
 
 // watchControl reads the control topic and prints every webhook.auto_disabled.
 func (d *demo) watchControl(ctx context.Context) error {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: d.brokers, Topic: control.DefaultTopic, Partition: 0, MaxWait: time.Second})
+	return d.follow(ctx, control.DefaultTopic, func(m kafka.Message) {
+		msg, err := schemas.DecodeControl(m.Value)
+		if err != nil || msg.Type != schemas.TypeAutoDisabled {
+			return
+		}
+		d.mu.Lock()
+		d.autoDisabled = append(d.autoDisabled, msg)
+		d.mu.Unlock()
+		d.out.eventWith([]string{"last error: " + msg.LastError, "every worker stops delivering to it; the notifier emails the owner"},
+			"%s on %s: workspace %s, %d consecutive errors", msg.Type, control.DefaultTopic, msg.WorkspaceID, msg.ConsecutiveErrors)
+	})
+}
+
+// follow reads partition 0 of topic from its start and hands each record to
+// each until ctx ends, which is not an error.
+func (d *demo) follow(ctx context.Context, topic string, each func(kafka.Message)) error {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: d.brokers, Topic: topic, Partition: 0, MaxWait: time.Second})
 	defer r.Close()
 	for {
 		m, err := r.ReadMessage(ctx)
@@ -50,17 +57,9 @@ func (d *demo) watchControl(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("reading %s: %w", control.DefaultTopic, err)
+			return fmt.Errorf("reading %s: %w", topic, err)
 		}
-		msg, err := schemas.DecodeControl(m.Value)
-		if err != nil || msg.Type != schemas.TypeAutoDisabled {
-			continue
-		}
-		d.mu.Lock()
-		d.autoDisabled = append(d.autoDisabled, msg)
-		d.mu.Unlock()
-		d.out.eventWith([]string{"last error: " + msg.LastError, "every worker stops delivering to it; the notifier emails the owner"},
-			"%s on %s: workspace %s, %d consecutive errors", msg.Type, control.DefaultTopic, msg.WorkspaceID, msg.ConsecutiveErrors)
+		each(m)
 	}
 }
 
