@@ -226,11 +226,11 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 
 	tests := []struct {
 		name        string
-		redis       func(t *testing.T) *redis.Client
+		redis       func(t *testing.T) redis.UniversalClient
 		wantApplied int64
 	}{
-		{"same Redis resumes after the stored offsets", func(*testing.T) *redis.Client { return rdb }, 0},
-		{"empty Redis reads from the beginning", func(t *testing.T) *redis.Client { return testenv.Redis(t) }, int64(len(history))},
+		{"same Redis resumes after the stored offsets", func(*testing.T) redis.UniversalClient { return rdb }, 0},
+		{"empty Redis reads from the beginning", func(t *testing.T) redis.UniversalClient { return testenv.Redis(t) }, int64(len(history))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ import (
 // windowing store and flusher, with time scaled so backoff takes milliseconds.
 type rig struct {
 	t       *testing.T
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	store   *windowing.Store
 	sink    *sink.Sink
 	logs    *webhooklog.Log

@@ -61,7 +61,7 @@ const (
 // Config configures a Store. Durations are nominal: TimeScale divides them, and
 // every granularity, before use.
 type Config struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	// Prefix starts every key (default "outbound").
 	Prefix string
 	// TimeScale divides granularities and the durations below (default 1). At

@@ -124,7 +124,7 @@ func TestAutoDisableEmailsTheOwnerOnce(t *testing.T) {
 	}
 }
 
-func redisOf(t *testing.T, c *cluster) *redis.Client {
+func redisOf(t *testing.T, c *cluster) redis.UniversalClient {
 	t.Helper()
 	opts, err := redis.ParseURL(c.RedisURL)
 	if err != nil {

@@ -263,7 +263,7 @@ func (f *stateFlags) register(fs *cli.FlagSet) {
 // load parses args, opens Redis and reads the workspace's webhook from the
 // workers' materialisation, or says why there is none. The caller closes the
 // client.
-func (f *stateFlags) load(ctx context.Context, fs *cli.FlagSet, args []string, stderr io.Writer) (*redis.Client, webhook.Webhook, error) {
+func (f *stateFlags) load(ctx context.Context, fs *cli.FlagSet, args []string, stderr io.Writer) (redis.UniversalClient, webhook.Webhook, error) {
 	if err := f.ws.parse(fs, args, stderr); err != nil {
 		return nil, webhook.Webhook{}, err
 	}

@@ -23,7 +23,7 @@ import (
 type Worker struct {
 	cfg       Config
 	log       *zap.Logger
-	rdb       *redis.Client
+	rdb       redis.UniversalClient
 	registry  *control.Registry
 	reader    *control.Reader
 	publisher *control.Publisher

@@ -117,7 +117,7 @@ func randomHex(n int) string {
 
 // Redis returns a client on a fresh, empty database of the test redis-server (env
 // OUTBOUND_TEST_REDIS_ADDR); the client is closed and the DB flushed at cleanup.
-func Redis(t testing.TB) *redis.Client {
+func Redis(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	addr, db := freshDB(t)
 	c := redis.NewClient(&redis.Options{Addr: addr, DB: db})

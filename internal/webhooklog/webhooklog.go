@@ -97,7 +97,7 @@ type Response struct {
 
 // Config configures a Log. Redis is required.
 type Config struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	// Prefix starts every key (default "outbound").
 	Prefix string
 	// MaxRequestBytes caps a workspace's request log: the oldest entries go
@@ -115,7 +115,7 @@ type Log struct {
 
 // New returns a Log on rdb with the default bounds; prefix starts every key
 // (default "outbound").
-func New(rdb *redis.Client, prefix string) *Log {
+func New(rdb redis.UniversalClient, prefix string) *Log {
 	return NewWithConfig(Config{Redis: rdb, Prefix: prefix})
 }
 
@@ -291,7 +291,7 @@ func (l *Log) exec(ctx context.Context, fill func(redis.Pipeliner) error) error 
 	return err
 }
 
-func list[T any](ctx context.Context, rdb *redis.Client, key string) ([]T, error) {
+func list[T any](ctx context.Context, rdb redis.UniversalClient, key string) ([]T, error) {
 	raw, err := rdb.LRange(ctx, key, 0, -1).Result()
 	if err != nil {
 		return nil, err
