@@ -389,21 +389,6 @@ func (n *Notifier) notify(ctx context.Context, log *zap.Logger, id string, w web
 	return nil
 }
 
-var markSentScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], 'sent', 'PX', ARGV[2])
-  return 1
-end
-return 0
-`)
-
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`)
-
 // markSent turns the claim into "sent". If Redis stays down, the claim expires
 // and a redelivery of the event could email it again: at least once, not exactly
 // once, in that case.

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,26 +77,18 @@ func decodeWebhook(data string) (webhook.Webhook, error) {
 	}, nil
 }
 
-// applyScript writes the effect of one control record. Many workers apply the same
-// records; the offset guard makes every write after the first a no-op, and makes a
-// lagging worker unable to overwrite a newer state with an older one.
-//
-// KEYS[1] webhooks hash, KEYS[2] offsets hash.
-// ARGV: partition, offset, op ("set", "del" or "none"), workspace, webhook JSON.
-// Returns 1 when applied, 0 when the offset was already applied.
-var applyScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if cur and tonumber(ARGV[2]) <= tonumber(cur) then
-  return 0
-end
-if ARGV[3] == 'set' then
-  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
-elseif ARGV[3] == 'del' then
-  redis.call('HDEL', KEYS[1], ARGV[4])
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 1
-`)
+var (
+	//go:embed lua/apply.lua
+	applyLua string
+	//go:embed lua/mark_sent.lua
+	markSentLua string
+	//go:embed lua/release.lua
+	releaseLua string
+
+	applyScript    = redis.NewScript(applyLua)
+	markSentScript = redis.NewScript(markSentLua)
+	releaseScript  = redis.NewScript(releaseLua)
+)
 
 // materialise records the effect of the control record at (partition, offset): the
 // workspace's webhook is w (ok) or gone (!ok). With ws == "" only the offset moves

@@ -176,9 +176,22 @@ func (s *Store) flushDelay(chatRef string, length time.Duration) time.Duration {
 	return d
 }
 
-func (s *Store) prefix(partition int) string {
-	return s.cfg.Prefix + ":{p" + strconv.Itoa(partition) + "}:"
+// keys names the Redis keys of one partition: its key schema. Every name
+// carries the partition's hash tag {pN}, so a script touches one slot.
+type keys string
+
+func (s *Store) keys(partition int) keys {
+	return keys(s.cfg.Prefix + ":{p" + strconv.Itoa(partition) + "}:")
 }
+
+// prefix is what the scripts that still find keys by scanning an index
+// (append, seal, claim, drop) build their key names from.
+func (k keys) prefix() string              { return string(k) }
+func (k keys) watermark() string           { return string(k) + "wm" }
+func (k keys) due() string                 { return string(k) + "due" }   // open windows by flush time
+func (k keys) ready() string               { return string(k) + "ready" } // chats with a queued bundle by due time
+func (k keys) queue(chat string) string    { return string(k) + "q:" + chat }
+func (k keys) bundle(member string) string { return string(k) + "b:" + member }
 
 func chatRef(workspace, chat string) string { return workspace + sep + chat }
 
@@ -201,7 +214,7 @@ type AppendResult struct {
 
 // Watermark returns the last offset of the partition applied to Redis, or -1.
 func (s *Store) Watermark(ctx context.Context, partition int) (int64, error) {
-	v, err := s.cfg.Redis.Get(ctx, s.prefix(partition)+"wm").Int64()
+	v, err := s.cfg.Redis.Get(ctx, s.keys(partition).watermark()).Int64()
 	if errors.Is(err, redis.Nil) {
 		return -1, nil
 	}
@@ -218,10 +231,10 @@ func (s *Store) Watermark(ctx context.Context, partition int) (int64, error) {
 // Append returns nil the batch is durable in Redis and its offsets may be
 // committed.
 func (s *Store) Append(ctx context.Context, partition int, entries []Entry, through int64) (AppendResult, error) {
-	p := s.prefix(partition)
+	k := s.keys(partition)
 	now := s.cfg.Clock.Now()
 	args := make([]any, 0, 4+12*len(entries))
-	args = append(args, p, now.UnixMilli(), through, s.cfg.SeenPerChat)
+	args = append(args, k.prefix(), now.UnixMilli(), through, s.cfg.SeenPerChat)
 	type details struct {
 		account schemas.Account
 		chat    schemas.Chat
@@ -248,8 +261,7 @@ func (s *Store) Append(ctx context.Context, partition int, entries []Entry, thro
 			e.Epoch, s.flushDelay(ref, length).Milliseconds(), isNew,
 			encodeMessage(e.Message, e.Offset), encoded)
 	}
-	keys := []string{p + "wm", p + "due", p + "ready"}
-	res, err := appendScript.Run(ctx, s.cfg.Redis, keys, args...).Int64Slice()
+	res, err := appendScript.Run(ctx, s.cfg.Redis, []string{k.watermark(), k.due(), k.ready()}, args...).Int64Slice()
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("appending %d messages to partition %d: %w", len(entries), partition, err)
 	}
@@ -261,9 +273,9 @@ func (s *Store) Append(ctx context.Context, partition int, entries []Entry, thro
 // earlier of now and the time up to which the partition has been consumed, so a
 // lagging consumer never seals a window whose messages are still unread.
 func (s *Store) Seal(ctx context.Context, partition int, upTo time.Time, limit int) (int, error) {
-	p := s.prefix(partition)
-	n, err := sealScript.Run(ctx, s.cfg.Redis, []string{p + "due", p + "ready"},
-		p, upTo.UnixMilli(), s.cfg.Clock.Now().UnixMilli(), limit).Int()
+	k := s.keys(partition)
+	n, err := sealScript.Run(ctx, s.cfg.Redis, []string{k.due(), k.ready()},
+		k.prefix(), upTo.UnixMilli(), s.cfg.Clock.Now().UnixMilli(), limit).Int()
 	if err != nil {
 		return 0, fmt.Errorf("sealing windows of partition %d: %w", partition, err)
 	}
@@ -284,15 +296,15 @@ type Claimed struct {
 // the chat. perWorkspace (0: no cap) caps the chats claimed per workspace, and
 // remaining lowers it for the workspaces named; chats over the cap stay due.
 func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int) ([]Claimed, error) {
-	p := s.prefix(partition)
+	k := s.keys(partition)
 	now := s.cfg.Clock.Now()
 	leaseEnd := now.Add(lease)
 	args := make([]any, 0, 6+2*len(remaining))
-	args = append(args, p, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, 4*limit)
+	args = append(args, k.prefix(), now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, 4*limit)
 	for ws, n := range remaining {
 		args = append(args, ws, n)
 	}
-	raw, err := claimScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, args...).Slice()
+	raw, err := claimScript.Run(ctx, s.cfg.Redis, []string{k.ready()}, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("claiming bundles of partition %d: %w", partition, err)
 	}
@@ -395,8 +407,9 @@ func bundleID(parts ...string) string {
 // Ack removes a claimed bundle after delivery (or a deliberate drop) and lets the
 // chat's next bundle go. An ack whose lease was lost meanwhile is a no-op.
 func (s *Store) Ack(ctx context.Context, c Claimed) error {
-	p := s.prefix(c.partition)
-	err := ackScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, s.cfg.Clock.Now().UnixMilli()).Err()
+	k := s.keys(c.partition)
+	err := ackScript.Run(ctx, s.cfg.Redis, []string{k.ready(), k.queue(c.chat), k.bundle(c.member)},
+		c.chat, c.member, s.cfg.Clock.Now().UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("acknowledging bundle %s: %w", c.ID, err)
 	}
@@ -406,8 +419,9 @@ func (s *Store) Ack(ctx context.Context, c Claimed) error {
 // Retry keeps a claimed bundle at the head of its chat, records its progress
 // (c.Part and c.Sent), and makes it due at at.
 func (s *Store) Retry(ctx context.Context, c Claimed, at time.Time) error {
-	p := s.prefix(c.partition)
-	err := retryScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, at.UnixMilli(), fmt.Sprint(c.Part, " ", c.Sent)).Err()
+	k := s.keys(c.partition)
+	err := retryScript.Run(ctx, s.cfg.Redis, []string{k.ready(), k.queue(c.chat), k.bundle(c.member)},
+		c.chat, c.member, at.UnixMilli(), fmt.Sprint(c.Part, " ", c.Sent)).Err()
 	if err != nil {
 		return fmt.Errorf("rescheduling bundle %s: %w", c.ID, err)
 	}
@@ -417,10 +431,10 @@ func (s *Store) Retry(ctx context.Context, c Claimed, at time.Time) error {
 // Pending counts the partition's open windows and queued chats, for metrics and
 // tests.
 func (s *Store) Pending(ctx context.Context, partition int) (windows, chats int64, err error) {
-	p := s.prefix(partition)
+	k := s.keys(partition)
 	pipe := s.cfg.Redis.Pipeline()
-	w := pipe.ZCard(ctx, p+"due")
-	c := pipe.ZCard(ctx, p+"ready")
+	w := pipe.ZCard(ctx, k.due())
+	c := pipe.ZCard(ctx, k.ready())
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, 0, fmt.Errorf("counting pending windows of partition %d: %w", partition, err)
 	}
@@ -431,8 +445,8 @@ func (s *Store) Pending(ctx context.Context, partition int) (windows, chats int6
 // partition and says how many there were. It scans the partition's indexes, which
 // is fine for what calls it: an operator disabling or deleting a webhook.
 func (s *Store) DropWorkspace(ctx context.Context, partition int, workspace string) (windows, bundles int, err error) {
-	p := s.prefix(partition)
-	n, err := dropScript.Run(ctx, s.cfg.Redis, []string{p + "due", p + "ready"}, p, workspace).Int64Slice()
+	k := s.keys(partition)
+	n, err := dropScript.Run(ctx, s.cfg.Redis, []string{k.due(), k.ready()}, k.prefix(), workspace).Int64Slice()
 	if err != nil {
 		return 0, 0, fmt.Errorf("dropping pending windows of %s in partition %d: %w", workspace, partition, err)
 	}

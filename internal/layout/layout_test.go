@@ -17,7 +17,8 @@ const module = "github.com/outbound-webhooks/outbound/"
 var allowed = map[string][]string{
 	"schemas":             {"internal/ctrlchar"},
 	"webhook":             {"schemas"},
-	"internal/webhooklog": {},
+	"internal/webhooklog": {"internal/redisconn"},
+	"internal/redisconn":  {},
 	"internal/layout":     {},
 	"internal/cli":        {},
 	"scripts/freeport":    {},
@@ -35,7 +36,7 @@ var allowed = map[string][]string{
 	// The worker's builder sits above the stages and the control plane and
 	// below the commands; it is linked into the worker binary, so it may import
 	// no test or demo machinery.
-	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry"},
+	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry", "internal/redisconn"},
 	"internal/app/apptest": {"schemas", "control", "internal/testenv"},
 }
 
