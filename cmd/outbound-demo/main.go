@@ -11,10 +11,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/internal/demo"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 )
 
@@ -34,6 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&opts.Short, "short", false, "a smaller run: two waves of traffic instead of four (for tests)")
 	fs.StringVar(&opts.WebhookURL, "webhook-url", "", "deliver the healthy webhooks to this URL instead of the local receiver")
 	fs.StringVar(&opts.RedisURL, "redis-url", "", "use this Redis (an empty database) instead of the embedded one")
+	fs.BoolVar(&opts.RedisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (redis://host:port?addr=host2:port2&addr=...)")
 	fs.StringVar(&opts.LogFile, "log-file", "", "write the worker's logs here (default: a new file in the temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,7 +54,7 @@ func validate(opts demo.Options) error {
 		}
 	}
 	if opts.RedisURL != "" {
-		if _, err := redis.ParseURL(opts.RedisURL); err != nil {
+		if err := redisconn.Check(opts.RedisURL, opts.RedisCluster); err != nil {
 			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
 		}
 	}
