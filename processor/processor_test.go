@@ -57,7 +57,7 @@ func startPipeline(t *testing.T, hooks webhook.Fixed, partitions int) *pipeline 
 	var err error
 	// A nominal grace of an hour is 83ms here: enough for a record produced at a
 	// window's end to be appended before the window is sealed.
-	p.store, err = windowing.NewStore(windowing.Config{Redis: testenv.Redis(t), TimeScale: timeScale, Grace: time.Hour})
+	p.store, err = windowing.NewStore(windowing.Config{Redis: testenv.Redis(t), Prefix: testenv.KeyPrefix(), TimeScale: timeScale, Grace: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
