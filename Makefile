@@ -9,7 +9,7 @@
 GO ?= go
 WITH_SERVICES := bash scripts/with-services
 # The suites that isolate their keys by testenv.KeyPrefix, as the cluster needs.
-CLUSTER_PKGS := ./windowing ./sink
+CLUSTER_PKGS := ./windowing ./sink ./processor
 
 .PHONY: all test build lint vulncheck demo bench bench-quick chaos services kafka-install redis-install clean
 
