@@ -73,7 +73,7 @@ func TestReadersConvergeAndFollowChanges(t *testing.T) {
 		t.Fatalf("workers disagree after the disable:\n  %+v\n  %+v", a, b)
 	}
 	eventually(t, "Redis materialisation shows ws_2 disabled", func() string {
-		w, ok, err := control.LoadWebhook(context.Background(), rdb, "ws_2")
+		w, ok, err := control.LoadWebhook(context.Background(), rdb, control.DefaultKeys, "ws_2")
 		if err != nil || !ok || w.Enabled {
 			return fmt.Sprintf("LoadWebhook = %+v, %v, %v", w, ok, err)
 		}
@@ -165,7 +165,7 @@ func TestReaderRejectsInvalidRecords(t *testing.T) {
 		t.Error("an invalid configure created ws_1")
 	}
 	eventually(t, "materialised offset covers every record", func() string {
-		st, err := control.LoadState(ctx, rdb)
+		st, err := control.LoadState(ctx, rdb, control.DefaultKeys)
 		if err != nil {
 			return err.Error()
 		}
@@ -209,7 +209,7 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 		// The materialisation is written after the Registry; wait for it to
 		// hold everything before the "crash".
 		eventually(t, "materialisation complete", func() string {
-			st, err := control.LoadState(context.Background(), rdb)
+			st, err := control.LoadState(context.Background(), rdb, control.DefaultKeys)
 			if err != nil {
 				return err.Error()
 			}

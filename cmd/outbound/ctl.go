@@ -273,7 +273,7 @@ func (f *stateFlags) load(ctx context.Context, fs *cli.FlagSet, args []string, s
 	if err != nil {
 		return nil, webhook.Webhook{}, cli.UsageError(fmt.Errorf("--redis-url: %w", err))
 	}
-	wh, ok, err := control.LoadWebhook(ctx, rdb, string(f.ws))
+	wh, ok, err := control.LoadWebhook(ctx, rdb, control.DefaultKeys, string(f.ws))
 	if err == nil && !ok {
 		err = fmt.Errorf("workspace %q has no webhook (never configured, deleted, or no worker has applied it yet)", f.ws)
 	}
