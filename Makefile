@@ -1,19 +1,23 @@
 # outbound: build, test and run targets.
 #
 # `make test` is the project's test command: scripts/with-services installs (when
-# needed) and starts a real Apache Kafka broker and a redis-server on free loopback
-# ports, runs vet and the tests against them (see internal/testenv), and always stops
-# both afterwards.
+# needed) and starts a real Apache Kafka broker, a redis-server and a three-master
+# Redis Cluster on free loopback ports, runs vet and the tests against them (see
+# internal/testenv), and always stops them afterwards. The whole suite runs on the
+# single node, then the suites in CLUSTER_PKGS again on the cluster.
 
 GO ?= go
 WITH_SERVICES := bash scripts/with-services
+# The suites that isolate their keys by testenv.KeyPrefix, as the cluster needs.
+CLUSTER_PKGS := ./windowing ./sink ./processor
 
 .PHONY: all test build lint vulncheck demo bench bench-quick chaos services kafka-install redis-install chromium-install clean
 
 all: build
 
 test:
-	$(WITH_SERVICES) sh -c '$(GO) vet ./... && $(GO) test -race -count=1 -timeout 25m ./...'
+	$(WITH_SERVICES) sh -c '$(GO) vet ./... && $(GO) test -race -count=1 -timeout 25m ./... && \
+		OUTBOUND_TEST_REDIS=cluster $(GO) test -race -count=1 -timeout 10m $(CLUSTER_PKGS)'
 
 build:
 	$(GO) build -o bin/outbound ./cmd/outbound

@@ -8,7 +8,7 @@
 //     sink read on every event. It changes only by applying control records.
 //   - Reader: consumes every partition of the control topic (not as a group
 //     member: every worker needs every record) into a Registry, and keeps the
-//     Redis materialisation (KeyWebhooks, KeyOffsets) up to date.
+//     Redis materialisation (Keys.Webhooks, Keys.Offsets) up to date.
 //   - Publisher: writes control messages (outbound ctl, and the sink's
 //     webhook.auto_disabled), refusing what a Reader would reject.
 //   - Notifier: a consumer group on the control topic that emails a workspace's
@@ -48,8 +48,8 @@
 //
 // # What survives a restart
 //
-// Redis holds every webhook (KeyWebhooks) and, per control partition, the offset
-// those webhooks include (KeyOffsets), read as one snapshot. A restarted Reader
+// Redis holds every webhook (Keys.Webhooks) and, per control partition, the offset
+// those webhooks include (Keys.Offsets), read as one snapshot. A restarted Reader
 // loads them and consumes from the next offset, so it is ready after reading only
 // what it missed; with an empty Redis it reads the topic from the start. The
 // control topic must therefore keep its records (compaction or no retention): a

@@ -35,13 +35,13 @@ func eventually(t testing.TB, what string, cond func() string) {
 }
 
 // startReader runs a Reader until the test ends and checks that Run ended cleanly.
-func startReader(t testing.TB, brokers []string, topic string, rdb *redis.Client, reg *control.Registry) *control.Reader {
+func startReader(t testing.TB, brokers []string, topic string, rdb redis.UniversalClient, reg *control.Registry) *control.Reader {
 	t.Helper()
 	return startReaderLogged(t, brokers, topic, rdb, reg, zaptest.NewLogger(t))
 }
 
 // startReaderLogged is startReader with the Reader's logger chosen by the test.
-func startReaderLogged(t testing.TB, brokers []string, topic string, rdb *redis.Client, reg *control.Registry, log *zap.Logger) *control.Reader {
+func startReaderLogged(t testing.TB, brokers []string, topic string, rdb redis.UniversalClient, reg *control.Registry, log *zap.Logger) *control.Reader {
 	t.Helper()
 	r, err := control.NewReader(control.ReaderConfig{
 		Brokers: brokers, Topic: topic, Redis: rdb, Registry: reg,

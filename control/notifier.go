@@ -23,10 +23,6 @@ import (
 // DefaultNotifierGroup is the consumer group of the owner notifier.
 const DefaultNotifierGroup = "outbound-notifier"
 
-// keyNotified is the prefix of the per-event dedupe key: "sending:<token>" while
-// one notifier holds the claim, "sent" once the email was accepted.
-const keyNotified = "outbound:notified:"
-
 // NotifierConfig configures a Notifier. Brokers, Redis, SMTPURL and From are
 // required.
 type NotifierConfig struct {
@@ -39,6 +35,8 @@ type NotifierConfig struct {
 	// Redis holds the dedupe claims and the materialisation the owner is read
 	// from (written by the workers' Readers).
 	Redis redis.UniversalClient
+	// Keys names its keys (DefaultKeys when empty).
+	Keys Keys
 	// SMTPURL is smtp://[user:password@]host[:port] (port 25 by default) or
 	// smtps://[user:password@]host[:port] (implicit TLS, port 465 by default).
 	SMTPURL string
@@ -316,9 +314,9 @@ func (n *Notifier) lookup(ctx context.Context, log *zap.Logger, partition int, o
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
 	for {
-		off, ok, err := materialisedOffset(wctx, n.cfg.Redis, partition)
+		off, ok, err := materialisedOffset(wctx, n.cfg.Redis, n.cfg.Keys, partition)
 		if err == nil && ok && off >= offset {
-			w, found, err := LoadWebhook(wctx, n.cfg.Redis, ws)
+			w, found, err := LoadWebhook(wctx, n.cfg.Redis, n.cfg.Keys, ws)
 			if err == nil {
 				return w, found, nil
 			}
@@ -347,7 +345,7 @@ var errClaimedElsewhere = errors.New("another notifier is sending this email; wa
 // unless the server refused the recipient for good. It returns an error only when
 // ctx ended.
 func (n *Notifier) notify(ctx context.Context, log *zap.Logger, id string, w webhook.Webhook, msg schemas.ControlMessage) error {
-	key := keyNotified + id
+	key := n.cfg.Keys.notified(id)
 	token, err := randomToken()
 	if err != nil {
 		return err // crypto/rand does not fail on supported platforms
@@ -391,21 +389,6 @@ func (n *Notifier) notify(ctx context.Context, log *zap.Logger, id string, w web
 	}
 	return nil
 }
-
-var markSentScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], 'sent', 'PX', ARGV[2])
-  return 1
-end
-return 0
-`)
-
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`)
 
 // markSent turns the claim into "sent". If Redis stays down, the claim expires
 // and a redelivery of the event could email it again: at least once, not exactly

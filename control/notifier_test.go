@@ -137,7 +137,7 @@ func TestNotifierEmailsOwnerOncePerEvent(t *testing.T) {
 	}
 }
 
-func startNotifier(t *testing.T, brokers []string, topic, group string, rdb *redis.Client, mail *smtptest.Server, materialised bool, i int) *control.Notifier {
+func startNotifier(t *testing.T, brokers []string, topic, group string, rdb redis.UniversalClient, mail *smtptest.Server, materialised bool, i int) *control.Notifier {
 	t.Helper()
 	lookupWait := waitTimeout
 	if !materialised {

@@ -46,9 +46,11 @@ type ReaderConfig struct {
 	Brokers []string
 	// Topic is the control topic; DefaultTopic when empty.
 	Topic string
-	// Redis holds the materialisation (see KeyWebhooks, KeyOffsets): loaded at
-	// start, written after every record.
+	// Redis holds the materialisation: loaded at start, written after every
+	// record.
 	Redis redis.UniversalClient
+	// Keys names its keys (DefaultKeys when empty).
+	Keys Keys
 	// Registry receives every record. It must be fed by this Reader only.
 	Registry *Registry
 	// Logger defaults to a no-op logger.
@@ -161,7 +163,7 @@ func (r *Reader) Run(ctx context.Context) error {
 func (r *Reader) run(ctx context.Context) error {
 	var st State
 	err := r.retry.Do(ctx, r.log, "loading control state from Redis", func() (err error) {
-		st, err = LoadState(ctx, r.cfg.Redis)
+		st, err = LoadState(ctx, r.cfg.Redis, r.cfg.Keys)
 		return err
 	})
 	if err != nil {
@@ -289,7 +291,7 @@ func (r *Reader) startOffset(ctx context.Context, p partitionInfo) (int64, error
 			zap.Int("partition", p.id), zap.Int64("offset", last), zap.Int64("end", p.end))
 		r.cfg.Registry.forgetPartition(p.id)
 		err := r.retry.Do(ctx, r.log, "resetting materialised control offset", func() error {
-			return forgetOffset(ctx, r.cfg.Redis, p.id)
+			return forgetOffset(ctx, r.cfg.Redis, r.cfg.Keys, p.id)
 		})
 		return p.first, err
 	case last+1 < p.first:
@@ -413,7 +415,7 @@ func (r *Reader) handle(ctx context.Context, log *zap.Logger, partition int, m k
 	}
 	var first bool
 	err = r.retry.Do(ctx, log, "materialising control record", func() (err error) {
-		first, err = materialise(ctx, r.cfg.Redis, partition, m.Offset, ws, w, ok)
+		first, err = materialise(ctx, r.cfg.Redis, r.cfg.Keys, partition, m.Offset, ws, w, ok)
 		return err
 	})
 	if err == nil && first && ws != "" && r.cfg.Activity != nil {

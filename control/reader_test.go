@@ -80,7 +80,7 @@ func TestReadersConvergeAndFollowChanges(t *testing.T) {
 		t.Fatalf("workers disagree after the disable:\n  %+v\n  %+v", a, b)
 	}
 	eventually(t, "Redis materialisation shows ws_2 disabled", func() string {
-		w, ok, err := control.LoadWebhook(context.Background(), rdb, "ws_2")
+		w, ok, err := control.LoadWebhook(context.Background(), rdb, control.DefaultKeys, "ws_2")
 		if err != nil || !ok || w.Enabled {
 			return fmt.Sprintf("LoadWebhook = %+v, %v, %v", w, ok, err)
 		}
@@ -172,7 +172,7 @@ func TestReaderRejectsInvalidRecords(t *testing.T) {
 		t.Error("an invalid configure created ws_1")
 	}
 	eventually(t, "materialised offset covers every record", func() string {
-		st, err := control.LoadState(ctx, rdb)
+		st, err := control.LoadState(ctx, rdb, control.DefaultKeys)
 		if err != nil {
 			return err.Error()
 		}
@@ -216,7 +216,7 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 		// The materialisation is written after the Registry; wait for it to
 		// hold everything before the "crash".
 		eventually(t, "materialisation complete", func() string {
-			st, err := control.LoadState(context.Background(), rdb)
+			st, err := control.LoadState(context.Background(), rdb, control.DefaultKeys)
 			if err != nil {
 				return err.Error()
 			}
@@ -233,11 +233,11 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 
 	tests := []struct {
 		name        string
-		redis       func(t *testing.T) *redis.Client
+		redis       func(t *testing.T) redis.UniversalClient
 		wantApplied int64
 	}{
-		{"same Redis resumes after the stored offsets", func(*testing.T) *redis.Client { return rdb }, 0},
-		{"empty Redis reads from the beginning", func(t *testing.T) *redis.Client { return testenv.Redis(t) }, int64(len(history))},
+		{"same Redis resumes after the stored offsets", func(*testing.T) redis.UniversalClient { return rdb }, 0},
+		{"empty Redis reads from the beginning", func(t *testing.T) redis.UniversalClient { return testenv.Redis(t) }, int64(len(history))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,16 +13,32 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The materialisation of the control topic in Redis. Both keys share the hash tag
-// {cfg}, so the apply script touches one slot and runs unchanged on Redis Cluster,
-// and a MULTI can read them as one consistent snapshot.
-const (
-	// KeyWebhooks is a hash: field = workspace id, value = the webhook as JSON.
-	KeyWebhooks = "outbound:{cfg}:webhooks"
-	// KeyOffsets is a hash: field = control partition, value = the last control
-	// offset whose effect KeyWebhooks includes.
-	KeyOffsets = "outbound:{cfg}:offsets"
-)
+// Keys is the control plane's key schema in Redis: the prefix of its keys (the
+// zero value is DefaultKeys). The materialisation's two keys share the hash tag
+// {cfg}, so the apply script touches one slot on Redis Cluster, and a MULTI can
+// read them as one consistent snapshot.
+type Keys string
+
+// DefaultKeys is the key schema of a worker.
+const DefaultKeys Keys = "outbound"
+
+func (k Keys) prefix() string {
+	if k == "" {
+		return string(DefaultKeys)
+	}
+	return string(k)
+}
+
+// Webhooks is a hash: field = workspace id, value = the webhook as JSON.
+func (k Keys) Webhooks() string { return k.prefix() + ":{cfg}:webhooks" }
+
+// Offsets is a hash: field = control partition, value = the last control
+// offset whose effect Webhooks includes.
+func (k Keys) Offsets() string { return k.prefix() + ":{cfg}:offsets" }
+
+// notified is the dedupe key of the email about event id: "sending:<token>"
+// while one notifier holds the claim, "sent" once the email was accepted.
+func (k Keys) notified(id string) string { return k.prefix() + ":notified:" + id }
 
 // storedWebhook is the JSON form of a Webhook in Redis. Field names are part of the
 // contract with operators' tools; add fields, never rename them.
@@ -76,32 +93,24 @@ func decodeWebhook(data string) (webhook.Webhook, error) {
 	}, nil
 }
 
-// applyScript writes the effect of one control record. Many workers apply the same
-// records; the offset guard makes every write after the first a no-op, and makes a
-// lagging worker unable to overwrite a newer state with an older one.
-//
-// KEYS[1] webhooks hash, KEYS[2] offsets hash.
-// ARGV: partition, offset, op ("set", "del" or "none"), workspace, webhook JSON.
-// Returns 1 when applied, 0 when the offset was already applied.
-var applyScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if cur and tonumber(ARGV[2]) <= tonumber(cur) then
-  return 0
-end
-if ARGV[3] == 'set' then
-  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
-elseif ARGV[3] == 'del' then
-  redis.call('HDEL', KEYS[1], ARGV[4])
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 1
-`)
+var (
+	//go:embed lua/apply.lua
+	applyLua string
+	//go:embed lua/mark_sent.lua
+	markSentLua string
+	//go:embed lua/release.lua
+	releaseLua string
+
+	applyScript    = redis.NewScript(applyLua)
+	markSentScript = redis.NewScript(markSentLua)
+	releaseScript  = redis.NewScript(releaseLua)
+)
 
 // materialise records the effect of the control record at (partition, offset): the
 // workspace's webhook is w (ok) or gone (!ok). With ws == "" only the offset moves
 // (a rejected record).
 // materialise reports whether this call was the first to apply the record.
-func materialise(ctx context.Context, rdb redis.Scripter, partition int, offset int64, ws string, w webhook.Webhook, ok bool) (bool, error) {
+func materialise(ctx context.Context, rdb redis.Scripter, keys Keys, partition int, offset int64, ws string, w webhook.Webhook, ok bool) (bool, error) {
 	op, data := "none", ""
 	switch {
 	case ws == "":
@@ -114,7 +123,7 @@ func materialise(ctx context.Context, rdb redis.Scripter, partition int, offset 
 	default:
 		op = "del"
 	}
-	first, err := applyScript.Run(ctx, rdb, []string{KeyWebhooks, KeyOffsets},
+	first, err := applyScript.Run(ctx, rdb, []string{keys.Webhooks(), keys.Offsets()},
 		partition, offset, op, ws, data).Int()
 	if err != nil {
 		return false, fmt.Errorf("materialising control record %d/%d: %w", partition, offset, err)
@@ -130,11 +139,11 @@ type State struct {
 }
 
 // LoadState reads the whole materialisation as one consistent snapshot.
-func LoadState(ctx context.Context, rdb redis.Cmdable) (State, error) {
+func LoadState(ctx context.Context, rdb redis.Cmdable, keys Keys) (State, error) {
 	var hooks, offs *redis.MapStringStringCmd
 	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		hooks = p.HGetAll(ctx, KeyWebhooks)
-		offs = p.HGetAll(ctx, KeyOffsets)
+		hooks = p.HGetAll(ctx, keys.Webhooks())
+		offs = p.HGetAll(ctx, keys.Offsets())
 		return nil
 	})
 	if err != nil {
@@ -169,8 +178,8 @@ func LoadState(ctx context.Context, rdb redis.Cmdable) (State, error) {
 // (outbound ctl status, the admin API) that do not consume the control topic. It
 // is as fresh as the fastest running worker, which applies records within about a
 // second of their publication.
-func LoadWebhook(ctx context.Context, rdb redis.Cmdable, ws string) (webhook.Webhook, bool, error) {
-	data, err := rdb.HGet(ctx, KeyWebhooks, ws).Result()
+func LoadWebhook(ctx context.Context, rdb redis.Cmdable, keys Keys, ws string) (webhook.Webhook, bool, error) {
+	data, err := rdb.HGet(ctx, keys.Webhooks(), ws).Result()
 	if errors.Is(err, redis.Nil) {
 		return webhook.Webhook{}, false, nil
 	}
@@ -186,8 +195,8 @@ func LoadWebhook(ctx context.Context, rdb redis.Cmdable, ws string) (webhook.Web
 
 // materialisedOffset returns the last control offset of partition the
 // materialisation includes, and false if it includes none.
-func materialisedOffset(ctx context.Context, rdb redis.Cmdable, partition int) (int64, bool, error) {
-	off, err := rdb.HGet(ctx, KeyOffsets, strconv.Itoa(partition)).Int64()
+func materialisedOffset(ctx context.Context, rdb redis.Cmdable, keys Keys, partition int) (int64, bool, error) {
+	off, err := rdb.HGet(ctx, keys.Offsets(), strconv.Itoa(partition)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, false, nil
 	}
@@ -199,8 +208,8 @@ func materialisedOffset(ctx context.Context, rdb redis.Cmdable, partition int) (
 
 // forgetOffset drops partition's offset guard, for a control topic that was
 // recreated and whose offsets start again below the stored one.
-func forgetOffset(ctx context.Context, rdb redis.Cmdable, partition int) error {
-	if err := rdb.HDel(ctx, KeyOffsets, strconv.Itoa(partition)).Err(); err != nil {
+func forgetOffset(ctx context.Context, rdb redis.Cmdable, keys Keys, partition int) error {
+	if err := rdb.HDel(ctx, keys.Offsets(), strconv.Itoa(partition)).Err(); err != nil {
 		return fmt.Errorf("forgetting offset of control partition %d: %w", partition, err)
 	}
 	return nil

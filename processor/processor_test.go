@@ -58,7 +58,7 @@ func startPipeline(t *testing.T, hooks webhook.Fixed, partitions int) *pipeline 
 	// A nominal grace of an hour is 83ms here: enough for a record produced at a
 	// window's end to be appended before the window is sealed. A future skew of
 	// two days (4s) lets a test stamp its events a few seconds ahead.
-	p.store, err = windowing.NewStore(windowing.Config{Redis: testenv.Redis(t), TimeScale: timeScale, Grace: time.Hour,
+	p.store, err = windowing.NewStore(windowing.Config{Redis: testenv.Redis(t), Prefix: testenv.KeyPrefix(), TimeScale: timeScale, Grace: time.Hour,
 		FutureSkew: 48 * time.Hour})
 	if err != nil {
 		t.Fatal(err)

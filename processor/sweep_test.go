@@ -22,7 +22,7 @@ func TestSweepLogsADisableButNotADelete(t *testing.T) {
 	}
 	p := startPipeline(t, hooks, 1)
 	rdb := testenv.Redis(t)
-	logs := webhooklog.New(rdb, "")
+	logs := webhooklog.New(rdb, testenv.KeyPrefix())
 	testenv.Eventually(t, "partition 0 assigned", 30*time.Second, func() bool { return len(p.consumer.Owned()) == 1 })
 	// Straight into the store: a 24h window lasts 2s here, less than Kafka
 	// may take to hand records over, and the sweep must find it open.

@@ -41,7 +41,7 @@ type Publisher interface {
 
 // Config configures a Sink.
 type Config struct {
-	Redis     *redis.Client
+	Redis     redis.UniversalClient
 	Prefix    string // key prefix (default "outbound")
 	Webhooks  webhook.Lookup
 	Publisher Publisher
@@ -159,7 +159,7 @@ func HealthKey(prefix, workspace string, epoch int64) string {
 }
 
 // ConsecutiveErrors reads the current count of a webhook epoch.
-func ConsecutiveErrors(ctx context.Context, rdb *redis.Client, prefix, workspace string, epoch int64) (int, error) {
+func ConsecutiveErrors(ctx context.Context, rdb redis.UniversalClient, prefix, workspace string, epoch int64) (int, error) {
 	n, err := rdb.HGet(ctx, HealthKey(prefix, workspace, epoch), "errors").Int()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil

@@ -30,7 +30,8 @@ import (
 // windowing store and flusher, with time scaled so backoff takes milliseconds.
 type rig struct {
 	t       *testing.T
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
+	prefix  string // of every key: tests share the Redis Cluster
 	store   *windowing.Store
 	sink    *sink.Sink
 	logs    *webhooklog.Log
@@ -43,17 +44,18 @@ const scale = 5000 // backoff: 1ms doubling, capped at 360ms
 func newRig(t *testing.T, hooks webhook.Fixed, configure ...func(*sink.Config)) *rig {
 	t.Helper()
 	rdb := testenv.Redis(t)
-	r := &rig{t: t, rdb: rdb, control: testenv.NewTopic(t, 1), logs: webhooklog.New(rdb, "")}
+	prefix := testenv.KeyPrefix()
+	r := &rig{t: t, rdb: rdb, prefix: prefix, control: testenv.NewTopic(t, 1), logs: webhooklog.New(rdb, prefix)}
 	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: testenv.KafkaBrokers(t), Topic: r.control})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pub.Close() })
-	r.store, err = windowing.NewStore(windowing.Config{Redis: rdb})
+	r.store, err = windowing.NewStore(windowing.Config{Redis: rdb, Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := sink.Config{Redis: rdb, Webhooks: hooks, Publisher: pub, Log: r.logs, Logger: zaptest.NewLogger(t),
+	cfg := sink.Config{Redis: rdb, Prefix: prefix, Webhooks: hooks, Publisher: pub, Log: r.logs, Logger: zaptest.NewLogger(t),
 		TimeScale: scale, Client: sink.ClientConfig{AllowPrivate: true, RequestTimeout: 5 * time.Second}}
 	for _, c := range configure {
 		c(&cfg)
@@ -171,7 +173,7 @@ func TestFailingReceiverIsDisabledAfterElevenAttempts(t *testing.T) {
 			t.Fatalf("request log not newest first at %d: %s then %s", i, requests[i-1].At, q.At)
 		}
 	}
-	if n, _ := sink.ConsecutiveErrors(ctx, r.rdb, "", "ws", 1); n != 11 {
+	if n, _ := sink.ConsecutiveErrors(ctx, r.rdb, r.prefix, "ws", 1); n != 11 {
 		t.Fatalf("consecutive errors = %d, want 11", n)
 	}
 }
@@ -221,7 +223,7 @@ func TestRecoveringReceiverKeepsTheWebhook(t *testing.T) {
 			t.Errorf("chat %s accepted %s, want %s", chat, got, want)
 		}
 	}
-	if n, _ := sink.ConsecutiveErrors(context.Background(), r.rdb, "", "ws", 1); n != 0 {
+	if n, _ := sink.ConsecutiveErrors(context.Background(), r.rdb, r.prefix, "ws", 1); n != 0 {
 		t.Errorf("consecutive errors = %d after a success, want 0", n)
 	}
 	if s := r.sink.Stats(); s.AutoDisabled.Load() != 0 || s.Failed.Load() != 5 || s.Delivered.Load() != 10 {
@@ -375,7 +377,7 @@ func TestSuccessResetsTheCountEvenAfterRedisLostItsScripts(t *testing.T) {
 	defer srv.Close()
 	r := newRig(t, webhook.Fixed{"ws": hook("ws", srv.URL)})
 	ctx := context.Background()
-	if err := r.rdb.HSet(ctx, sink.HealthKey("", "ws", 1), "errors", 3).Err(); err != nil {
+	if err := r.rdb.HSet(ctx, sink.HealthKey(r.prefix, "ws", 1), "errors", 3).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.rdb.ScriptFlush(ctx).Err(); err != nil {
@@ -383,7 +385,7 @@ func TestSuccessResetsTheCountEvenAfterRedisLostItsScripts(t *testing.T) {
 	}
 	r.send("ws", 1, 1)
 	testenv.Eventually(t, "the delivery", 10*time.Second, func() bool { return r.sink.Stats().Delivered.Load() == 1 })
-	if n, err := sink.ConsecutiveErrors(ctx, r.rdb, "", "ws", 1); err != nil || n != 0 {
+	if n, err := sink.ConsecutiveErrors(ctx, r.rdb, r.prefix, "ws", 1); err != nil || n != 0 {
 		t.Fatalf("consecutive errors = %d, %v after a success; want 0", n, err)
 	}
 	if q, _ := r.logs.Requests(ctx, "ws"); len(q) != 1 {
@@ -411,7 +413,7 @@ func TestUnconfirmedAutoDisableIsPublishedAgain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := hook("ws", "https://receiver.example/hook")
 			r := newRig(t, webhook.Fixed{"ws": h})
-			health := sink.HealthKey("", "ws", h.Epoch)
+			health := sink.HealthKey(r.prefix, "ws", h.Epoch)
 			if err := r.rdb.HSet(context.Background(), health, "errors", 11, "disabled", 1, "alert", tc.alert,
 				"last_error", "receiver answered 500").Err(); err != nil {
 				t.Fatal(err)
@@ -463,7 +465,7 @@ func TestRequestLogEntryOfAHugeBundleIsSmall(t *testing.T) {
 		t.Errorf("entry keeps %d bytes of the body, truncated %v, size %d; want %d, true and the whole size",
 			len(q[0].Body), q[0].BodyTruncated, q[0].BodySize, webhooklog.MaxBody)
 	}
-	key := webhooklog.WorkspaceKey("", "ws", "requests")
+	key := webhooklog.WorkspaceKey(r.prefix, "ws", "requests")
 	entry, err := r.rdb.LIndex(ctx, key, 0).Result()
 	if err != nil || len(entry) > 70<<10 {
 		t.Fatalf("the stored entry is %d bytes (%v), want at most 70 KiB", len(entry), err)
@@ -496,7 +498,7 @@ func TestTheRequestEndsAtTheContextDeadline(t *testing.T) {
 	if out.Done {
 		t.Fatal("a request that timed out was acknowledged")
 	}
-	if n, err := sink.ConsecutiveErrors(context.Background(), r.rdb, "", "ws", 1); err != nil || n != 1 {
+	if n, err := sink.ConsecutiveErrors(context.Background(), r.rdb, r.prefix, "ws", 1); err != nil || n != 1 {
 		t.Fatalf("consecutive errors = %d (%v), want the timeout counted", n, err)
 	}
 }

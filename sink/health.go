@@ -13,7 +13,7 @@ import (
 // at its Epoch, in one pipelined round trip, so that a metrics scrape costs one
 // round trip however many webhooks there are. Webhooks whose count is zero or
 // absent are left out.
-func ConsecutiveErrorsOf(ctx context.Context, rdb *redis.Client, prefix string, hooks []webhook.Webhook) (map[string]int, error) {
+func ConsecutiveErrorsOf(ctx context.Context, rdb redis.UniversalClient, prefix string, hooks []webhook.Webhook) (map[string]int, error) {
 	out := make(map[string]int)
 	if len(hooks) == 0 {
 		return out, nil

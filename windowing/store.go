@@ -61,7 +61,7 @@ const (
 // Config configures a Store. Durations are nominal: TimeScale divides them, and
 // every granularity, before use.
 type Config struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	// Prefix starts every key (default "outbound").
 	Prefix string
 	// TimeScale divides granularities and the durations below (default 1). At
@@ -176,9 +176,22 @@ func (s *Store) flushDelay(chatRef string, length time.Duration) time.Duration {
 	return d
 }
 
-func (s *Store) prefix(partition int) string {
-	return s.cfg.Prefix + ":{p" + strconv.Itoa(partition) + "}:"
+// keys names the Redis keys of one partition: its key schema. Every name
+// carries the partition's hash tag {pN}, so a script touches one slot.
+type keys string
+
+func (s *Store) keys(partition int) keys {
+	return keys(s.cfg.Prefix + ":{p" + strconv.Itoa(partition) + "}:")
 }
+
+func (k keys) watermark() string           { return string(k) + "wm" }
+func (k keys) due() string                 { return string(k) + "due" }   // open windows by flush time
+func (k keys) ready() string               { return string(k) + "ready" } // chats with a queued bundle by due time
+func (k keys) queue(chat string) string    { return string(k) + "q:" + chat }
+func (k keys) bundle(member string) string { return string(k) + "b:" + member }
+func (k keys) window(member string) string { return string(k) + "w:" + member }
+func (k keys) chat(chat string) string     { return string(k) + "c:" + chat } // sealed mark, open window
+func (k keys) seen(chat string) string     { return string(k) + "s:" + chat } // message ids, granularity none
 
 func chatRef(workspace, chat string) string { return workspace + sep + chat }
 
@@ -201,7 +214,7 @@ type AppendResult struct {
 
 // Watermark returns the last offset of the partition applied to Redis, or -1.
 func (s *Store) Watermark(ctx context.Context, partition int) (int64, error) {
-	v, err := s.cfg.Redis.Get(ctx, s.prefix(partition)+"wm").Int64()
+	v, err := s.cfg.Redis.Get(ctx, s.keys(partition).watermark()).Int64()
 	if errors.Is(err, redis.Nil) {
 		return -1, nil
 	}
@@ -218,19 +231,101 @@ func (s *Store) Watermark(ctx context.Context, partition int) (int64, error) {
 // Append returns nil the batch is durable in Redis and its offsets may be
 // committed.
 func (s *Store) Append(ctx context.Context, partition int, entries []Entry, through int64) (AppendResult, error) {
-	p := s.prefix(partition)
+	for {
+		res, err := s.appendOnce(ctx, partition, entries, through)
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("appending %d messages to partition %d: %w", len(entries), partition, err)
+		}
+		if res.Applied >= 0 {
+			return res, nil
+		}
+		// A flusher sealed a window of one of the chats between the read of
+		// their state and the script: read again.
+	}
+}
+
+// appendOnce is one attempt of Append: it reads the state of the batch's chats,
+// names every key the script may touch from it, and runs the script, which
+// reports -1 applied if that state changed meanwhile.
+func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, through int64) (AppendResult, error) {
+	k := s.keys(partition)
 	now := s.cfg.Clock.Now()
-	args := make([]any, 0, 4+12*len(entries))
-	args = append(args, p, now.UnixMilli(), through, s.cfg.SeenPerChat)
 	type details struct {
 		account schemas.Account
 		chat    schemas.Chat
 	}
+	type chatState struct{ sealed, os, oe, og, oep string }
+	states := map[string]*redis.SliceCmd{}
+	var order []string // chat refs of windowed entries, as first met
+	pipe := s.cfg.Redis.Pipeline()
+	for _, e := range entries {
+		ref := chatRef(e.Workspace, e.Chat.ChatID)
+		if _, ok := states[ref]; !ok && e.Granularity != webhook.None {
+			states[ref] = pipe.HMGet(ctx, k.chat(ref), "sealed", "os", "oe", "og", "oep")
+			order = append(order, ref)
+		}
+	}
+	if len(order) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	read := make(map[string]chatState, len(order))
+	for _, ref := range order {
+		v := make([]string, 5)
+		for i, f := range states[ref].Val() {
+			v[i], _ = f.(string)
+		}
+		read[ref] = chatState{v[0], v[1], v[2], v[3], v[4]}
+	}
+
+	keys := []string{k.watermark(), k.due(), k.ready()}
+	var labels []any
+	declared := map[string]bool{}
+	declare := func(label, key string) {
+		if !declared[label] {
+			declared[label] = true
+			labels = append(labels, label)
+			keys = append(keys, key)
+		}
+	}
+	window := func(ref, gname string, start, end int64, epoch string) {
+		member := strings.Join([]string{ref, gname, strconv.FormatInt(start, 10), strconv.FormatInt(end, 10), epoch}, sep)
+		declare("w"+member, k.window(member))
+	}
+	groups := make([]any, 0, 12*len(entries))
 	sent := map[string]details{} // chat ref -> details sent last in this batch
 	for _, e := range entries {
 		ref := chatRef(e.Workspace, e.Chat.ChatID)
 		length := s.WindowLength(e.Granularity)
 		at := s.Assign(e.Message.At, now)
+		start := WindowStart(at, length).UnixMilli()
+		epoch := strconv.FormatInt(e.Epoch, 10)
+		g := length.Milliseconds()
+		if g == 0 {
+			member := strings.Join([]string{ref, "none", strconv.FormatInt(e.Offset, 10), "0", epoch}, sep)
+			declare("s"+ref, k.seen(ref))
+			declare("q"+ref, k.queue(ref))
+			declare("b"+member, k.bundle(member))
+		} else {
+			// The windows the script may pick (see append.lua): the message's
+			// own, the first after the sealed mark, or the chat's open one.
+			st := read[ref]
+			declare("c"+ref, k.chat(ref))
+			window(ref, string(e.Granularity), start, start+g, epoch)
+			if sealed, _ := strconv.ParseInt(st.sealed, 10, 64); start < sealed {
+				after := sealed - sealed%g
+				if after < sealed {
+					after += g
+				}
+				window(ref, string(e.Granularity), after, after+g, epoch)
+			}
+			if st.og != "" {
+				openStart, _ := strconv.ParseInt(st.os, 10, 64)
+				openEnd, _ := strconv.ParseInt(st.oe, 10, 64)
+				window(ref, st.og, openStart, openEnd, st.oep)
+			}
+		}
 		isNew := "0"
 		if e.Chat.IsNewChat {
 			isNew = "1"
@@ -243,15 +338,23 @@ func (s *Store) Append(ctx context.Context, partition int, entries []Entry, thro
 			encoded = encodeDetails(e.Account, e.Chat)
 			sent[ref] = d
 		}
-		args = append(args, e.Offset, ref, e.Message.ID, at.UnixMilli(),
-			WindowStart(at, length).UnixMilli(), string(e.Granularity), length.Milliseconds(),
+		groups = append(groups, e.Offset, ref, e.Message.ID, at.UnixMilli(),
+			start, string(e.Granularity), g,
 			e.Epoch, s.flushDelay(ref, length).Milliseconds(), isNew,
 			encodeMessage(e.Message, e.Offset), encoded)
 	}
-	keys := []string{p + "wm", p + "due", p + "ready"}
+	args := make([]any, 0, 6+len(labels)+6*len(order)+len(groups))
+	args = append(args, now.UnixMilli(), through, s.cfg.SeenPerChat, len(labels))
+	args = append(args, labels...)
+	args = append(args, len(order))
+	for _, ref := range order {
+		st := read[ref]
+		args = append(args, ref, st.sealed, st.os, st.oe, st.og, st.oep)
+	}
+	args = append(args, groups...)
 	res, err := appendScript.Run(ctx, s.cfg.Redis, keys, args...).Int64Slice()
 	if err != nil {
-		return AppendResult{}, fmt.Errorf("appending %d messages to partition %d: %w", len(entries), partition, err)
+		return AppendResult{}, err
 	}
 	return AppendResult{Applied: int(res[0]), Duplicates: int(res[1])}, nil
 }
@@ -261,13 +364,34 @@ func (s *Store) Append(ctx context.Context, partition int, entries []Entry, thro
 // earlier of now and the time up to which the partition has been consumed, so a
 // lagging consumer never seals a window whose messages are still unread.
 func (s *Store) Seal(ctx context.Context, partition int, upTo time.Time, limit int) (int, error) {
-	p := s.prefix(partition)
-	n, err := sealScript.Run(ctx, s.cfg.Redis, []string{p + "due", p + "ready"},
-		p, upTo.UnixMilli(), s.cfg.Clock.Now().UnixMilli(), limit).Int()
-	if err != nil {
-		return 0, fmt.Errorf("sealing windows of partition %d: %w", partition, err)
+	k := s.keys(partition)
+	due, err := s.cfg.Redis.ZRangeByScore(ctx, k.due(), &redis.ZRangeBy{Min: "-inf",
+		Max: strconv.FormatInt(upTo.UnixMilli(), 10), Count: int64(limit)}).Result()
+	if err != nil || len(due) == 0 {
+		return 0, wrapSeal(partition, err)
 	}
-	return n, nil
+	keys := make([]string, 0, 2+4*len(due))
+	keys = append(keys, k.due(), k.ready())
+	args := make([]any, 0, 1+3*len(due))
+	args = append(args, s.cfg.Clock.Now().UnixMilli())
+	for _, member := range due {
+		parts := strings.Split(member, sep)
+		if len(parts) != 6 {
+			return 0, wrapSeal(partition, fmt.Errorf("window %q: %w", member, errCorrupt))
+		}
+		chat := chatRef(parts[0], parts[1])
+		keys = append(keys, k.window(member), k.bundle(member), k.queue(chat), k.chat(chat))
+		args = append(args, member, chat, parts[4])
+	}
+	n, err := sealScript.Run(ctx, s.cfg.Redis, keys, args...).Int()
+	return n, wrapSeal(partition, err)
+}
+
+func wrapSeal(partition int, err error) error {
+	if err != nil {
+		return fmt.Errorf("sealing windows of partition %d: %w", partition, err)
+	}
+	return nil
 }
 
 // Claimed is a bundle leased to this worker for one delivery attempt.
@@ -284,17 +408,39 @@ type Claimed struct {
 // the chat. perWorkspace (0: no cap) caps the chats claimed per workspace, and
 // remaining lowers it for the workspaces named; chats over the cap stay due.
 func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int) ([]Claimed, error) {
-	p := s.prefix(partition)
+	k := s.keys(partition)
 	now := s.cfg.Clock.Now()
 	leaseEnd := now.Add(lease)
-	args := make([]any, 0, 6+2*len(remaining))
-	args = append(args, p, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, 4*limit)
+	// Read which chats are due and their heads, then claim them in one script
+	// that checks both again: every key it touches is named here.
+	chats, err := s.cfg.Redis.ZRangeByScore(ctx, k.ready(), &redis.ZRangeBy{Min: "-inf",
+		Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(4 * limit)}).Result()
+	if err != nil || len(chats) == 0 {
+		return nil, wrapClaim(partition, err)
+	}
+	pipe := s.cfg.Redis.Pipeline()
+	heads := make([]*redis.StringCmd, len(chats))
+	for i, chat := range chats {
+		heads[i] = pipe.LIndex(ctx, k.queue(chat), 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrapClaim(partition, err)
+	}
+	keys := make([]string, 0, 1+2*len(chats))
+	keys = append(keys, k.ready())
+	args := make([]any, 0, 5+2*len(chats)+2*len(remaining))
+	args = append(args, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, len(chats))
+	for i, chat := range chats {
+		head := heads[i].Val() // "" when the queue is empty: the script drops the chat
+		keys = append(keys, k.queue(chat), k.bundle(head))
+		args = append(args, chat, head)
+	}
 	for ws, n := range remaining {
 		args = append(args, ws, n)
 	}
-	raw, err := claimScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, args...).Slice()
+	raw, err := claimScript.Run(ctx, s.cfg.Redis, keys, args...).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("claiming bundles of partition %d: %w", partition, err)
+		return nil, wrapClaim(partition, err)
 	}
 	out := make([]Claimed, 0, len(raw))
 	for _, r := range raw {
@@ -310,6 +456,13 @@ func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Dura
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+func wrapClaim(partition int, err error) error {
+	if err != nil {
+		return fmt.Errorf("claiming bundles of partition %d: %w", partition, err)
+	}
+	return nil
 }
 
 func decodeClaim(partition int, row []any) (Claimed, error) {
@@ -395,8 +548,9 @@ func bundleID(parts ...string) string {
 // Ack removes a claimed bundle after delivery (or a deliberate drop) and lets the
 // chat's next bundle go. An ack whose lease was lost meanwhile is a no-op.
 func (s *Store) Ack(ctx context.Context, c Claimed) error {
-	p := s.prefix(c.partition)
-	err := ackScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, s.cfg.Clock.Now().UnixMilli()).Err()
+	k := s.keys(c.partition)
+	err := ackScript.Run(ctx, s.cfg.Redis, []string{k.ready(), k.queue(c.chat), k.bundle(c.member)},
+		c.chat, c.member, s.cfg.Clock.Now().UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("acknowledging bundle %s: %w", c.ID, err)
 	}
@@ -406,8 +560,9 @@ func (s *Store) Ack(ctx context.Context, c Claimed) error {
 // Retry keeps a claimed bundle at the head of its chat, records its progress
 // (c.Part and c.Sent), and makes it due at at.
 func (s *Store) Retry(ctx context.Context, c Claimed, at time.Time) error {
-	p := s.prefix(c.partition)
-	err := retryScript.Run(ctx, s.cfg.Redis, []string{p + "ready"}, p, c.chat, c.member, at.UnixMilli(), fmt.Sprint(c.Part, " ", c.Sent)).Err()
+	k := s.keys(c.partition)
+	err := retryScript.Run(ctx, s.cfg.Redis, []string{k.ready(), k.queue(c.chat), k.bundle(c.member)},
+		c.chat, c.member, at.UnixMilli(), fmt.Sprint(c.Part, " ", c.Sent)).Err()
 	if err != nil {
 		return fmt.Errorf("rescheduling bundle %s: %w", c.ID, err)
 	}
@@ -417,10 +572,10 @@ func (s *Store) Retry(ctx context.Context, c Claimed, at time.Time) error {
 // Pending counts the partition's open windows and queued chats, for metrics and
 // tests.
 func (s *Store) Pending(ctx context.Context, partition int) (windows, chats int64, err error) {
-	p := s.prefix(partition)
+	k := s.keys(partition)
 	pipe := s.cfg.Redis.Pipeline()
-	w := pipe.ZCard(ctx, p+"due")
-	c := pipe.ZCard(ctx, p+"ready")
+	w := pipe.ZCard(ctx, k.due())
+	c := pipe.ZCard(ctx, k.ready())
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, 0, fmt.Errorf("counting pending windows of partition %d: %w", partition, err)
 	}
@@ -428,13 +583,66 @@ func (s *Store) Pending(ctx context.Context, partition int) (windows, chats int6
 }
 
 // DropWorkspace removes the workspace's open windows and queued bundles from one
-// partition and says how many there were. It scans the partition's indexes, which
-// is fine for what calls it: an operator disabling or deleting a webhook.
+// partition and says how many there were. It reads the partition's indexes,
+// which is fine for what calls it: an operator disabling or deleting a webhook.
 func (s *Store) DropWorkspace(ctx context.Context, partition int, workspace string) (windows, bundles int, err error) {
-	p := s.prefix(partition)
-	n, err := dropScript.Run(ctx, s.cfg.Redis, []string{p + "due", p + "ready"}, p, workspace).Int64Slice()
+	for {
+		windows, bundles, err = s.dropWorkspace(ctx, partition, workspace)
+		if err != nil {
+			return 0, 0, fmt.Errorf("dropping pending windows of %s in partition %d: %w", workspace, partition, err)
+		}
+		if windows >= 0 {
+			return windows, bundles, nil
+		}
+		// A queue changed between the read and the script: read again.
+	}
+}
+
+// dropWorkspace is one attempt of DropWorkspace; -1 windows when a queue
+// changed since it was read.
+func (s *Store) dropWorkspace(ctx context.Context, partition int, workspace string) (windows, bundles int, err error) {
+	k := s.keys(partition)
+	mine := func(s string) bool { return strings.HasPrefix(s, workspace+sep) }
+	pipe := s.cfg.Redis.Pipeline()
+	dueCmd := pipe.ZRange(ctx, k.due(), 0, -1)
+	readyCmd := pipe.ZRange(ctx, k.ready(), 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, 0, err
+	}
+	keys := []string{k.due(), k.ready()}
+	args := []any{0}
+	for _, member := range dueCmd.Val() {
+		if mine(member) {
+			keys = append(keys, k.window(member))
+			args = append(args, member)
+		}
+	}
+	args[0] = len(args) - 1
+	var chats []string
+	queues := map[string]*redis.StringSliceCmd{}
+	for _, chat := range readyCmd.Val() {
+		if mine(chat) {
+			chats = append(chats, chat)
+			queues[chat] = pipe.LRange(ctx, k.queue(chat), 0, -1)
+		}
+	}
+	if len(chats) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return 0, 0, err
+		}
+	}
+	for _, chat := range chats {
+		members := queues[chat].Val()
+		keys = append(keys, k.queue(chat))
+		args = append(args, chat, len(members))
+		for _, m := range members {
+			keys = append(keys, k.bundle(m))
+			args = append(args, m)
+		}
+	}
+	n, err := dropScript.Run(ctx, s.cfg.Redis, keys, args...).Int64Slice()
 	if err != nil {
-		return 0, 0, fmt.Errorf("dropping pending windows of %s in partition %d: %w", workspace, partition, err)
+		return 0, 0, err
 	}
 	return int(n[0]), int(n[1]), nil
 }

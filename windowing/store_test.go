@@ -16,7 +16,7 @@ import (
 
 func newTestStore(t *testing.T, clk clockwork.Clock) *Store {
 	t.Helper()
-	s, err := NewStore(Config{Redis: testenv.Redis(t), Clock: clk, Grace: time.Minute, MaxSpread: time.Nanosecond})
+	s, err := NewStore(Config{Redis: testenv.Redis(t), Prefix: testenv.KeyPrefix(), Clock: clk, Grace: time.Minute, MaxSpread: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}

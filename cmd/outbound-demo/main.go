@@ -11,10 +11,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/internal/demo"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 )
 
@@ -35,6 +34,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opts.WebhookURL, "webhook-url", "", "deliver the healthy webhooks to this URL instead of the local receiver")
 	fs.StringVar(&opts.RedisURL, "redis-url", "", "use this Redis (an empty database) instead of the embedded one")
 	fs.StringVar(&opts.PageAddr, "page-addr", "127.0.0.1:0", "where the workspace page listens (port 0: a free one)")
+	fs.BoolVar(&opts.RedisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (redis://host:port?addr=host2:port2&addr=...)")
 	fs.StringVar(&opts.LogFile, "log-file", "", "write the worker's logs here (default: a new file in the temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,7 +55,7 @@ func validate(opts demo.Options) error {
 		}
 	}
 	if opts.RedisURL != "" {
-		if _, err := redis.ParseURL(opts.RedisURL); err != nil {
+		if err := redisconn.Check(opts.RedisURL, opts.RedisCluster); err != nil {
 			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
 		}
 	}

@@ -122,13 +122,13 @@ func TestAutoDisableEmailsTheOwnerOnce(t *testing.T) {
 	if n := attempts.Load(); n != 11 {
 		t.Errorf("receiver saw %d attempts, want 11", n)
 	}
-	wh, ok, err := control.LoadWebhook(context.Background(), redisOf(t, c), "ws")
+	wh, ok, err := control.LoadWebhook(context.Background(), redisOf(t, c), control.DefaultKeys, "ws")
 	if err != nil || !ok || wh.Enabled || !strings.Contains(wh.DisabledReason, "11 consecutive errors") {
 		t.Errorf("materialised webhook = %+v, %v, %v; want disabled after 11 errors", wh, ok, err)
 	}
 }
 
-func redisOf(t *testing.T, c *cluster) *redis.Client {
+func redisOf(t *testing.T, c *cluster) redis.UniversalClient {
 	t.Helper()
 	opts, err := redis.ParseURL(c.RedisURL)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/settings"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
@@ -251,28 +252,28 @@ Bundles pending at the disable are dropped, not delivered after a later enable.`
 // stateFlags are the flags of the subcommands that read a webhook's state from
 // the Redis the workers keep it in.
 type stateFlags struct {
-	ws       workspaceFlag
-	redisURL string
+	ws           workspaceFlag
+	redisURL     string
+	redisCluster bool
 }
 
 func (f *stateFlags) register(fs *cli.FlagSet) {
 	f.ws.register(fs)
-	fs.StringVar(&f.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
+	registerRedisFlags(fs, &f.redisURL, &f.redisCluster)
 }
 
 // load parses args, opens Redis and reads the workspace's webhook from the
 // workers' materialisation, or says why there is none. The caller closes the
 // client.
-func (f *stateFlags) load(ctx context.Context, fs *cli.FlagSet, args []string, stderr io.Writer) (*redis.Client, webhook.Webhook, error) {
+func (f *stateFlags) load(ctx context.Context, fs *cli.FlagSet, args []string, stderr io.Writer) (redis.UniversalClient, webhook.Webhook, error) {
 	if err := f.ws.parse(fs, args, stderr); err != nil {
 		return nil, webhook.Webhook{}, err
 	}
-	opts, err := redis.ParseURL(f.redisURL)
+	rdb, err := redisconn.Open(f.redisURL, f.redisCluster)
 	if err != nil {
 		return nil, webhook.Webhook{}, cli.UsageError(fmt.Errorf("--redis-url: %w", err))
 	}
-	rdb := redis.NewClient(opts)
-	wh, ok, err := control.LoadWebhook(ctx, rdb, string(f.ws))
+	wh, ok, err := control.LoadWebhook(ctx, rdb, control.DefaultKeys, string(f.ws))
 	if err == nil && !ok {
 		err = fmt.Errorf("workspace %q has no webhook (never configured, deleted, or no worker has applied it yet)", f.ws)
 	}

@@ -117,7 +117,7 @@ func TestCtlRoundTrip(t *testing.T) {
 				}
 			},
 			then: func(t *testing.T) {
-				wh, ok, err := control.LoadWebhook(ctx, rdb, ws)
+				wh, ok, err := control.LoadWebhook(ctx, rdb, control.DefaultKeys, ws)
 				if err != nil || !ok {
 					t.Fatalf("LoadWebhook: %v, %v", ok, err)
 				}
@@ -205,7 +205,7 @@ func TestCtlRoundTrip(t *testing.T) {
 				step.check(t, msg)
 			}
 			testenv.Eventually(t, "the reader materialising the message", 20*time.Second, func() bool {
-				st, err := control.LoadState(ctx, rdb)
+				st, err := control.LoadState(ctx, rdb, control.DefaultKeys)
 				return err == nil && st.Offsets[0] >= rec.Offset
 			})
 			step.then(t)

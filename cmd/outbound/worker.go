@@ -22,7 +22,7 @@ func (f *workerFlags) register(fs *cli.FlagSet) {
 	def := app.Config{}.WithDefaults()
 	c := &f.Config
 	fs.StringVar(&f.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
-	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://)")
+	registerRedisFlags(fs, &c.RedisURL, &c.RedisCluster)
 	fs.StringVar(&c.GroupID, "group-id", def.GroupID, "consumer group of the workers")
 	fs.StringVar(&c.EventsTopic, "events-topic", def.EventsTopic, "topic of chat.message.v1 events (key = chat_id)")
 	fs.StringVar(&c.ControlTopic, "control-topic", def.ControlTopic, "control topic (key = workspace_id)")
@@ -84,4 +84,11 @@ func registerTargetFlags(fs *cli.FlagSet, allowPrivate *bool, allowed, denied *s
 	fs.BoolVar(allowPrivate, "allow-private-targets", false, "allow webhooks on loopback and private addresses (turns the SSRF guard's address rules off; the port policy stays)")
 	fs.StringVar(allowed, "allowed-target-ports", sink.DefaultAllowedPorts, "ports a webhook may use: comma-separated ports and ranges")
 	fs.StringVar(denied, "denied-target-ports", sink.DefaultDeniedPorts, "ports a webhook may not use even inside an allowed range (none: no exceptions)")
+}
+
+// registerRedisFlags registers where Redis is: the worker keeps its state
+// there, and ctl reads it.
+func registerRedisFlags(fs *cli.FlagSet, url *string, cluster *bool) {
+	fs.StringVar(url, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://); with --redis-cluster redis://host:port?addr=host2:port2&addr=host3:port3")
+	fs.BoolVar(cluster, "redis-cluster", false, "--redis-url names a Redis Cluster")
 }

@@ -6,11 +6,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/sink"
@@ -23,8 +23,11 @@ type Config struct {
 	// Brokers are the Kafka bootstrap brokers. Required.
 	Brokers []string
 	// RedisURL is the Redis of windows, logs and webhook state (redis:// or
-	// rediss://). Required.
+	// rediss://). Required. With RedisCluster it is go-redis's cluster URL:
+	// redis://host:port?addr=host2:port2&addr=host3:port3.
 	RedisURL string
+	// RedisCluster says RedisURL names a Redis Cluster.
+	RedisCluster bool
 	// GroupID is the consumer group of the workers (default "outbound"): workers
 	// that share it share the events partitions.
 	GroupID string
@@ -172,7 +175,7 @@ func (c Config) validate() error {
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("Brokers is empty"))
 	}
-	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+	if err := redisconn.Check(c.RedisURL, c.RedisCluster); err != nil {
 		errs = append(errs, fmt.Errorf("RedisURL: %w", err))
 	}
 	if c.TimeScale < 1 {
@@ -207,7 +210,7 @@ func (c Config) fields() []zap.Field {
 	}
 	return []zap.Field{
 		zap.String("version", c.Version),
-		zap.Strings("kafka_brokers", c.Brokers), zap.String("redis_url", urls.Redact(c.RedisURL)),
+		zap.Strings("kafka_brokers", c.Brokers), zap.String("redis_url", urls.Redact(c.RedisURL)), zap.Bool("redis_cluster", c.RedisCluster),
 		zap.String("group_id", c.GroupID), zap.String("events_topic", c.EventsTopic),
 		zap.String("control_topic", c.ControlTopic), zap.String("dlq_topic", c.DLQTopic),
 		zap.String("http_addr", c.HTTPAddr), zap.String("admin_token", redacted(c.AdminToken)),

@@ -13,6 +13,8 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/console"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
+	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/sink"
@@ -24,7 +26,7 @@ import (
 type Worker struct {
 	cfg       Config
 	log       *zap.Logger
-	rdb       *redis.Client
+	rdb       redis.UniversalClient
 	registry  *control.Registry
 	reader    *control.Reader
 	publisher *control.Publisher
@@ -46,11 +48,11 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		return nil, err
 	}
 	log.Info("starting outbound worker", cfg.fields()...)
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := redisconn.Open(cfg.RedisURL, cfg.RedisCluster)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the Redis URL: %w", err)
 	}
-	w := &Worker{cfg: cfg, log: log, rdb: redis.NewClient(opts), registry: control.NewRegistry()}
+	w := &Worker{cfg: cfg, log: log, rdb: rdb, registry: control.NewRegistry()}
 	w.logs = webhooklog.NewWithConfig(webhooklog.Config{Redis: w.rdb, MaxRequestBytes: cfg.RequestLogMaxBytes, TTL: cfg.LogTTL})
 	client := sink.ClientConfig{ConnectTimeout: cfg.ConnectTimeout, RequestTimeout: cfg.RequestTimeout,
 		AllowPrivate: cfg.AllowPrivate, AllowedPorts: cfg.AllowedPorts, DeniedPorts: cfg.DeniedPorts,
@@ -152,6 +154,11 @@ func (w *Worker) run(ctx context.Context) error {
 		w.log.Warn("TIME SCALE IS NOT 1: windows, grace and backoff are shortened; for demos and tests only",
 			zap.Float64("time_scale", w.cfg.TimeScale))
 	}
+	if w.cfg.RedisCluster {
+		if err := w.logTopology(ctx); err != nil {
+			return err
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return w.reader.Run(ctx) })
 	g.Go(func() error {
@@ -183,6 +190,22 @@ func (w *Worker) run(ctx context.Context) error {
 		})
 	}
 	return g.Wait()
+}
+
+// logTopology logs the masters of the Redis Cluster and their slots, and
+// fails when the cluster cannot be reached or does not serve every slot: a
+// worker started against a broken cluster should say so, not retry silently.
+func (w *Worker) logTopology(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	shards, err := redisconn.Topology(ctx, w.rdb)
+	if err != nil {
+		return fmt.Errorf("redis cluster at %s: %w", urls.Redact(w.cfg.RedisURL), err)
+	}
+	for _, s := range shards {
+		w.log.Info("redis cluster master", zap.String("addr", s.Master), zap.Strings("slots", s.Slots))
+	}
+	return nil
 }
 
 // Owned returns the events partitions this worker consumes now.

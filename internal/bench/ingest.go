@@ -314,7 +314,7 @@ func (r *run) consume(ctx context.Context, t *ingestTopic, g webhook.Granularity
 
 // sampleRecords reads up to n stored message records back from the windows in
 // rdb: the exact bytes the Store writes, for the Redis ceiling to write again.
-func sampleRecords(ctx context.Context, rdb *redis.Client, n int) ([]string, error) {
+func sampleRecords(ctx context.Context, rdb redis.UniversalClient, n int) ([]string, error) {
 	var out []string
 	iter := rdb.Scan(ctx, 0, "*:w:*", 100).Iterator()
 	for len(out) < n && iter.Next(ctx) {

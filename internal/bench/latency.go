@@ -303,7 +303,7 @@ func (discardPublisher) Publish(context.Context, schemas.ControlMessage) error {
 const perWebhook = 4
 
 // sink is the real sink as the worker builds it, allowed to call loopback.
-func (r *run) sink(rdb *redis.Client, hooks webhook.Lookup) (*sink.Sink, error) {
+func (r *run) sink(rdb redis.UniversalClient, hooks webhook.Lookup) (*sink.Sink, error) {
 	return sink.New(sink.Config{Redis: rdb, Webhooks: hooks, Publisher: discardPublisher{}, Logger: r.log,
 		Client: sink.ClientConfig{AllowPrivate: true, UserAgent: "outbound/bench"}})
 }

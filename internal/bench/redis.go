@@ -15,11 +15,11 @@ import (
 // close.
 type redisEnv struct {
 	addr  string
-	admin *redis.Client
+	admin redis.UniversalClient
 	dbs   int
 
 	mu      sync.Mutex
-	clients []*redis.Client
+	clients []redis.UniversalClient
 }
 
 // counterKey allocates database numbers across runs that share a server.
@@ -42,7 +42,7 @@ func newRedisEnv(ctx context.Context, addr string) (*redisEnv, error) {
 
 // fresh returns a client on an empty database no one else is using and its
 // number.
-func (r *redisEnv) fresh(ctx context.Context) (*redis.Client, int, error) {
+func (r *redisEnv) fresh(ctx context.Context) (redis.UniversalClient, int, error) {
 	n, err := r.admin.Incr(ctx, counterKey).Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("allocating a redis database: %w", err)
@@ -64,7 +64,7 @@ func (r *redisEnv) url(db int) string { return "redis://" + r.addr + "/" + strco
 
 // drop empties and closes a database from fresh before close would, so that
 // the next phase's memory figures start from an empty server.
-func (r *redisEnv) drop(ctx context.Context, c *redis.Client) error {
+func (r *redisEnv) drop(ctx context.Context, c redis.UniversalClient) error {
 	r.mu.Lock()
 	for i, x := range r.clients {
 		if x == c {

@@ -28,7 +28,7 @@ var assetFS embed.FS
 // Config configures a Console. Redis, Publisher and Logs are required.
 type Config struct {
 	// Redis holds the control materialisation, the sink's health and the logs.
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	// Publisher publishes what a form saves, as `outbound ctl` does.
 	Publisher *control.Publisher
 	// Logs are the webhooks' activity and request logs.

@@ -131,7 +131,7 @@ func (c *Console) serveOverview(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	st, err := control.LoadState(ctx, c.cfg.Redis)
+	st, err := control.LoadState(ctx, c.cfg.Redis, control.DefaultKeys)
 	if err != nil {
 		c.failed(rw, r, err)
 		return

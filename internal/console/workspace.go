@@ -106,7 +106,7 @@ func (c *Console) serveWorkspace(rw http.ResponseWriter, r *http.Request) {
 
 // load reads everything the workspace page shows.
 func (c *Console) load(ctx context.Context, r *http.Request, sc scope, ws string) (*workspaceView, error) {
-	wh, exists, err := control.LoadWebhook(ctx, c.cfg.Redis, ws)
+	wh, exists, err := control.LoadWebhook(ctx, c.cfg.Redis, control.DefaultKeys, ws)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (c *Console) saveSettings(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	old, exists, err := control.LoadWebhook(ctx, c.cfg.Redis, ws)
+	old, exists, err := control.LoadWebhook(ctx, c.cfg.Redis, control.DefaultKeys, ws)
 	if err != nil {
 		c.failed(rw, r, err)
 		return
@@ -218,7 +218,7 @@ func (c *Console) switchWebhook(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	wh, exists, err := control.LoadWebhook(r.Context(), c.cfg.Redis, ws)
+	wh, exists, err := control.LoadWebhook(r.Context(), c.cfg.Redis, control.DefaultKeys, ws)
 	if err != nil {
 		c.failed(rw, r, err)
 		return

@@ -56,6 +56,8 @@ type Options struct {
 	// RedisURL, when set, is an empty Redis database used instead of the
 	// embedded one.
 	RedisURL string
+	// RedisCluster says RedisURL names a Redis Cluster (go-redis's cluster URL).
+	RedisCluster bool
 	// LogFile is where the worker logs go (default: a new file in the
 	// temporary directory).
 	LogFile string
@@ -197,6 +199,7 @@ func (d *demo) startWorker(ctx context.Context) error {
 	d.worker, err = app.New(app.Config{
 		Brokers:      d.brokers,
 		RedisURL:     d.redisURL,
+		RedisCluster: d.opts.RedisCluster,
 		GroupID:      "outbound-demo",
 		EventsTopic:  eventsTopic,
 		ControlTopic: control.DefaultTopic,

@@ -11,6 +11,9 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
+	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/outbound-webhooks/outbound/control"
@@ -40,23 +43,28 @@ func (d *demo) startRedis(ctx context.Context) error {
 		// The broker is new on every run, so its offsets restart at 0: watermarks
 		// and control offsets left in Redis by an earlier run would hide the new
 		// records. Refuse rather than flush someone's data.
-		opts, err := redis.ParseURL(d.opts.RedisURL)
+		where := urls.Redact(d.opts.RedisURL)
+		rdb, err := redisconn.Open(d.opts.RedisURL, d.opts.RedisCluster)
 		if err != nil {
 			return fmt.Errorf("parsing --redis-url: %w", err)
 		}
-		rdb := redis.NewClient(opts)
 		defer rdb.Close()
-		n, err := rdb.DBSize(ctx).Result()
+		var n int64
+		err = redisconn.ForEachMaster(ctx, rdb, func(ctx context.Context, node *redis.Client) error {
+			keys, err := node.DBSize(ctx).Result()
+			n += keys
+			return err
+		})
 		if err != nil {
-			return fmt.Errorf("checking --redis-url %s: %w", opts.Addr, err)
+			return fmt.Errorf("checking --redis-url %s: %w", where, err)
 		}
 		if n > 0 {
-			return fmt.Errorf("checking --redis-url: database %d at %s holds %d keys; the demo needs an empty database "+
+			return fmt.Errorf("checking --redis-url: %s holds %d keys; the demo needs an empty database "+
 				"(its embedded Kafka starts from offset 0 every run, and offsets kept in Redis would hide the new records): "+
-				"pick another one (redis://%s/15) or empty this one yourself", opts.DB, opts.Addr, n, opts.Addr)
+				"pick another database (redis://host:port/15) or empty this one yourself", where, n)
 		}
 		d.redisURL = d.opts.RedisURL
-		d.out.line("  Redis     %s (the demo's keys stay there afterwards)", opts.Addr)
+		d.out.line("  Redis     %s (the demo's keys stay there afterwards)", where)
 		return nil
 	}
 	m := miniredis.NewMiniRedis()

@@ -15,9 +15,12 @@ const module = "github.com/outbound-webhooks/outbound/"
 // import. A package missing here fails the test, so a new one states its place.
 // The wiring (below) is not listed: it may import any package.
 var allowed = map[string][]string{
-	"schemas":             {"internal/ctrlchar"},
+	"schemas":             {"internal/ctrlchar", "internal/clip"},
+	"internal/clip":       {},
+	"internal/bgserve":    {},
 	"webhook":             {"schemas"},
-	"internal/webhooklog": {"internal/urls"},
+	"internal/webhooklog": {"internal/urls", "internal/redisconn"},
+	"internal/redisconn":  {},
 	"internal/layout":     {},
 	"internal/cli":        {},
 	"scripts/freeport":    {},
@@ -28,14 +31,14 @@ var allowed = map[string][]string{
 	"internal/ctrlchar":   {},
 	"internal/urls":       {"internal/ctrlchar"},
 	"internal/faults":     {},
-	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/faults"},
+	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/faults", "internal/clip"},
 	"windowing":           {"schemas", "webhook", "internal/faults"},
 	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/urls", "internal/faults"},
 	"control":             {"schemas", "webhook", "internal/webhooklog", "internal/retry", "internal/ctrlchar", "internal/urls"},
 	// The worker's builder sits above the stages and the control plane and
 	// below the commands; it is linked into the worker binary, so it may import
 	// no test or demo machinery.
-	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry", "internal/console"},
+	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry", "internal/console", "internal/redisconn"},
 	"internal/app/apptest": {"schemas", "control", "internal/testenv"},
 	// The workspace page: reads what the stages keep, publishes through control.
 	"internal/console": {"schemas", "webhook", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/settings"},

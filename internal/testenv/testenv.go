@@ -14,6 +14,10 @@
 // Every helper isolates the calling test: NewTopic makes a uniquely named topic that is
 // deleted at cleanup, and Redis/RedisURL allocate a database no other test (in this or a
 // parallel test process) is using, flushed at cleanup.
+//
+// With OUTBOUND_TEST_REDIS=cluster, Redis hands out a client of the three-master
+// Redis Cluster that scripts/with-services also starts (OUTBOUND_TEST_REDIS_CLUSTER_ADDRS).
+// A cluster has only database 0, so there a test isolates its keys by KeyPrefix.
 package testenv
 
 import (
@@ -35,6 +39,10 @@ import (
 const (
 	EnvKafkaBrokers = "OUTBOUND_TEST_KAFKA_BROKERS"
 	EnvRedisAddr    = "OUTBOUND_TEST_REDIS_ADDR"
+	// EnvRedisClusterAddrs lists the cluster's masters, comma-separated.
+	EnvRedisClusterAddrs = "OUTBOUND_TEST_REDIS_CLUSTER_ADDRS"
+	// EnvRedis selects what Redis hands out: "cluster", or the single node.
+	EnvRedis = "OUTBOUND_TEST_REDIS"
 )
 
 // How long a helper waits for a service before it fails the test.
@@ -117,8 +125,15 @@ func randomHex(n int) string {
 
 // Redis returns a client on a fresh, empty database of the test redis-server (env
 // OUTBOUND_TEST_REDIS_ADDR); the client is closed and the DB flushed at cleanup.
-func Redis(t testing.TB) *redis.Client {
+// With OUTBOUND_TEST_REDIS=cluster it is a client of the test cluster instead,
+// shared with other tests: keys go under KeyPrefix.
+func Redis(t testing.TB) redis.UniversalClient {
 	t.Helper()
+	if Cluster() {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: clusterAddrs(t)})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
 	addr, db := freshDB(t)
 	c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
 	t.Cleanup(func() { _ = c.Close() })
@@ -131,6 +146,33 @@ func RedisURL(t testing.TB) string {
 	t.Helper()
 	addr, db := freshDB(t)
 	return "redis://" + addr + "/" + strconv.Itoa(db)
+}
+
+// Cluster reports whether the tests run on the Redis Cluster
+// (OUTBOUND_TEST_REDIS=cluster).
+func Cluster() bool { return os.Getenv(EnvRedis) == "cluster" }
+
+// KeyPrefix returns a key prefix no other test uses, for code that takes one:
+// on the cluster, the only isolation there is.
+func KeyPrefix() string {
+	return "t" + randomHex(6)
+}
+
+func clusterAddrs(t testing.TB) []string {
+	t.Helper()
+	var addrs []string
+	for _, a := range strings.Split(os.Getenv(EnvRedisClusterAddrs), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		t.Fatalf("%s=cluster but the Redis Cluster for tests is not running: run `make test`, or "+
+			"`scripts/with-services sh -c '%s=cluster go test ./windowing/'` (it starts the cluster "+
+			"with scripts/redis-cluster.sh), or set %s to its masters' host:port, comma-separated",
+			EnvRedis, EnvRedis, EnvRedisClusterAddrs)
+	}
+	return addrs
 }
 
 func redisAddr(t testing.TB) string {

@@ -110,7 +110,7 @@ func TestKafkaConsumerGroup(t *testing.T) {
 func TestRedisFreshDatabases(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := Redis(t), Redis(t)
+	a, b := Redis(t).(*redis.Client), Redis(t).(*redis.Client)
 	if a.Options().DB == b.Options().DB {
 		t.Fatalf("two Redis() calls share database %d", a.Options().DB)
 	}

@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 )
 
 // Sizes the product promises.
@@ -122,7 +124,7 @@ type Response struct {
 
 // Config configures a Log. Redis is required.
 type Config struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	// Prefix starts every key (default "outbound").
 	Prefix string
 	// MaxRequestBytes caps a workspace's request log: the oldest entries go
@@ -140,7 +142,7 @@ type Log struct {
 
 // New returns a Log on rdb with the default bounds; prefix starts every key
 // (default "outbound").
-func New(rdb *redis.Client, prefix string) *Log {
+func New(rdb redis.UniversalClient, prefix string) *Log {
 	return NewWithConfig(Config{Redis: rdb, Prefix: prefix})
 }
 
@@ -171,29 +173,34 @@ func WorkspaceKey(prefix, workspace, name string) string {
 // Purge deletes every key of workspace: its logs, and whatever else the
 // module keeps under WorkspaceKey (the sink's health hash of every epoch). It
 // SCANs for them, since a health hash exists per epoch and nothing lists the
-// epochs; a delete is rare, and SCAN does not block Redis.
+// epochs; a delete is rare, and SCAN does not block Redis. On a cluster it
+// scans every master: a SCAN sent through the cluster client reaches one node.
 func (l *Log) Purge(ctx context.Context, workspace string) error {
-	iter := l.cfg.Redis.Scan(ctx, 0, globEscape(l.key(workspace, ""))+"*", 1000).Iterator()
-	var batch []string
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	match := globEscape(l.key(workspace, "")) + "*"
+	err := redisconn.ForEachMaster(ctx, l.cfg.Redis, func(ctx context.Context, node *redis.Client) error {
+		iter := node.Scan(ctx, 0, match, 1000).Iterator()
+		var batch []string
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			err := node.Unlink(ctx, batch...).Err()
+			batch = batch[:0]
+			return err
 		}
-		err := l.cfg.Redis.Unlink(ctx, batch...).Err()
-		batch = batch[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 100 {
-			if err := flush(); err != nil {
-				return fmt.Errorf("purging %s: %w", workspace, err)
+		for iter.Next(ctx) {
+			if batch = append(batch, iter.Val()); len(batch) == 100 {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("purging %s: %w", workspace, err)
-	}
-	if err := flush(); err != nil {
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		return flush()
+	})
+	if err != nil {
 		return fmt.Errorf("purging %s: %w", workspace, err)
 	}
 	return nil
@@ -316,7 +323,7 @@ func (l *Log) exec(ctx context.Context, fill func(redis.Pipeliner) error) error 
 	return err
 }
 
-func list[T any](ctx context.Context, rdb *redis.Client, key string) ([]T, error) {
+func list[T any](ctx context.Context, rdb redis.UniversalClient, key string) ([]T, error) {
 	raw, err := rdb.LRange(ctx, key, 0, -1).Result()
 	if err != nil {
 		return nil, err

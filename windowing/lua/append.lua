@@ -1,22 +1,45 @@
 -- Applies one fetched batch of a partition, exactly once.
--- KEYS[1] offset watermark, KEYS[2] due index (windows), KEYS[3] ready index (chats)
--- ARGV[1] key prefix of the partition, ARGV[2] now (ms), ARGV[3] last offset of the
--- batch, ARGV[4] how many message ids a chat remembers in granularity none, then one
--- group of 12 per message: offset, chat ref, message id, timestamp (ms), window
--- start (ms), granularity name, granularity (ms), epoch, flush delay (ms), new chat
--- flag, message record, details record (empty when it equals the previous
--- message's of the same chat in this batch: most of a batch repeats them).
+-- KEYS[1] offset watermark, KEYS[2] due index (windows), KEYS[3] ready index
+-- (chats), then every other key the batch may touch, each named by a label in
+-- ARGV: 'c'/'s'/'q' .. chat ref for a chat's state, dedupe set and queue, 'w' ..
+-- member for a window, 'b' .. member for a bundle.
+-- ARGV[1] now (ms), ARGV[2] last offset of the batch, ARGV[3] how many message
+-- ids a chat remembers in granularity none, ARGV[4] n, then the n labels of
+-- KEYS[4..3+n]; then how many chats, and per chat its ref and the sealed, os,
+-- oe, og and oep fields of its state as the caller read them ('' for none);
+-- then one group of 12 per message: offset, chat ref, message id, timestamp
+-- (ms), window start (ms), granularity name, granularity (ms), epoch, flush
+-- delay (ms), new chat flag, message record, details record (empty when it
+-- equals the previous message's of the same chat in this batch: most of a batch
+-- repeats them).
+-- The caller chose the window keys from the chats' state; if a chat's state
+-- changed since (a flusher sealed a window), the script changes nothing and
+-- returns {-1, -1}: the caller reads the state again.
 -- A window's details are the latest seen; writing them again is skipped when this
 -- batch already wrote the same bytes to the same window.
 -- Records at or below the watermark were applied before (a replay after a crash, a
 -- stale buffer after a rebalance, a zombie consumer): they are skipped, so the
 -- batch is idempotent as a whole.
 local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[3]) <= wm then return {0, 0} end
-local P, now, cap, SEP = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4]), '\31'
+if tonumber(ARGV[2]) <= wm then return {0, 0} end
+local K = {}
+local nk = tonumber(ARGV[4])
+for i = 1, nk do K[ARGV[4 + i]] = KEYS[3 + i] end
+local function key(label)
+  return K[label] or error('append: undeclared key ' .. label)
+end
+local a = 5 + nk
+for _ = 1, tonumber(ARGV[a]) do
+  local st = redis.call('HMGET', key('c' .. ARGV[a + 1]), 'sealed', 'os', 'oe', 'og', 'oep')
+  for j = 1, 5 do
+    if (st[j] or '') ~= ARGV[a + 1 + j] then return {-1, -1} end
+  end
+  a = a + 6
+end
+local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[3]), '\31'
 local applied, dups = 0, 0
 local chatDet, written = {}, {}
-for i = 5, #ARGV, 12 do
+for i = a + 1, #ARGV, 12 do
   -- Track the chat's details before the watermark check: a skipped record may
   -- be the one that carried them.
   local det = ARGV[i+11]
@@ -27,22 +50,22 @@ for i = 5, #ARGV, 12 do
     local isnew, data = ARGV[i+9], ARGV[i+10]
     if g == 0 then
       -- granularity none: the message is a sealed bundle of one, due now.
-      local seen = P .. 's:' .. chat
+      local seen = key('s' .. chat)
       if redis.call('ZSCORE', seen, id) then
         dups = dups + 1
       else
         redis.call('ZADD', seen, off, id)
         if redis.call('ZCARD', seen) > cap then redis.call('ZREMRANGEBYRANK', seen, 0, 0) end
         local member = chat .. SEP .. 'none' .. SEP .. off .. SEP .. '0' .. SEP .. epoch
-        local b = P .. 'b:' .. member
+        local b = key('b' .. member)
         redis.call('HSET', b, id, data, '\0d', det)
         if isnew == '1' then redis.call('HSET', b, '\0n', '1') end
-        redis.call('RPUSH', P .. 'q:' .. chat, member)
+        redis.call('RPUSH', key('q' .. chat), member)
         redis.call('ZADD', KEYS[3], 'NX', now, chat)
         applied = applied + 1
       end
     else
-      local c = P .. 'c:' .. chat
+      local c = key('c' .. chat)
       local st = redis.call('HMGET', c, 'sealed', 'os', 'oe', 'og', 'oep')
       local sealed = tonumber(st[1] or '0')
       local wend = start + g
@@ -60,7 +83,7 @@ for i = 5, #ARGV, 12 do
         wend = start + g
       end
       local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
-      local w = P .. 'w:' .. member
+      local w = key('w' .. member)
       if redis.call('HSETNX', w, id, data) == 1 then
         if written[w] ~= det then
           redis.call('HSET', w, '\0d', det)
@@ -77,5 +100,5 @@ for i = 5, #ARGV, 12 do
     end
   end
 end
-redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2])
 return {applied, dups}

@@ -1,31 +1,38 @@
--- Claims up to ARGV[4] chats whose next delivery is due, each with a lease.
--- KEYS[1] ready index; ARGV[1] key prefix, ARGV[2] now (ms), ARGV[3] lease end
--- (ms), ARGV[5] most chats per workspace (0: no cap), ARGV[6] how many due chats
--- to look at, then pairs of workspace and the claims it may still take.
+-- Claims chats whose next delivery is due, each with a lease, out of those the
+-- caller read from the ready index.
+-- KEYS[1] ready index, then two per chat: its queue, and the bundle of the head
+-- the caller read. ARGV[1] now (ms), ARGV[2] lease end (ms), ARGV[3] most chats
+-- to claim, ARGV[4] most chats per workspace (0: no cap), ARGV[5] n, then n pairs
+-- of chat ref and the head read ('' for none), then pairs of workspace and the
+-- claims it may still take.
 -- The lease is the chat's score in the ready index: while it lies in the future no
--- other flusher sees the chat, and if the claimer dies the chat simply becomes due
+-- other flusher claims the chat, and if the claimer dies the chat simply becomes due
 -- again when the lease runs out. Only the head of a chat's queue is handed out,
--- which keeps deliveries in order within a chat. A chat over its workspace's cap
--- is left due, unleased, for the next claim.
-local P, limit, cap = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
+-- which keeps deliveries in order within a chat. A chat leased, or whose head
+-- moved, since the caller's read is left alone, and so is a chat over its
+-- workspace's cap: the next claim sees them again.
+local now, limit, cap, n = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local left = {}
-for i = 7, #ARGV, 2 do left[ARGV[i]] = tonumber(ARGV[i + 1]) end
-local chats = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[6]))
+for i = 6 + 2 * n, #ARGV, 2 do left[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local out = {}
-for _, chat in ipairs(chats) do
+for j = 0, n - 1 do
   if #out >= limit then break end
-  local ws = string.sub(chat, 1, (string.find(chat, '\31', 1, true) or 0) - 1)
-  local n = left[ws] or cap
-  if cap == 0 or n > 0 then
-    local member = redis.call('LINDEX', P .. 'q:' .. chat, 0)
-    if not member then
-      redis.call('ZREM', KEYS[1], chat)
-    else
-      left[ws] = n - 1
-      redis.call('ZADD', KEYS[1], ARGV[3], chat)
-      local b = P .. 'b:' .. member
-      redis.call('HINCRBY', b, '\0a', 1)
-      out[#out + 1] = {chat, member, redis.call('HGETALL', b)}
+  local chat, head = ARGV[6 + 2 * j], ARGV[7 + 2 * j]
+  local q, b = KEYS[2 + 2 * j], KEYS[3 + 2 * j]
+  local score = redis.call('ZSCORE', KEYS[1], chat)
+  if score and tonumber(score) <= now then
+    local ws = string.sub(chat, 1, (string.find(chat, '\31', 1, true) or 0) - 1)
+    local m = left[ws] or cap
+    if cap == 0 or m > 0 then
+      local member = redis.call('LINDEX', q, 0)
+      if not member then
+        redis.call('ZREM', KEYS[1], chat)
+      elseif member == head then
+        left[ws] = m - 1
+        redis.call('ZADD', KEYS[1], ARGV[2], chat)
+        redis.call('HINCRBY', b, '\0a', 1)
+        out[#out + 1] = {chat, member, redis.call('HGETALL', b)}
+      end
     end
   end
 end

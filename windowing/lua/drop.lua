@@ -1,27 +1,41 @@
 -- Drops every pending window and bundle of one workspace in a partition (the
--- webhook was disabled or deleted: the integration stops).
--- KEYS[1] due index, KEYS[2] ready index; ARGV[1] key prefix, ARGV[2] workspace.
--- Returns {windows dropped, bundles dropped}. A bundle being delivered right now
--- is dropped too; its ack then finds another head and changes nothing.
-local P, head = ARGV[1], ARGV[2] .. '\31'
-local function mine(s) return string.sub(s, 1, #head) == head end
+-- webhook was disabled or deleted: the integration stops), as the caller read
+-- them from the indexes and queues.
+-- KEYS[1] due index, KEYS[2] ready index, then the windows' keys, then per chat
+-- its queue and its bundles' keys. ARGV[1] how many windows, then their members,
+-- then per chat its ref and how many bundles, then their members.
+-- Returns {windows dropped, bundles dropped}, or {-1, -1} without a change when a
+-- queue no longer holds what the caller read (a seal or an ack ran between): the
+-- caller reads again. A bundle being delivered right now is dropped too; its ack
+-- then finds another head and changes nothing.
+local nw = tonumber(ARGV[1])
+local chats = {}
+local a, k = 2 + nw, 3 + nw
+while a <= #ARGV do
+  local nb = tonumber(ARGV[a + 1])
+  chats[#chats + 1] = {chat = ARGV[a], q = KEYS[k], args = a + 2, keys = k + 1, n = nb}
+  a, k = a + 2 + nb, k + 1 + nb
+end
+for _, c in ipairs(chats) do
+  local q = redis.call('LRANGE', c.q, 0, -1)
+  if #q ~= c.n then return {-1, -1} end
+  for i = 1, c.n do
+    if q[i] ~= ARGV[c.args + i - 1] then return {-1, -1} end
+  end
+end
 local windows, bundles = 0, 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if mine(member) then
-    redis.call('DEL', P .. 'w:' .. member)
-    redis.call('ZREM', KEYS[1], member)
+for i = 1, nw do
+  if redis.call('ZREM', KEYS[1], ARGV[1 + i]) == 1 then
+    redis.call('DEL', KEYS[2 + i])
     windows = windows + 1
   end
 end
-for _, chat in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if mine(chat) then
-    local q = P .. 'q:' .. chat
-    for _, member in ipairs(redis.call('LRANGE', q, 0, -1)) do
-      redis.call('DEL', P .. 'b:' .. member)
-      bundles = bundles + 1
-    end
-    redis.call('DEL', q)
-    redis.call('ZREM', KEYS[2], chat)
+for _, c in ipairs(chats) do
+  for i = 1, c.n do
+    redis.call('DEL', KEYS[c.keys + i - 1])
   end
+  bundles = bundles + c.n
+  redis.call('DEL', c.q)
+  redis.call('ZREM', KEYS[2], c.chat)
 end
 return {windows, bundles}

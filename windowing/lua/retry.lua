@@ -1,7 +1,8 @@
--- Puts a chat's head bundle back for another attempt at ARGV[4] (ms), releasing
--- the lease early. KEYS[1] ready index; ARGV[1] key prefix, ARGV[2] chat ref,
--- ARGV[3] bundle member, ARGV[5] its progress ("<next part> <messages sent>").
-if redis.call('LINDEX', ARGV[1] .. 'q:' .. ARGV[2], 0) ~= ARGV[3] then return 0 end
-if ARGV[5] ~= '0 0' then redis.call('HSET', ARGV[1] .. 'b:' .. ARGV[3], '\0p', ARGV[5]) end
-redis.call('ZADD', KEYS[1], 'XX', ARGV[4], ARGV[2])
+-- Puts a chat's head bundle back for another attempt at ARGV[3] (ms), releasing
+-- the lease early. KEYS[1] ready index, KEYS[2] the chat's queue, KEYS[3] the
+-- bundle; ARGV[1] chat ref, ARGV[2] bundle member, ARGV[4] its progress
+-- ("<next part> <messages sent>").
+if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return 0 end
+if ARGV[4] ~= '0 0' then redis.call('HSET', KEYS[3], '\0p', ARGV[4]) end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
 return 1
