@@ -13,6 +13,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/console"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/processor"
 	"github.com/outbound-webhooks/outbound/sink"
@@ -36,6 +37,7 @@ type Worker struct {
 	metrics   *metrics
 	console   *console.Console
 	changes   *webhook.Feed // the Registry's changes, for the consumer's disable sweep
+	kafka     kafkaconn.Conn
 }
 
 // New fills cfg's defaults, validates it, logs the effective configuration
@@ -46,6 +48,10 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		return nil, err
 	}
 	log.Info("starting outbound worker", cfg.fields()...)
+	kc, err := kafkaconn.New(cfg.Kafka)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the Redis URL: %w", err)
@@ -62,16 +68,17 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if w.reader, err = control.NewReader(control.ReaderConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
+	w.kafka = kc
+	if w.reader, err = control.NewReader(control.ReaderConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic,
 		Redis: w.rdb, Registry: w.registry, Logger: log.Named("control"), Activity: w.logs}); err != nil {
 		return nil, err
 	}
-	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic, Logger: log,
+	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic, Logger: log,
 		CheckURL: guard.CheckURL}); err != nil {
 		return nil, err
 	}
 	if cfg.SMTPURL != "" {
-		if w.notifier, err = control.NewNotifier(control.NotifierConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
+		if w.notifier, err = control.NewNotifier(control.NotifierConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic,
 			Redis: w.rdb, SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom,
 			TLS: control.SMTPTLSMode(cfg.SMTPTLS), Username: cfg.SMTPUser, Password: cfg.SMTPPassword, Logger: log.Named("notifier"),
 			SessionTimeout: cfg.SessionTimeout, PageLink: pageLink(cfg)}); err != nil {
@@ -92,7 +99,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w.consumer, err = processor.New(processor.Config{Brokers: cfg.Brokers, Topic: cfg.EventsTopic, DLQTopic: cfg.DLQTopic,
+	if w.consumer, err = processor.New(processor.Config{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.EventsTopic, DLQTopic: cfg.DLQTopic,
 		GroupID: cfg.GroupID, Store: w.store, Flusher: flusher, Webhooks: w.registry, Logger: log.Named("processor"),
 		SessionTimeout: cfg.SessionTimeout}); err != nil {
 		return nil, err
@@ -148,6 +155,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) run(ctx context.Context) error {
 	defer w.rdb.Close()
 	defer w.publisher.Close()
+	defer w.kafka.Close()
 	if w.cfg.TimeScale != 1 {
 		w.log.Warn("TIME SCALE IS NOT 1: windows, grace and backoff are shortened; for demos and tests only",
 			zap.Float64("time_scale", w.cfg.TimeScale))
