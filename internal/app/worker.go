@@ -47,11 +47,11 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	log.Info("starting outbound worker", cfg.fields()...)
 	kc, err := kafkaconn.New(cfg.Kafka)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	log.Info("starting outbound worker", cfg.fields()...)
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the Redis URL: %w", err)

@@ -129,18 +129,23 @@ func (c Config) mechanism() (sasl.Mechanism, error) {
 		}
 		return nil, nil
 	}
+	var algo scram.Algorithm
+	switch name {
+	case Plain:
+	case ScramSHA256:
+		algo = scram.SHA256
+	case ScramSHA512:
+		algo = scram.SHA512
+	default:
+		return nil, fmt.Errorf("unknown Kafka SASL mechanism %q: want %s, %s or %s", c.SASLMechanism, Plain, ScramSHA256, ScramSHA512)
+	}
 	if c.Username == "" || c.Password == "" {
 		return nil, fmt.Errorf("Kafka SASL %s needs a user and a password", name)
 	}
-	switch name {
-	case Plain:
+	if algo == nil {
 		return plain.Mechanism{Username: c.Username, Password: c.Password}, nil
-	case ScramSHA256:
-		return scram.Mechanism(scram.SHA256, c.Username, c.Password)
-	case ScramSHA512:
-		return scram.Mechanism(scram.SHA512, c.Username, c.Password)
 	}
-	return nil, fmt.Errorf("unknown Kafka SASL mechanism %q: want %s, %s or %s", c.SASLMechanism, Plain, ScramSHA256, ScramSHA512)
+	return scram.Mechanism(algo, c.Username, c.Password)
 }
 
 // Dialer returns a new dialer for kafka.Reader, kafka.ConsumerGroup and direct
