@@ -28,6 +28,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/topics"
 )
 
@@ -35,6 +36,12 @@ import (
 const (
 	EnvKafkaBrokers = "OUTBOUND_TEST_KAFKA_BROKERS"
 	EnvRedisAddr    = "OUTBOUND_TEST_REDIS_ADDR"
+	// The test broker's SASL_SSL listener: its address, the CA of its
+	// certificate, and the user that PLAIN and SCRAM accept.
+	EnvKafkaSASLBrokers  = "OUTBOUND_TEST_KAFKA_SASL_BROKERS"
+	EnvKafkaSASLCA       = "OUTBOUND_TEST_KAFKA_SASL_CA"
+	EnvKafkaSASLUser     = "OUTBOUND_TEST_KAFKA_SASL_USER"
+	EnvKafkaSASLPassword = "OUTBOUND_TEST_KAFKA_SASL_PASSWORD"
 )
 
 // How long a helper waits for a service before it fails the test.
@@ -44,8 +51,30 @@ const serviceTimeout = 30 * time.Second
 // OUTBOUND_TEST_KAFKA_BROKERS, comma-separated).
 func KafkaBrokers(t testing.TB) []string {
 	t.Helper()
+	return brokersOf(t, EnvKafkaBrokers)
+}
+
+// KafkaSASL returns the bootstrap addresses of the test broker's SASL_SSL
+// listener and the client settings it accepts with mechanism (kafkaconn.Plain,
+// ScramSHA256 or ScramSHA512). Topics are the broker's, whichever listener
+// made them: NewTopic's serve both.
+func KafkaSASL(t testing.TB, mechanism string) ([]string, kafkaconn.Config) {
+	t.Helper()
+	brokers := brokersOf(t, EnvKafkaSASLBrokers)
+	cfg := kafkaconn.Config{TLS: true, CAFile: os.Getenv(EnvKafkaSASLCA), SASLMechanism: mechanism,
+		Username: os.Getenv(EnvKafkaSASLUser), Password: os.Getenv(EnvKafkaSASLPassword)}
+	if cfg.CAFile == "" || cfg.Username == "" || cfg.Password == "" {
+		t.Fatalf("%s, %s and %s must be set with %s (scripts/with-services sets them)",
+			EnvKafkaSASLCA, EnvKafkaSASLUser, EnvKafkaSASLPassword, EnvKafkaSASLBrokers)
+	}
+	return brokers, cfg
+}
+
+// brokersOf returns the comma-separated addresses in env, or fails the test.
+func brokersOf(t testing.TB, env string) []string {
+	t.Helper()
 	var brokers []string
-	for _, b := range strings.Split(os.Getenv(EnvKafkaBrokers), ",") {
+	for _, b := range strings.Split(os.Getenv(env), ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			brokers = append(brokers, b)
 		}
@@ -53,7 +82,7 @@ func KafkaBrokers(t testing.TB) []string {
 	if len(brokers) == 0 {
 		t.Fatalf("Kafka for tests is not running: run `make test` (it installs and starts Apache Kafka "+
 			"and redis-server via scripts/with-services), or `scripts/with-services go test ./...`, "+
-			"or set %s to a broker's host:port", EnvKafkaBrokers)
+			"or set %s to a broker's host:port", env)
 	}
 	return brokers
 }
