@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,21 @@ func (c *Config) Register(fs *cli.FlagSet) {
 	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty: no SASL)")
 	fs.StringVar(&c.Username, "kafka-sasl-user", "", "SASL user")
 	fs.StringVar(&c.Password, "kafka-sasl-password", "", "SASL password; prefer the environment variable OUTBOUND_KAFKA_SASL_PASSWORD")
+}
+
+// Env returns c as the OUTBOUND_* variables of its flags, for a child process
+// such as a worker the bench starts: unlike arguments, ps does not show them.
+func (c Config) Env() []string {
+	return []string{
+		"OUTBOUND_KAFKA_TLS=" + strconv.FormatBool(c.TLS),
+		"OUTBOUND_KAFKA_TLS_CA=" + c.CAFile,
+		"OUTBOUND_KAFKA_TLS_CERT=" + c.CertFile,
+		"OUTBOUND_KAFKA_TLS_KEY=" + c.KeyFile,
+		"OUTBOUND_KAFKA_TLS_INSECURE_SKIP_VERIFY=" + strconv.FormatBool(c.InsecureSkipVerify),
+		"OUTBOUND_KAFKA_SASL_MECHANISM=" + c.SASLMechanism,
+		"OUTBOUND_KAFKA_SASL_USER=" + c.Username,
+		"OUTBOUND_KAFKA_SASL_PASSWORD=" + c.Password,
+	}
 }
 
 // Conn is a Config made ready: what every Kafka client of a process shares.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 )
@@ -130,5 +131,25 @@ func TestNewRefuses(t *testing.T) {
 	}
 	if _, err := kafkaconn.New(kafkaconn.Config{SASLMechanism: "SCRAM-SHA-256", Username: "u", Password: "p"}); err != nil {
 		t.Errorf("mechanism names are case-insensitive: %v", err)
+	}
+}
+
+// Env hands a child process the Config that its flags, registered by Register,
+// read back.
+func TestEnvRoundTrip(t *testing.T) {
+	want := kafkaconn.Config{TLS: true, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", InsecureSkipVerify: true,
+		SASLMechanism: kafkaconn.ScramSHA256, Username: "u", Password: "p w"}
+	for _, kv := range want.Env() {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	var got kafkaconn.Config
+	fs := cli.NewFlagSet("test", "")
+	got.Register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("read back %+v, want %+v", got, want)
 	}
 }

@@ -97,13 +97,13 @@ func NewTopic(t testing.TB, partitions int) string {
 	name := topicName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 	defer cancel()
-	if err := topics.Create(ctx, brokers, name, partitions); err != nil {
+	if err := topics.Create(ctx, kafkaconn.Conn{}, brokers, name, partitions); err != nil {
 		t.Fatalf("testenv.NewTopic: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 		defer cancel()
-		if err := topics.Delete(ctx, brokers, name); err != nil {
+		if err := topics.Delete(ctx, kafkaconn.Conn{}, brokers, name); err != nil {
 			t.Logf("testenv: %v", err)
 		}
 	})
