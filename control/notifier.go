@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
@@ -27,6 +28,8 @@ const DefaultNotifierGroup = "outbound-notifier"
 // required.
 type NotifierConfig struct {
 	Brokers []string
+	// Kafka is how to reach the brokers (TLS, SASL); the zero value is plaintext.
+	Kafka kafkaconn.Conn
 	// Topic is the control topic; DefaultTopic when empty.
 	Topic string
 	// GroupID is the notifier's consumer group; DefaultNotifierGroup when empty.
@@ -195,6 +198,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	fetchFailures := newStreak(n.log, "fetching control records")
 	kr := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: n.cfg.Brokers,
+		Dialer:  n.cfg.Kafka.Dialer(),
 		Topic:   n.cfg.Topic,
 		GroupID: n.cfg.GroupID,
 		// A new group must see the events published before it first joined.

@@ -12,12 +12,15 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
 
 // PublisherConfig configures a Publisher. Brokers is required.
 type PublisherConfig struct {
 	Brokers []string
+	// Kafka is how to reach the brokers (TLS, SASL); the zero value is plaintext.
+	Kafka kafkaconn.Conn
 	// Topic is the control topic; DefaultTopic when empty.
 	Topic string
 	// Logger defaults to a no-op logger.
@@ -61,8 +64,9 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	log := cfg.Logger.With(zap.String("topic", cfg.Topic))
 	return &Publisher{
 		w: &kafka.Writer{
-			Addr:  kafka.TCP(cfg.Brokers...),
-			Topic: cfg.Topic,
+			Addr:      kafka.TCP(cfg.Brokers...),
+			Transport: cfg.Kafka.Transport(),
+			Topic:     cfg.Topic,
 			// Same workspace, same partition: the Registry relies on per-workspace
 			// order, which only a partition gives.
 			Balancer: &kafka.Hash{},

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
@@ -44,6 +45,8 @@ const (
 // ReaderConfig configures a Reader. Brokers, Redis and Registry are required.
 type ReaderConfig struct {
 	Brokers []string
+	// Kafka is how to reach the brokers (TLS, SASL); the zero value is plaintext.
+	Kafka kafkaconn.Conn
 	// Topic is the control topic; DefaultTopic when empty.
 	Topic string
 	// Redis holds the materialisation: loaded at start, written after every
@@ -132,7 +135,7 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 	return &Reader{
 		cfg:      cfg,
 		log:      cfg.Logger.With(zap.String("topic", cfg.Topic)),
-		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
+		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: cfg.Kafka.Transport()},
 		retry:    retry.Policy{Initial: cfg.MinBackoff, Max: cfg.MaxBackoff},
 		caughtUp: make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -348,6 +351,7 @@ func (r *Reader) consume(ctx context.Context, p partitionInfo, start int64) erro
 	fetchFailures := newStreak(log, "fetching control records")
 	kr := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   r.cfg.Brokers,
+		Dialer:    r.cfg.Kafka.Dialer(),
 		Topic:     r.cfg.Topic,
 		Partition: p.id,
 		MinBytes:  1,

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/outbound-webhooks/outbound/internal/faults"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
@@ -22,7 +23,9 @@ import (
 
 // Config configures a Consumer.
 type Config struct {
-	Brokers  []string
+	Brokers []string
+	// Kafka is how to reach the brokers (TLS, SASL); the zero value is plaintext.
+	Kafka    kafkaconn.Conn
 	Topic    string // events topic (default "chat.messages")
 	DLQTopic string // dead-letter topic (default "chat.messages.dlq")
 	GroupID  string // consumer group (default "outbound")
@@ -116,6 +119,7 @@ func New(cfg Config) (*Consumer, error) {
 		// unsafe; a dead letter must be on the broker before we commit past it.
 		dlq: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Brokers...),
+			Transport:    cfg.Kafka.Transport(),
 			Topic:        cfg.DLQTopic,
 			RequiredAcks: kafka.RequireAll,
 			BatchTimeout: 5 * time.Millisecond,
@@ -163,7 +167,9 @@ func (c *Consumer) Lag() map[int]int64 {
 func (c *Consumer) Ping(ctx context.Context) error {
 	var errs []error
 	for _, b := range c.cfg.Brokers {
-		conn, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", b)
+		d := c.cfg.Kafka.Dialer()
+		d.Timeout = 2 * time.Second
+		conn, err := d.DialContext(ctx, "tcp", b)
 		if err == nil {
 			return conn.Close()
 		}
@@ -180,6 +186,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    c.cfg.GroupID,
 		Brokers:               c.cfg.Brokers,
+		Dialer:                c.cfg.Kafka.Dialer(),
 		Topics:                []string{c.cfg.Topic},
 		SessionTimeout:        c.cfg.SessionTimeout,
 		HeartbeatInterval:     c.cfg.SessionTimeout / 5,
@@ -292,6 +299,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   c.cfg.Brokers,
+		Dialer:    c.cfg.Kafka.Dialer(),
 		Topic:     c.cfg.Topic,
 		Partition: partition,
 		MinBytes:  1,

@@ -6,14 +6,24 @@
 #                                       (once; later runs are offline and instant)
 #   scripts/kafka.sh start <statedir>   start a broker on free loopback ports, wait until
 #                                       it serves, print its bootstrap address 127.0.0.1:PORT
+#                                       (PLAINTEXT); the broker also has a SASL_SSL listener,
+#                                       see below
 #   scripts/kafka.sh restart <statedir> stop it and start it again on the same ports with
 #                                       the same data (for fault injection)
 #   scripts/kafka.sh stop <statedir>    stop it (TERM, then KILL)
+#   scripts/kafka.sh sasl-env <statedir> print OUTBOUND_TEST_KAFKA_SASL_{BROKERS,CA,USER,PASSWORD}=...
+#                                       for its SASL_SSL listener, one a line
 #
 # Environment: KAFKA_VERSION (default below), KAFKA_HEAP (default -Xmx512m),
 # KAFKA_START_TIMEOUT seconds (default 60), KAFKA_LOG_LEVEL for the broker's own
 # log in <statedir>/kafka.log (default WARN, plus the startup/shutdown lines).
-# Needs Java 17+ and, for `install` only, Maven.
+# Needs Java 17+, openssl and, for `install` only, Maven.
+#
+# The SASL_SSL listener, for the tests of TLS and SASL: its port is in
+# <statedir>/sasl.port, the CA of its certificate (made with openssl at start) in
+# <statedir>/tls/ca.pem. It accepts PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the
+# user $SASL_USER with the password $SASL_PASSWORD (SCRAM credentials are created
+# when the storage is formatted).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +32,8 @@ KAFKA_HOME="$ROOT/.cache/kafka/$KAFKA_VERSION"
 LIBS="$KAFKA_HOME/libs"
 MARKER="$KAFKA_HOME/.installed"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
+SASL_USER=outbound
+SASL_PASSWORD=outbound-test-secret
 
 SCRIPT_NAME=kafka.sh
 # shellcheck source=scripts/lib.sh
@@ -78,18 +90,48 @@ free_ports() {
 # tcp_open PORT: true when something accepts connections on 127.0.0.1:PORT.
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-write_config() { # statedir broker_port controller_port
-	local dir="$1" bport="$2" cport="$3"
+# make_tls STATEDIR: a CA, and a broker certificate it signs for 127.0.0.1 and
+# localhost, in STATEDIR/tls: ca.pem for clients, broker.pem (PKCS#8 key, then the
+# certificate) for the broker's PEM keystore.
+make_tls() {
+	local tls="$1/tls"
+	command -v openssl >/dev/null 2>&1 || die "openssl not found: apt-get install openssl (the broker's SASL_SSL listener needs a certificate)"
+	rm -rf "$tls"
+	mkdir -p "$tls"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=outbound-test-ca \
+		-keyout "$tls/ca.key" -out "$tls/ca.pem" 2>"$tls/openssl.log" &&
+		openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+			-keyout "$tls/broker.key" -out "$tls/broker.csr" 2>>"$tls/openssl.log" &&
+		openssl x509 -req -days 30 -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+			-CAcreateserial -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n') \
+			-out "$tls/broker.crt" 2>>"$tls/openssl.log" || {
+		cat "$tls/openssl.log" >&2
+		die "openssl could not make the test certificates in $tls"
+	}
+	cat "$tls/broker.key" "$tls/broker.crt" >"$tls/broker.pem"
+}
+
+write_config() { # statedir broker_port controller_port sasl_port
+	local dir="$1" bport="$2" cport="$3" sport="$4"
 	cat >"$dir/server.properties" <<EOF
 # Single-node KRaft test broker written by scripts/kafka.sh.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+listeners=PLAINTEXT://127.0.0.1:$bport,SASL_SSL://127.0.0.1:$sport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport,SASL_SSL://127.0.0.1:$sport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+
+# SASL_SSL, as managed clusters require: TLS with a certificate of make_tls, then
+# PLAIN (users in the JAAS line) or SCRAM (users in the metadata, from format).
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$dir/tls/broker.pem
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$dir/data
 metadata.log.dir=$dir/metadata
 
@@ -158,12 +200,14 @@ cmd_start() {
 }
 
 start_once() {
-	local dir="$1" ports bport cport cluster_id
-	ports="$(free_ports 2)"
+	local dir="$1" ports bport cport sport cluster_id
+	ports="$(free_ports 3)"
 	bport="$(sed -n 1p <<<"$ports")"
 	cport="$(sed -n 2p <<<"$ports")"
-	rm -rf "$dir/data" "$dir/metadata" "$dir/kafka.log" "$dir/kafka.pid" "$dir/kafka.port"
-	write_config "$dir" "$bport" "$cport"
+	sport="$(sed -n 3p <<<"$ports")"
+	rm -rf "$dir/data" "$dir/metadata" "$dir/kafka.log" "$dir/kafka.pid" "$dir/kafka.port" "$dir/sasl.port"
+	make_tls "$dir"
+	write_config "$dir" "$bport" "$cport" "$sport"
 	local JAVA_OPTS
 	java_opts "$dir"
 
@@ -176,6 +220,8 @@ start_once() {
 	done
 	if ! java "${JAVA_OPTS[@]}" kafka.tools.StorageTool format \
 		--cluster-id "$cluster_id" --config "$dir/server.properties" \
+		--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]" \
+		--add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]" \
 		>"$dir/format.log" 2>&1; then
 		cat "$dir/format.log" >&2
 		log "formatting the broker storage in $dir failed"
@@ -183,6 +229,7 @@ start_once() {
 	fi
 
 	echo "$bport" >"$dir/kafka.port"
+	echo "$sport" >"$dir/sasl.port"
 	launch "$dir" "$bport"
 }
 
@@ -236,13 +283,24 @@ cmd_stop() {
 	rm -f "$dir/kafka.pid"
 }
 
+cmd_sasl_env() {
+	local dir="${1:?usage: kafka.sh sasl-env <statedir>}"
+	[[ -f "$dir/sasl.port" ]] || die "no broker was started from $dir; run: scripts/kafka.sh start $dir"
+	dir="$(cd "$dir" && pwd)"
+	echo "OUTBOUND_TEST_KAFKA_SASL_BROKERS=127.0.0.1:$(cat "$dir/sasl.port")"
+	echo "OUTBOUND_TEST_KAFKA_SASL_CA=$dir/tls/ca.pem"
+	echo "OUTBOUND_TEST_KAFKA_SASL_USER=$SASL_USER"
+	echo "OUTBOUND_TEST_KAFKA_SASL_PASSWORD=$SASL_PASSWORD"
+}
+
 case "${1:-}" in
 install) cmd_install ;;
+sasl-env) cmd_sasl_env "${2:-}" ;;
 start) cmd_start "${2:-}" ;;
 restart) cmd_restart "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 *)
-	echo "usage: scripts/kafka.sh install | start <statedir> | restart <statedir> | stop <statedir>" >&2
+	echo "usage: scripts/kafka.sh install | start <statedir> | restart <statedir> | stop <statedir> | sasl-env <statedir>" >&2
 	exit 2
 	;;
 esac

@@ -17,6 +17,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/internal/bench"
 	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 )
 
 // Environment variables scripts/with-services sets, read as the bench's
@@ -48,6 +49,7 @@ Kafka and Redis through scripts/with-services.`)
 	var (
 		brokers, redisAddr, out, profileDir, only, workerBinary string
 		quick                                                   bool
+		kafkaCfg                                                kafkaconn.Config
 	)
 	// The addresses fall back to the variables scripts/with-services exports,
 	// not to OUTBOUND_KAFKA_BROKERS: a worker's production brokers are the last
@@ -62,10 +64,14 @@ Kafka and Redis through scripts/with-services.`)
 	fs.StringVar(&workerBinary, "worker-binary", "bin/outbound",
 		"the outbound binary that the memory and scale-out phases run as worker subprocesses (make bench builds it)")
 	fs.StringVar(&only, "only", "", "run only these phases, comma-separated: "+strings.Join(bench.Phases, ", "))
+	kafkaCfg.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := bench.Config{Brokers: cli.SplitList(brokers), RedisAddr: strings.TrimSpace(redisAddr), Quick: quick,
+	if _, err := kafkaconn.New(kafkaCfg); err != nil {
+		return cli.UsageError(err)
+	}
+	cfg := bench.Config{Brokers: cli.SplitList(brokers), Kafka: kafkaCfg, RedisAddr: strings.TrimSpace(redisAddr), Quick: quick,
 		ProfileDir: profileDir, Only: cli.SplitList(only), Progress: stderr}
 	var missing []string
 	if len(cfg.Brokers) == 0 {

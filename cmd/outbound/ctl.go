@@ -16,6 +16,7 @@ import (
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/settings"
 	"github.com/outbound-webhooks/outbound/internal/urls"
@@ -102,6 +103,7 @@ func (w *workspaceFlag) parse(fs *cli.FlagSet, args []string, stderr io.Writer) 
 // publishFlags are the flags of the subcommands that publish a control message.
 type publishFlags struct {
 	brokers string
+	kafka   kafkaconn.Config
 	topic   string
 	// checkURL, when set, vets a webhook.configure's URL before it is
 	// published (the SSRF guard's settings of `ctl configure`).
@@ -111,6 +113,7 @@ type publishFlags struct {
 func (p *publishFlags) register(fs *cli.FlagSet) {
 	fs.StringVar(&p.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	fs.StringVar(&p.topic, "control-topic", control.DefaultTopic, "control topic (key = workspace_id)")
+	p.kafka.Register(fs)
 }
 
 // publish publishes msg and says so on stdout. The Publisher checks msg against
@@ -124,7 +127,12 @@ func (p *publishFlags) publish(ctx context.Context, msg schemas.ControlMessage, 
 	if p.topic == "" {
 		return cli.UsageError(errors.New("--control-topic is empty"))
 	}
-	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: brokers, Topic: p.topic, CheckURL: p.checkURL})
+	kc, err := kafkaconn.New(p.kafka)
+	if err != nil {
+		return cli.UsageError(err)
+	}
+	defer kc.Close()
+	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: brokers, Kafka: kc, Topic: p.topic, CheckURL: p.checkURL})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
 
@@ -33,10 +34,12 @@ is chat.chat_id, as the workers require. Empty lines are ignored.`)
 	var (
 		brokers, topic string
 		allowInvalid   bool
+		kafkaCfg       kafkaconn.Config
 	)
 	fs.StringVar(&brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	fs.StringVar(&topic, "events-topic", "chat.messages", "topic of chat.message.v1 events (key = chat_id)")
 	fs.BoolVar(&allowInvalid, "allow-invalid", false, "publish invalid lines too, as they are (to test the dead-letter topic)")
+	kafkaCfg.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,9 +51,16 @@ is chat.chat_id, as the workers require. Empty lines are ignored.`)
 		return cli.UsageError(errors.New("--events-topic is empty"))
 	}
 
+	kc, err := kafkaconn.New(kafkaCfg)
+	if err != nil {
+		return cli.UsageError(err)
+	}
+	defer kc.Close()
+
 	w := &kafka.Writer{
-		Addr:  kafka.TCP(addrs...),
-		Topic: topic,
+		Addr:      kafka.TCP(addrs...),
+		Transport: kc.Transport(),
+		Topic:     topic,
 		// Murmur2 is the Java client's default partitioner: when upstream
 		// services publish the same chats, both pick the same partition, which
 		// per-chat order needs.

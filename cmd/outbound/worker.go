@@ -52,6 +52,7 @@ func (f *workerFlags) register(fs *cli.FlagSet) {
 	fs.IntVar(&c.PerWebhook, "per-webhook", def.PerWebhook, "deliveries in flight per worker to one webhook")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", def.ShutdownTimeout, "how long in-flight deliveries may take at shutdown")
 	fs.StringVar(&f.logFormat, "log-format", app.LogJSON, app.LogJSON+" or "+app.LogConsole)
+	c.Kafka.Register(fs)
 }
 
 func runWorker(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {

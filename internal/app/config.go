@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
@@ -22,6 +23,9 @@ import (
 type Config struct {
 	// Brokers are the Kafka bootstrap brokers. Required.
 	Brokers []string
+	// Kafka secures the connection to the brokers (TLS, SASL); the zero value
+	// is plaintext.
+	Kafka kafkaconn.Config
 	// RedisURL is the Redis of windows, logs and webhook state (redis:// or
 	// rediss://). Required. With RedisCluster it is go-redis's cluster URL:
 	// redis://host:port?addr=host2:port2&addr=host3:port3.
@@ -224,6 +228,9 @@ func (c Config) fields() []zap.Field {
 		zap.String("product_name", c.Product), zap.Duration("session_timeout", c.SessionTimeout),
 		zap.Duration("grace", c.Grace), zap.Int("concurrency", c.Concurrency), zap.Int("per_webhook", c.PerWebhook),
 		zap.Duration("shutdown_timeout", c.ShutdownTimeout),
+		// The SASL password is never logged.
+		zap.Bool("kafka_tls", c.Kafka.TLS), zap.String("kafka_sasl_mechanism", c.Kafka.SASLMechanism),
+		zap.String("kafka_sasl_user", c.Kafka.Username),
 	}
 }
 

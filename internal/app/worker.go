@@ -13,6 +13,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/console"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
@@ -38,6 +39,7 @@ type Worker struct {
 	metrics   *metrics
 	console   *console.Console
 	changes   *webhook.Feed // the Registry's changes, for the consumer's disable sweep
+	kafka     kafkaconn.Conn
 }
 
 // New fills cfg's defaults, validates it, logs the effective configuration
@@ -46,6 +48,10 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	kc, err := kafkaconn.New(cfg.Kafka)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	log.Info("starting outbound worker", cfg.fields()...)
 	rdb, err := redisconn.Open(cfg.RedisURL, cfg.RedisCluster)
@@ -64,16 +70,17 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if w.reader, err = control.NewReader(control.ReaderConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
+	w.kafka = kc
+	if w.reader, err = control.NewReader(control.ReaderConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic,
 		Redis: w.rdb, Registry: w.registry, Logger: log.Named("control"), Activity: w.logs}); err != nil {
 		return nil, err
 	}
-	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic, Logger: log,
+	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic, Logger: log,
 		CheckURL: guard.CheckURL}); err != nil {
 		return nil, err
 	}
 	if cfg.SMTPURL != "" {
-		if w.notifier, err = control.NewNotifier(control.NotifierConfig{Brokers: cfg.Brokers, Topic: cfg.ControlTopic,
+		if w.notifier, err = control.NewNotifier(control.NotifierConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic,
 			Redis: w.rdb, SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom,
 			TLS: control.SMTPTLSMode(cfg.SMTPTLS), Username: cfg.SMTPUser, Password: cfg.SMTPPassword, Logger: log.Named("notifier"),
 			SessionTimeout: cfg.SessionTimeout, PageLink: pageLink(cfg)}); err != nil {
@@ -94,7 +101,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w.consumer, err = processor.New(processor.Config{Brokers: cfg.Brokers, Topic: cfg.EventsTopic, DLQTopic: cfg.DLQTopic,
+	if w.consumer, err = processor.New(processor.Config{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.EventsTopic, DLQTopic: cfg.DLQTopic,
 		GroupID: cfg.GroupID, Store: w.store, Flusher: flusher, Webhooks: w.registry, Logger: log.Named("processor"),
 		SessionTimeout: cfg.SessionTimeout}); err != nil {
 		return nil, err
@@ -150,6 +157,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) run(ctx context.Context) error {
 	defer w.rdb.Close()
 	defer w.publisher.Close()
+	defer w.kafka.Close()
 	if w.cfg.TimeScale != 1 {
 		w.log.Warn("TIME SCALE IS NOT 1: windows, grace and backoff are shortened; for demos and tests only",
 			zap.Float64("time_scale", w.cfg.TimeScale))

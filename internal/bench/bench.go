@@ -18,6 +18,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
@@ -28,7 +29,10 @@ var Phases = []string{"ingest", "latency", "delivery", "storm", "rss", "scaleout
 
 // Config configures a run.
 type Config struct {
-	Brokers   []string
+	Brokers []string
+	// Kafka secures the connections to the brokers, the bench's own and its
+	// workers'.
+	Kafka     kafkaconn.Config
 	RedisAddr string
 	// Quick runs every phase at a smaller scale (about a tenth) in under two
 	// minutes; the rows keep their names.
@@ -103,6 +107,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("unknown phase %q (phases: %s)", p, strings.Join(Phases, ", "))
 		}
 	}
+	conn, err := kafkaconn.New(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
@@ -126,11 +134,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
 	r.log = zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(cfg.Progress), zap.WarnLevel))
 
-	var err error
 	if r.r, err = newRedisEnv(ctx, cfg.RedisAddr); err != nil {
 		return nil, err
 	}
-	r.k = newKafkaEnv(cfg.Brokers)
+	r.k = newKafkaEnv(cfg.Brokers, conn)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()

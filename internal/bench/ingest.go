@@ -126,7 +126,7 @@ type ingestResult struct {
 // the topic, which is read and decode it.
 func (r *run) plainConsumer(ctx context.Context, t *ingestTopic) (ingestResult, error) {
 	group := r.k.name("plain")
-	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.k.brokers, GroupID: group, Topic: t.name,
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.k.brokers, Dialer: r.k.conn.Dialer(), GroupID: group, Topic: t.name,
 		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 500,
 		CommitInterval: time.Second, StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second})
 	var n atomic.Int64
@@ -259,7 +259,7 @@ func (r *run) consume(ctx context.Context, t *ingestTopic, g webhook.Granularity
 		return ingestResult{}, err
 	}
 	group := r.k.name(name)
-	consumer, err := processor.New(processor.Config{Brokers: r.k.brokers, Topic: t.name, GroupID: group,
+	consumer, err := processor.New(processor.Config{Brokers: r.k.brokers, Kafka: r.k.conn, Topic: t.name, GroupID: group,
 		Store: store, Flusher: flusher, Webhooks: hooks, Logger: r.log})
 	if err != nil {
 		return ingestResult{}, err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/topics"
 	"github.com/segmentio/kafka-go"
 )
@@ -18,6 +19,7 @@ import (
 // close deletes.
 type kafkaEnv struct {
 	brokers   []string
+	conn      kafkaconn.Conn
 	transport *kafka.Transport
 	client    *kafka.Client
 	runID     string
@@ -26,11 +28,11 @@ type kafkaEnv struct {
 	topics []string
 }
 
-func newKafkaEnv(brokers []string) *kafkaEnv {
-	tr := &kafka.Transport{}
+func newKafkaEnv(brokers []string, conn kafkaconn.Conn) *kafkaEnv {
+	tr := conn.NewTransport()
 	buf := make([]byte, 4)
 	_, _ = rand.Read(buf) // never fails (crypto/rand panics instead)
-	return &kafkaEnv{brokers: brokers, transport: tr, runID: hex.EncodeToString(buf),
+	return &kafkaEnv{brokers: brokers, conn: conn, transport: tr, runID: hex.EncodeToString(buf),
 		client: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: tr}}
 }
 
@@ -40,7 +42,7 @@ func (k *kafkaEnv) name(what string) string { return "bench-" + k.runID + "-" + 
 // createTopic creates a topic of this run, usable when it returns.
 func (k *kafkaEnv) createTopic(ctx context.Context, what string, partitions int) (string, error) {
 	name := k.name(what)
-	if err := topics.Create(ctx, k.brokers, name, partitions); err != nil {
+	if err := topics.Create(ctx, k.conn, k.brokers, name, partitions); err != nil {
 		return "", err
 	}
 	k.mu.Lock()
@@ -52,6 +54,7 @@ func (k *kafkaEnv) createTopic(ctx context.Context, what string, partitions int)
 // close deletes the run's topics.
 func (k *kafkaEnv) close(ctx context.Context) error {
 	defer k.transport.CloseIdleConnections()
+	defer k.conn.Close()
 	k.mu.Lock()
 	topics := k.topics
 	k.mu.Unlock()

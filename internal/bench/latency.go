@@ -182,7 +182,7 @@ func (r *run) latencyWorker(ctx context.Context, topic, group, receiverURL strin
 	if err != nil {
 		return nil, err
 	}
-	consumer, err := processor.New(processor.Config{Brokers: r.k.brokers, Topic: topic, GroupID: group,
+	consumer, err := processor.New(processor.Config{Brokers: r.k.brokers, Kafka: r.k.conn, Topic: topic, GroupID: group,
 		Store: store, Flusher: flusher, Webhooks: hooks, Logger: r.log})
 	if err != nil {
 		return nil, err
@@ -196,7 +196,7 @@ func (r *run) latencyWorker(ctx context.Context, topic, group, receiverURL strin
 // latencyPlain is the latency baseline: a group Reader with our fetch
 // settings that posts every event as it is to the receiver.
 func (r *run) latencyPlain(ctx context.Context, topic, group, receiverURL string) *task {
-	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.k.brokers, GroupID: group, Topic: topic,
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.k.brokers, Dialer: r.k.conn.Dialer(), GroupID: group, Topic: topic,
 		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 500,
 		CommitInterval: time.Second, StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second})
 	client := plainClient(1)

@@ -53,6 +53,8 @@ func (r *run) startWorker(s workerSetup) (*workerProc, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	// Through the environment, where ps does not show the password.
+	cmd.Env = append(cmd.Env, r.cfg.Kafka.Env()...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("starting a worker: %w", err)
@@ -114,7 +116,7 @@ func (r *run) controlTopic(ctx context.Context, what string, g webhook.Granulari
 	if err != nil {
 		return "", err
 	}
-	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: r.k.brokers, Topic: name})
+	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: r.k.brokers, Kafka: r.k.conn, Topic: name})
 	if err != nil {
 		return "", err
 	}

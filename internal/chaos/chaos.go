@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/topics"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
@@ -89,7 +90,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		name       string
 		partitions int
 	}{{events, cfg.Partitions}, {ctlTopic, 1}, {dlq, 1}} {
-		if err := topics.Create(ctx, brokers, t.name, t.partitions); err != nil {
+		if err := topics.Create(ctx, kafkaconn.Conn{}, brokers, t.name, t.partitions); err != nil {
 			return nil, err
 		}
 	}

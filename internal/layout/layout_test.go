@@ -24,21 +24,22 @@ var allowed = map[string][]string{
 	"internal/layout":     {},
 	"internal/cli":        {},
 	"scripts/freeport":    {},
-	"internal/testenv":    {"internal/topics"},
-	"internal/topics":     {},
+	"internal/testenv":    {"internal/topics", "internal/kafkaconn"},
+	"internal/topics":     {"internal/kafkaconn"},
+	"internal/kafkaconn":  {"internal/cli"},
 	"internal/smtptest":   {},
 	"internal/retry":      {},
 	"internal/ctrlchar":   {},
 	"internal/urls":       {"internal/ctrlchar"},
 	"internal/faults":     {},
-	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/faults", "internal/clip"},
+	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/faults", "internal/clip", "internal/kafkaconn"},
 	"windowing":           {"schemas", "webhook", "internal/faults"},
 	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/urls", "internal/faults"},
-	"control":             {"schemas", "webhook", "internal/webhooklog", "internal/retry", "internal/ctrlchar", "internal/urls"},
+	"control":             {"schemas", "webhook", "internal/webhooklog", "internal/retry", "internal/ctrlchar", "internal/urls", "internal/kafkaconn"},
 	// The worker's builder sits above the stages and the control plane and
 	// below the commands; it is linked into the worker binary, so it may import
 	// no test or demo machinery.
-	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry", "internal/console", "internal/redisconn"},
+	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry", "internal/console", "internal/redisconn", "internal/kafkaconn"},
 	"internal/app/apptest": {"schemas", "control", "internal/testenv"},
 	// The workspace page: reads what the stages keep, publishes through control.
 	"internal/console": {"schemas", "webhook", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/settings"},

@@ -32,6 +32,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/topics"
 )
 
@@ -43,6 +44,12 @@ const (
 	EnvRedisClusterAddrs = "OUTBOUND_TEST_REDIS_CLUSTER_ADDRS"
 	// EnvRedis selects what Redis hands out: "cluster", or the single node.
 	EnvRedis = "OUTBOUND_TEST_REDIS"
+	// The test broker's SASL_SSL listener: its address, the CA of its
+	// certificate, and the user that PLAIN and SCRAM accept.
+	EnvKafkaSASLBrokers  = "OUTBOUND_TEST_KAFKA_SASL_BROKERS"
+	EnvKafkaSASLCA       = "OUTBOUND_TEST_KAFKA_SASL_CA"
+	EnvKafkaSASLUser     = "OUTBOUND_TEST_KAFKA_SASL_USER"
+	EnvKafkaSASLPassword = "OUTBOUND_TEST_KAFKA_SASL_PASSWORD"
 )
 
 // How long a helper waits for a service before it fails the test.
@@ -52,8 +59,30 @@ const serviceTimeout = 30 * time.Second
 // OUTBOUND_TEST_KAFKA_BROKERS, comma-separated).
 func KafkaBrokers(t testing.TB) []string {
 	t.Helper()
+	return brokersOf(t, EnvKafkaBrokers)
+}
+
+// KafkaSASL returns the bootstrap addresses of the test broker's SASL_SSL
+// listener and the client settings it accepts with mechanism (kafkaconn.Plain,
+// ScramSHA256 or ScramSHA512). Topics are the broker's, whichever listener
+// made them: NewTopic's serve both.
+func KafkaSASL(t testing.TB, mechanism string) ([]string, kafkaconn.Config) {
+	t.Helper()
+	brokers := brokersOf(t, EnvKafkaSASLBrokers)
+	cfg := kafkaconn.Config{TLS: true, CAFile: os.Getenv(EnvKafkaSASLCA), SASLMechanism: mechanism,
+		Username: os.Getenv(EnvKafkaSASLUser), Password: os.Getenv(EnvKafkaSASLPassword)}
+	if cfg.CAFile == "" || cfg.Username == "" || cfg.Password == "" {
+		t.Fatalf("%s, %s and %s must be set with %s (scripts/with-services sets them)",
+			EnvKafkaSASLCA, EnvKafkaSASLUser, EnvKafkaSASLPassword, EnvKafkaSASLBrokers)
+	}
+	return brokers, cfg
+}
+
+// brokersOf returns the comma-separated addresses in env, or fails the test.
+func brokersOf(t testing.TB, env string) []string {
+	t.Helper()
 	var brokers []string
-	for _, b := range strings.Split(os.Getenv(EnvKafkaBrokers), ",") {
+	for _, b := range strings.Split(os.Getenv(env), ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			brokers = append(brokers, b)
 		}
@@ -61,7 +90,7 @@ func KafkaBrokers(t testing.TB) []string {
 	if len(brokers) == 0 {
 		t.Fatalf("Kafka for tests is not running: run `make test` (it installs and starts Apache Kafka "+
 			"and redis-server via scripts/with-services), or `scripts/with-services go test ./...`, "+
-			"or set %s to a broker's host:port", EnvKafkaBrokers)
+			"or set %s to a broker's host:port", env)
 	}
 	return brokers
 }
@@ -76,13 +105,13 @@ func NewTopic(t testing.TB, partitions int) string {
 	name := topicName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 	defer cancel()
-	if err := topics.Create(ctx, brokers, name, partitions); err != nil {
+	if err := topics.Create(ctx, kafkaconn.Conn{}, brokers, name, partitions); err != nil {
 		t.Fatalf("testenv.NewTopic: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 		defer cancel()
-		if err := topics.Delete(ctx, brokers, name); err != nil {
+		if err := topics.Delete(ctx, kafkaconn.Conn{}, brokers, name); err != nil {
 			t.Logf("testenv: %v", err)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -21,13 +22,14 @@ import (
 // topic created a moment ago. Create therefore creates the topic through
 // kafka.DefaultTransport, which refreshes that cache for kafka.TCP(brokers...),
 // and waits for both views. A client with its own kafka.Transport starts from
-// fresh metadata anyway.
-func Create(ctx context.Context, brokers []string, topic string, partitions int) error {
+// fresh metadata anyway. With TLS or SASL, conn's shared transport stands in
+// for kafka.DefaultTransport.
+func Create(ctx context.Context, conn kafkaconn.Conn, brokers []string, topic string, partitions int) error {
 	if partitions < 1 {
 		return fmt.Errorf("creating topic %q: partitions must be >= 1, got %d", topic, partitions)
 	}
 	addr := kafka.TCP(brokers...)
-	cached := &kafka.Client{Addr: addr} // Transport nil: kafka.DefaultTransport
+	cached := &kafka.Client{Addr: addr, Transport: conn.Transport()}
 	res, err := cached.CreateTopics(ctx, &kafka.CreateTopicsRequest{
 		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}},
 	})
@@ -38,7 +40,7 @@ func Create(ctx context.Context, brokers []string, topic string, partitions int)
 		return fmt.Errorf("creating topic %q on %v: %w", topic, brokers, err)
 	}
 	fresh := func(ctx context.Context) error {
-		tr := &kafka.Transport{}
+		tr := conn.NewTransport()
 		defer tr.CloseIdleConnections()
 		return ready(ctx, &kafka.Client{Addr: addr, Transport: tr}, topic, partitions)
 	}
@@ -47,7 +49,7 @@ func Create(ctx context.Context, brokers []string, topic string, partitions int)
 		ready func(context.Context) error
 	}{
 		{"broker metadata", fresh},
-		{"kafka.DefaultTransport's metadata cache", func(ctx context.Context) error { return ready(ctx, cached, topic, partitions) }},
+		{"the shared transport's metadata cache", func(ctx context.Context) error { return ready(ctx, cached, topic, partitions) }},
 	} {
 		if err := poll(ctx, check.ready); err != nil {
 			return fmt.Errorf("topic %q not usable (%s): %w", topic, check.what, err)
@@ -57,8 +59,8 @@ func Create(ctx context.Context, brokers []string, topic string, partitions int)
 }
 
 // Delete deletes topic; one that does not exist is no error.
-func Delete(ctx context.Context, brokers []string, topic string) error {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+func Delete(ctx context.Context, conn kafkaconn.Conn, brokers []string, topic string) error {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: conn.Transport()}
 	res, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
 	if err == nil {
 		err = res.Errors[topic]
