@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by kafka.sh and redis.sh. Source it after setting SCRIPT_NAME.
+# Helpers shared by the service scripts. Source it after setting SCRIPT_NAME.
 
 die() { echo "$SCRIPT_NAME: $*" >&2; exit 1; }
 log() { echo "$SCRIPT_NAME: $*" >&2; }
@@ -30,4 +30,33 @@ stop_pid() {
 		sleep 0.1
 	done
 	die "could not stop $what pid $pid"
+}
+
+# apt_install COMMAND PACKAGE: installs Debian's PACKAGE with apt-get unless
+# COMMAND is on PATH already; as root, or through sudo -n. A failure dies with
+# the tail of apt-get's log.
+apt_install() {
+	local cmd="$1" pkg="$2"
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	local sudo=()
+	if [[ "$(id -u)" != 0 ]]; then
+		command -v sudo >/dev/null 2>&1 || die "$cmd not found: apt-get install $pkg (as root)"
+		sudo=(sudo -n)
+	fi
+	command -v apt-get >/dev/null 2>&1 || die "$cmd not found and there is no apt-get: install $pkg by hand"
+	log "$cmd not found; installing Debian's $pkg with apt-get ..."
+	local aptlog t0=$SECONDS
+	aptlog="$(mktemp "${TMPDIR:-/tmp}/$pkg-apt.XXXXXX")"
+	# Lock::Timeout: wait for another apt-get (the other installers run beside
+	# this one) instead of failing. Without an init system a package's service
+	# is not started; where one runs, it does not disturb the tests.
+	local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+	if ! { "${apt[@]}" update && "${apt[@]}" install -y --no-install-recommends "$pkg"; } \
+		</dev/null >"$aptlog" 2>&1; then
+		tail -n 30 "$aptlog" >&2
+		die "apt-get install $pkg failed (full log: $aptlog)"
+	fi
+	rm -f "$aptlog"
+	command -v "$cmd" >/dev/null 2>&1 || die "$cmd still not on PATH after apt-get install $pkg"
+	log "installed $("$cmd" --version 2>/dev/null | head -n1) ($((SECONDS - t0))s)"
 }

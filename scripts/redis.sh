@@ -18,30 +18,7 @@ SCRIPT_NAME=redis.sh
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
 
-cmd_install() {
-	command -v "$REDIS_SERVER" >/dev/null 2>&1 && return 0
-	local sudo=()
-	if [[ "$(id -u)" != 0 ]]; then
-		command -v sudo >/dev/null 2>&1 || die "redis-server not found: apt-get install redis-server (as root)"
-		sudo=(sudo -n)
-	fi
-	command -v apt-get >/dev/null 2>&1 || die "redis-server not found and there is no apt-get: install redis-server (7+) by hand"
-	log "redis-server not found; installing Debian's redis-server with apt-get ..."
-	local aptlog t0=$SECONDS
-	aptlog="$(mktemp "${TMPDIR:-/tmp}/redis-apt.XXXXXX")"
-	# policy-rc.d is not touched: without an init system the package's service is not
-	# started, and where one runs, a system redis on 6379 does not disturb the tests.
-	# Lock::Timeout: wait for another apt-get (e.g. a parallel run) instead of failing.
-	local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
-	if ! { "${apt[@]}" update && "${apt[@]}" install -y --no-install-recommends redis-server; } \
-		</dev/null >"$aptlog" 2>&1; then
-		tail -n 30 "$aptlog" >&2
-		die "apt-get install redis-server failed (full log: $aptlog)"
-	fi
-	rm -f "$aptlog"
-	command -v "$REDIS_SERVER" >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install redis-server"
-	log "installed $("$REDIS_SERVER" --version | head -n1) ($((SECONDS - t0))s)"
-}
+cmd_install() { apt_install "$REDIS_SERVER" redis-server; }
 
 # ping PORT: true when the server on 127.0.0.1:PORT answers PING with PONG.
 ping() {

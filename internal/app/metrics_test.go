@@ -58,12 +58,7 @@ func scrape(t *testing.T, srv *httptest.Server) map[string]float64 {
 func TestMetricsEndpoint(t *testing.T) {
 	c := apptest.NewCluster(t, 2)
 	recv := apptest.NewReceiver(t)
-	recv.Status = func(ws string) int {
-		if ws == "ws_failing" {
-			return http.StatusInternalServerError
-		}
-		return http.StatusOK
-	}
+	recv.FailFor("ws_failing")
 	c.Publish(apptest.Configure("ws_ok", recv.Srv.URL+"/ws_ok", "none"),
 		apptest.Configure("ws_failing", recv.Srv.URL+"/ws_failing", "none"))
 	w := newInProcessWorker(t, c)

@@ -183,12 +183,7 @@ func (p *page) screenshot(name string) {
 func TestWorkspacePageInABrowser(t *testing.T) {
 	c := apptest.NewCluster(t, 2)
 	recv := apptest.NewReceiver(t)
-	recv.Status = func(ws string) int {
-		if ws == "ws_failing" {
-			return http.StatusInternalServerError
-		}
-		return http.StatusOK
-	}
+	recv.FailFor("ws_failing")
 	c.Publish(apptest.Configure("ws_shop", recv.Srv.URL+"/ws_shop", "none"),
 		apptest.Configure("ws_failing", recv.Srv.URL+"/ws_failing", "none"),
 		apptest.Configure("ws_busy", recv.Srv.URL+"/ws_busy", "none"))

@@ -151,15 +151,22 @@ func (c *Console) digest(wh webhook.Webhook) string {
 	return hex.EncodeToString(c.sign.mac("pending", data)[:12])
 }
 
-// saveSettings publishes a webhook.configure from the form, after the same
-// checks as `outbound ctl configure`.
-func (c *Console) saveSettings(rw http.ResponseWriter, r *http.Request) {
+// workspaceForm admits a POST to a workspace's page: its CSRF token is right
+// and the session may see the workspace. Otherwise it has answered.
+func (c *Console) workspaceForm(rw http.ResponseWriter, r *http.Request) (string, scope, bool) {
 	ws := r.PathValue("id")
 	if !c.csrfOK(r) {
 		c.refuseCSRF(rw, r)
-		return
+		return ws, scope{}, false
 	}
 	sc, ok := c.workspace(rw, r, ws)
+	return ws, sc, ok
+}
+
+// saveSettings publishes a webhook.configure from the form, after the same
+// checks as `outbound ctl configure`.
+func (c *Console) saveSettings(rw http.ResponseWriter, r *http.Request) {
+	ws, sc, ok := c.workspaceForm(rw, r)
 	if !ok {
 		return
 	}
@@ -209,12 +216,7 @@ func (c *Console) saveSettings(rw http.ResponseWriter, r *http.Request) {
 
 // switchWebhook publishes webhook.enable or webhook.disable.
 func (c *Console) switchWebhook(rw http.ResponseWriter, r *http.Request) {
-	ws := r.PathValue("id")
-	if !c.csrfOK(r) {
-		c.refuseCSRF(rw, r)
-		return
-	}
-	sc, ok := c.workspace(rw, r, ws)
+	ws, sc, ok := c.workspaceForm(rw, r)
 	if !ok {
 		return
 	}

@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"internal/layout":     {},
 	"internal/cli":        {},
 	"scripts/freeport":    {},
-	"internal/testenv":    {"internal/topics", "internal/kafkaconn"},
+	"internal/testenv":    {"internal/topics", "internal/cli", "internal/kafkaconn"},
 	"internal/topics":     {"internal/kafkaconn"},
 	"internal/kafkaconn":  {"internal/cli"},
 	"internal/smtptest":   {},

@@ -32,6 +32,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/topics"
 )
@@ -81,12 +82,7 @@ func KafkaSASL(t testing.TB, mechanism string) ([]string, kafkaconn.Config) {
 // brokersOf returns the comma-separated addresses in env, or fails the test.
 func brokersOf(t testing.TB, env string) []string {
 	t.Helper()
-	var brokers []string
-	for _, b := range strings.Split(os.Getenv(env), ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
+	brokers := cli.SplitList(os.Getenv(env))
 	if len(brokers) == 0 {
 		t.Fatalf("Kafka for tests is not running: run `make test` (it installs and starts Apache Kafka "+
 			"and redis-server via scripts/with-services), or `scripts/with-services go test ./...`, "+
@@ -189,12 +185,7 @@ func KeyPrefix() string {
 
 func clusterAddrs(t testing.TB) []string {
 	t.Helper()
-	var addrs []string
-	for _, a := range strings.Split(os.Getenv(EnvRedisClusterAddrs), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			addrs = append(addrs, a)
-		}
-	}
+	addrs := cli.SplitList(os.Getenv(EnvRedisClusterAddrs))
 	if len(addrs) == 0 {
 		t.Fatalf("%s=cluster but the Redis Cluster for tests is not running: run `make test`, or "+
 			"`scripts/with-services sh -c '%s=cluster go test ./windowing/'` (it starts the cluster "+

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,17 @@ func NewReceiver(t *testing.T) *Receiver {
 	}))
 	t.Cleanup(r.Srv.Close)
 	return r
+}
+
+// FailFor makes the receiver answer 500 to the calls for workspaces, and 200
+// to the others. Call it before the first delivery.
+func (r *Receiver) FailFor(workspaces ...string) {
+	r.Status = func(ws string) int {
+		if slices.Contains(workspaces, ws) {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	}
 }
 
 // Snapshot returns the deliveries accepted so far, in arrival order.
