@@ -51,14 +51,15 @@ func (s signer) mac(purpose string, data string) []byte {
 
 var b64 = base64.RawURLEncoding
 
-// token is a signed scope that expires: base64(kind|workspace|unix expiry) "."
-// base64(mac). It is both an owner's link and a session cookie's value.
+// token is a signed scope that expires: base64(kind|unix expiry|workspace) "."
+// base64(mac). It is both an owner's link and a session cookie's value. The
+// workspace comes last, so an id that contains '|' still parses.
 func (s signer) token(sc scope, exp time.Time) string {
 	kind := "ws"
 	if sc.Operator {
 		kind = "op"
 	}
-	payload := b64.EncodeToString([]byte(kind + "|" + sc.Workspace + "|" + strconv.FormatInt(exp.Unix(), 10)))
+	payload := b64.EncodeToString([]byte(kind + "|" + strconv.FormatInt(exp.Unix(), 10) + "|" + sc.Workspace))
 	return payload + "." + b64.EncodeToString(s.mac("session", payload))
 }
 
@@ -75,20 +76,20 @@ func (s signer) parse(tok string, now time.Time) (scope, time.Time, error) {
 	if err != nil {
 		return scope{}, time.Time{}, errBadToken
 	}
-	parts := strings.Split(string(raw), "|")
+	parts := strings.SplitN(string(raw), "|", 3)
 	if len(parts) != 3 {
 		return scope{}, time.Time{}, errBadToken
 	}
-	unix, err := strconv.ParseInt(parts[2], 10, 64)
+	unix, err := strconv.ParseInt(parts[1], 10, 64)
 	exp := time.Unix(unix, 0)
 	if err != nil || !now.Before(exp) {
 		return scope{}, time.Time{}, errBadToken
 	}
 	switch {
-	case parts[0] == "op" && parts[1] == "":
+	case parts[0] == "op" && parts[2] == "":
 		return scope{Operator: true}, exp, nil
-	case parts[0] == "ws" && parts[1] != "":
-		return scope{Workspace: parts[1]}, exp, nil
+	case parts[0] == "ws" && parts[2] != "":
+		return scope{Workspace: parts[2]}, exp, nil
 	}
 	return scope{}, time.Time{}, errBadToken
 }
