@@ -56,7 +56,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	log.Info("starting outbound worker", cfg.fields()...)
 	rdb, err := redisconn.Open(cfg.RedisURL, cfg.RedisCluster)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the Redis URL: %w", err)
+		return nil, fmt.Errorf("%w: parsing the Redis URL: %w", ErrInvalidConfig, err)
 	}
 	w := &Worker{cfg: cfg, log: log, rdb: rdb, registry: control.NewRegistry()}
 	w.logs = webhooklog.NewWithConfig(webhooklog.Config{Redis: w.rdb, MaxRequestBytes: cfg.RequestLogMaxBytes, TTL: cfg.LogTTL})
