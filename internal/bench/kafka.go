@@ -39,11 +39,16 @@ func newKafkaEnv(brokers []string, conn kafkaconn.Conn) *kafkaEnv {
 // name is a topic or group name unique to this run.
 func (k *kafkaEnv) name(what string) string { return "bench-" + k.runID + "-" + what }
 
-// createTopic creates a topic of this run, usable when it returns.
+// createTopic creates a topic of this run, usable when it returns, also by
+// the writers on the bench's own transport, whose metadata cache refreshes
+// only every few seconds.
 func (k *kafkaEnv) createTopic(ctx context.Context, what string, partitions int) (string, error) {
 	name := k.name(what)
 	if err := topics.Create(ctx, k.conn, k.brokers, name, partitions); err != nil {
 		return "", err
+	}
+	if err := topics.WaitUsable(ctx, k.client, name, partitions); err != nil {
+		return "", fmt.Errorf("topic %q not usable (the bench's transport): %w", name, err)
 	}
 	k.mu.Lock()
 	k.topics = append(k.topics, name)

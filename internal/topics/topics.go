@@ -44,18 +44,20 @@ func Create(ctx context.Context, conn kafkaconn.Conn, brokers []string, topic st
 		defer tr.CloseIdleConnections()
 		return ready(ctx, &kafka.Client{Addr: addr, Transport: tr}, topic, partitions)
 	}
-	for _, check := range []struct {
-		what  string
-		ready func(context.Context) error
-	}{
-		{"broker metadata", fresh},
-		{"the shared transport's metadata cache", func(ctx context.Context) error { return ready(ctx, cached, topic, partitions) }},
-	} {
-		if err := poll(ctx, check.ready); err != nil {
-			return fmt.Errorf("topic %q not usable (%s): %w", topic, check.what, err)
-		}
+	if err := poll(ctx, fresh); err != nil {
+		return fmt.Errorf("topic %q not usable (broker metadata): %w", topic, err)
+	}
+	if err := WaitUsable(ctx, cached, topic, partitions); err != nil {
+		return fmt.Errorf("topic %q not usable (the shared transport's metadata cache): %w", topic, err)
 	}
 	return nil
+}
+
+// WaitUsable waits until client's metadata, and so its transport's cache,
+// shows topic with its partitions and their leaders: a caller whose writers
+// share a kafka.Transport of their own waits for that view too.
+func WaitUsable(ctx context.Context, client *kafka.Client, topic string, partitions int) error {
+	return poll(ctx, func(ctx context.Context) error { return ready(ctx, client, topic, partitions) })
 }
 
 // Delete deletes topic; one that does not exist is no error.
