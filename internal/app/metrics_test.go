@@ -92,8 +92,10 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := kw.WriteMessages(context.Background(), events...); err != nil {
 		t.Fatal(err)
 	}
+	// The receiver records a delivery before the sink has counted it: wait for
+	// the sink's count, which is what the scrape reports.
 	testenv.Eventually(t, "three deliveries and a failed attempt", 60*time.Second, func() bool {
-		return len(recv.Snapshot()) == 3 && w.sink.Stats().Failed.Load() >= 1
+		return len(recv.Snapshot()) == 3 && w.sink.Stats().Delivered.Load() == 3 && w.sink.Stats().Failed.Load() >= 1
 	})
 
 	m := scrape(t, srv)
