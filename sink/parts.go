@@ -76,6 +76,13 @@ func RenderPart(b windowing.Bundle, product string, lim BundleLimits) (Part, err
 // cutPart renders the longest prefix of msgs, one message at least, that fits
 // lim, and says how many messages it holds.
 func cutPart(b windowing.Bundle, msgs []windowing.Message, product string, lim BundleLimits) ([]byte, int, error) {
+	// Most bundles fit in one part: render them once, as they go out.
+	if len(msgs) <= lim.MaxMessages {
+		body, err := renderBundle(b, msgs, product)
+		if err != nil || len(body) <= lim.MaxBytes {
+			return body, len(msgs), err
+		}
+	}
 	body, err := renderBundle(b, msgs[:1], product)
 	if err != nil {
 		return nil, 0, err
