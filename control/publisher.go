@@ -28,23 +28,15 @@ type PublisherConfig struct {
 	// WriteTimeout bounds one Publish when ctx has no earlier deadline (10s by
 	// default).
 	WriteTimeout time.Duration
-	// CheckURL, when set, must accept the URL of every webhook.configure:
-	// wire the sink's SSRF guard (sink.Guard.CheckURL) here, when it is on,
-	// so a URL the workers would never dial is refused to whoever configures
-	// it instead of failing every delivery until auto-disable. Readers do not
-	// apply it: every worker must derive the same state from the same
-	// records, whatever its own guard says.
-	CheckURL func(raw string) error
 }
 
 // Publisher writes control messages, keyed by workspace so that all of one
 // workspace's messages land in one partition and are applied in publication
 // order. It is safe for concurrent use.
 type Publisher struct {
-	w        *kafka.Writer
-	log      *zap.Logger
-	timeout  time.Duration
-	checkURL func(string) error
+	w       *kafka.Writer
+	log     *zap.Logger
+	timeout time.Duration
 }
 
 // NewPublisher validates cfg, fills its defaults and returns a Publisher.
@@ -82,14 +74,13 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 				log.Debug("kafka writer", zap.String("detail", fmt.Sprintf(format, args...)))
 			}),
 		},
-		log:      log,
-		timeout:  cfg.WriteTimeout,
-		checkURL: cfg.CheckURL,
+		log:     log,
+		timeout: cfg.WriteTimeout,
 	}, nil
 }
 
 // Publish fills msg's ID ("ctl_" and 32 hex digits) and At (now, UTC) when they
-// are empty, checks it against webhook.control.v1, Validate and CheckURL (errors
+// are empty, checks it against webhook.control.v1 and Validate (errors
 // wrap schemas.ErrSchema or an Err* reason) and writes it; it returns once every
 // in-sync replica has it.
 func (p *Publisher) Publish(ctx context.Context, msg schemas.ControlMessage) error {
@@ -114,11 +105,6 @@ func (p *Publisher) Publish(ctx context.Context, msg schemas.ControlMessage) err
 	}
 	if err := Validate(msg); err != nil {
 		return fmt.Errorf("checking %s for %s: %w", msg.Type, msg.WorkspaceID, err)
-	}
-	if msg.Type == schemas.TypeConfigure && p.checkURL != nil {
-		if err := p.checkURL(msg.URL); err != nil {
-			return fmt.Errorf("checking %s for %s: %w: %w", msg.Type, msg.WorkspaceID, ErrInvalidURL, err)
-		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()

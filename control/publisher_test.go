@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
@@ -102,42 +99,5 @@ func TestPublisher(t *testing.T) {
 		if got.At == nil || got.At.Before(before) || got.At.Location() != time.UTC {
 			t.Errorf("record %d: at = %v, want a UTC time after %v", i, got.At, before)
 		}
-	}
-}
-
-// A configure whose URL the SSRF guard refuses never reaches the topic; other
-// types carry no URL and are not checked.
-func TestPublisherChecksConfiguredURL(t *testing.T) {
-	guard := errors.New("port 6379 is not an allowed webhook port")
-	var checked []string
-	pub, err := control.NewPublisher(control.PublisherConfig{
-		// Nothing listens there: a message that passes the checks fails to
-		// write, one that does not never tries.
-		Brokers: []string{"127.0.0.1:9"}, WriteTimeout: 100 * time.Millisecond,
-		CheckURL: func(raw string) error {
-			checked = append(checked, raw)
-			if strings.Contains(raw, ":6379") {
-				return guard
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	ctx := context.Background()
-
-	err = pub.Publish(ctx, configure("ws_1", "http://hooks.example:6379/h", "1h"))
-	if !errors.Is(err, control.ErrInvalidURL) || !errors.Is(err, guard) {
-		t.Fatalf("Publish(refused URL) = %v, want ErrInvalidURL wrapping the guard's error", err)
-	}
-	err = pub.Publish(ctx, configure("ws_1", "https://hooks.example/h", "1h"))
-	if err == nil || errors.Is(err, control.ErrInvalidURL) {
-		t.Fatalf("Publish(accepted URL) = %v, want only the write to fail", err)
-	}
-	_ = pub.Publish(ctx, schemas.ControlMessage{Type: schemas.TypeDisable, WorkspaceID: "ws_1"})
-	if want := []string{"http://hooks.example:6379/h", "https://hooks.example/h"}; !slices.Equal(checked, want) {
-		t.Fatalf("CheckURL saw %q, want %q", checked, want)
 	}
 }

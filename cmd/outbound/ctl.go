@@ -105,9 +105,6 @@ type publishFlags struct {
 	brokers string
 	kafka   kafkaconn.Config
 	topic   string
-	// checkURL, when set, vets a webhook.configure's URL before it is
-	// published (the SSRF guard's settings of `ctl configure`).
-	checkURL func(string) error
 }
 
 func (p *publishFlags) register(fs *cli.FlagSet) {
@@ -132,7 +129,7 @@ func (p *publishFlags) publish(ctx context.Context, msg schemas.ControlMessage, 
 		return cli.UsageError(err)
 	}
 	defer kc.Close()
-	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: brokers, Kafka: kc, Topic: p.topic, CheckURL: p.checkURL})
+	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: brokers, Kafka: kc, Topic: p.topic})
 	if err != nil {
 		return err
 	}
@@ -183,7 +180,6 @@ the process list.`)
 	if err := checkSettings(ctx, settings.Settings{URL: rawURL, Granularity: granularity, OwnerEmail: ownerEmail, Secret: secret}, &guard); err != nil {
 		return err
 	}
-	pf.checkURL = guard.CheckURL
 	enabled := !disabled
 	return pf.publish(ctx, schemas.ControlMessage{Type: schemas.TypeConfigure, WorkspaceID: string(ws),
 		URL: rawURL, Granularity: granularity, Enabled: &enabled, OwnerEmail: ownerEmail, Secret: secret}, stdout)

@@ -75,8 +75,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		Redis: w.rdb, Registry: w.registry, Logger: log.Named("control"), Activity: w.logs}); err != nil {
 		return nil, err
 	}
-	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic, Logger: log,
-		CheckURL: guard.CheckURL}); err != nil {
+	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic, Logger: log}); err != nil {
 		return nil, err
 	}
 	if cfg.SMTPURL != "" {
