@@ -26,8 +26,12 @@ type eventDecoder struct {
 	badTime error // a timestamp that has the schema's shape but is no instant
 }
 
-// decodeEvent is DecodeEvent.
-func decodeEvent(data []byte) (Event, error) {
+// DecodeEvent checks data against chat.message.v1 and decodes it, in one pass
+// with no generic tree (see eventDecoder). Errors wrap ErrInvalidJSON or
+// ErrSchema, name the failing fields by path ("message.direction: value must be
+// one of \"sent\", \"received\""), are one line and at most MaxErrorLen bytes.
+// The returned Event's timestamp is in UTC.
+func DecodeEvent(data []byte) (Event, error) {
 	d := eventDecoder{jsonParser: jsonParser{s: string(data)}}
 	var ev Event
 	d.skipSpace()
@@ -394,7 +398,7 @@ func (d *eventDecoder) flag(parent, key string, dst *bool) error {
 }
 
 // id reads an identifier by the schema's "id" definition: 1 to 256 characters,
-// none a control character or U+FFFD (decodeEvent then applies CheckID).
+// none a control character or U+FFFD (DecodeEvent then applies CheckID).
 func (d *eventDecoder) id(path string, dst *string) error {
 	if d.kindAt() != "string" {
 		return d.mismatch(path, "string")

@@ -174,15 +174,6 @@ func schemaURL(name string) string {
 	return "https://github.com/outbound-webhooks/outbound/schemas/json/" + name + ".schema.json"
 }
 
-// DecodeEvent checks data against chat.message.v1 and decodes it, in one pass
-// with no generic tree (see eventDecoder). Errors wrap ErrInvalidJSON or
-// ErrSchema, name the failing fields by path ("message.direction: value must be
-// one of \"sent\", \"received\""), are one line and at most MaxErrorLen bytes.
-// The returned Event's timestamp is in UTC.
-func DecodeEvent(data []byte) (Event, error) {
-	return decodeEvent(data)
-}
-
 // DecodeControl validates data against webhook.control.v1 and decodes it, with the
 // same errors as DecodeEvent. Control messages are few, so they go through the
 // validator: the schema's formats (uri, email) and if/then variants stay its job.
