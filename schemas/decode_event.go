@@ -14,8 +14,9 @@ import (
 // over the input: no generic tree, no validator. Each field is held, as it is
 // read, to the rule chat.message.v1.schema.json states for it, with the
 // validator's words for what is wrong. The schema file stays the contract:
-// TestTypedDecodeMatchesSchema and FuzzTypedDecodeMatchesSchema run the
-// validator beside this decoder and require the same verdict and the same value.
+// TestDecodeEventMatchesSchema and FuzzDecodeEventMatchesSchema run the
+// validator beside this decoder and require the same verdict, error and value,
+// and TestEventDecoderReadsTheSchemaFile its limits and pattern.
 //
 // Syntax errors (and duplicate keys) stop the decoding and are ErrInvalidJSON,
 // with the same message the generic parser gives; schema violations are
@@ -67,11 +68,15 @@ func DecodeEvent(data []byte) (Event, error) {
 
 // Words of the validator (see kindMessage) for the rules checked here.
 const (
-	missingMessage        = "missing required field"
-	emptyMessage          = "must not be empty"
-	wantPositive          = "must be > 0"
-	wantNonNegative       = "must be >= 0"
-	wantAtMostMaxSafeInt  = "must be <= 9007199254740991"
+	missingMessage       = "missing required field"
+	emptyMessage         = "must not be empty"
+	wantPositive         = "must be > 0"
+	wantNonNegative      = "must be >= 0"
+	wantAtMostMaxSafeInt = "must be <= 9007199254740991"
+)
+
+// The limits and the timestamp pattern of chat.message.v1.schema.json.
+const (
 	maxTextChars          = 65536
 	maxIDChars            = 256
 	maxSafeInteger        = 1<<53 - 1

@@ -278,6 +278,44 @@ func FuzzDecodeEventMatchesSchema(f *testing.F) {
 	})
 }
 
+// TestEventDecoderReadsTheSchemaFile: the limits and the pattern eventDecoder
+// checks are the ones the schema file states.
+func TestEventDecoderReadsTheSchemaFile(t *testing.T) {
+	raw, err := schemaFiles.ReadFile("json/" + SchemaEvent + ".schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Defs struct {
+			ID         struct{ MaxLength int }
+			Timestamp  struct{ Pattern string }
+			Attachment struct {
+				Properties struct{ Size struct{ Maximum int64 } }
+			}
+			Message struct {
+				Properties struct{ Text struct{ MaxLength int } }
+			}
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	defs := schema.Defs
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"id maxLength", maxIDChars, defs.ID.MaxLength},
+		{"timestamp pattern", eventTimestampPattern, defs.Timestamp.Pattern},
+		{"attachment size maximum", int64(maxSafeInteger), defs.Attachment.Properties.Size.Maximum},
+		{"text maxLength", maxTextChars, defs.Message.Properties.Text.MaxLength},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: eventDecoder has %v, the schema file %v", c.name, c.got, c.want)
+		}
+	}
+}
+
 // TestEventTimestampShape holds isEventTimestampShape to the schema's pattern.
 func TestEventTimestampShape(t *testing.T) {
 	pattern := regexp.MustCompile(eventTimestampPattern)
