@@ -54,16 +54,21 @@ func DecodeEvent(data []byte) (Event, error) {
 		return Event{}, newWireError(ErrSchema, nil, "validating "+what+": "+ErrSchema.Error()+": "+renderFieldErrors(d.errs))
 	}
 	if d.badTime != nil {
-		return Event{}, newWireError(ErrSchema, d.badTime, "validating "+what+": "+ErrSchema.Error()+": message.timestamp: "+d.badTime.Error())
+		return Event{}, badInstant(what, "message.timestamp", d.badTime)
 	}
-	if err := checkIDs(what,
-		idField{"workspace_id", ev.WorkspaceID},
-		idField{"chat.chat_id", ev.Chat.ChatID},
-		idField{"message.message_id", ev.Message.MessageID},
-	); err != nil {
+	if err := checkEventIDs(ev); err != nil {
 		return Event{}, err
 	}
 	return ev, nil
+}
+
+// checkEventIDs holds the ids of a decoded event to CheckID.
+func checkEventIDs(ev Event) error {
+	return checkIDs("event",
+		idField{"workspace_id", ev.WorkspaceID},
+		idField{"chat.chat_id", ev.Chat.ChatID},
+		idField{"message.message_id", ev.Message.MessageID},
+	)
 }
 
 // Words of the validator (see kindMessage) for the rules checked here.

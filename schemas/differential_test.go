@@ -30,13 +30,9 @@ func referenceDecodeEvent(data []byte) (Event, error) {
 	}
 	ev, err := eventFromDoc(doc)
 	if err != nil {
-		return Event{}, newWireError(ErrSchema, err, "validating "+what+": "+ErrSchema.Error()+": message.timestamp: "+err.Error())
+		return Event{}, badInstant(what, "message.timestamp", err)
 	}
-	if err := checkIDs(what,
-		idField{"workspace_id", ev.WorkspaceID},
-		idField{"chat.chat_id", ev.Chat.ChatID},
-		idField{"message.message_id", ev.Message.MessageID},
-	); err != nil {
+	if err := checkEventIDs(ev); err != nil {
 		return Event{}, err
 	}
 	return ev, nil

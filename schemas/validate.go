@@ -185,9 +185,7 @@ func DecodeControl(data []byte) (ControlMessage, error) {
 	}
 	msg, err := controlFromDoc(doc)
 	if err != nil {
-		// The schema has passed: only a timestamp its pattern let through but the
-		// calendar refuses (month 13, February 30) is left.
-		return ControlMessage{}, newWireError(ErrSchema, err, "validating "+what+": "+ErrSchema.Error()+": at: "+err.Error())
+		return ControlMessage{}, badInstant(what, "at", err)
 	}
 	ids := []idField{{"workspace_id", msg.WorkspaceID}}
 	if msg.ID != "" { // optional; the schema refuses an empty one
@@ -243,6 +241,13 @@ func validateDoc(s *jsonschema.Schema, doc any) (err error) {
 		}
 	}()
 	return s.Validate(doc)
+}
+
+// badInstant reports a timestamp that passed the schema (its pattern lets month
+// 13 and February 30 through, and its bound any positive number) but that
+// ParseTimestamp refuses.
+func badInstant(what, field string, err error) error {
+	return newWireError(ErrSchema, err, "validating "+what+": "+ErrSchema.Error()+": "+field+": "+err.Error())
 }
 
 // wireError is the error of every Decode and Validate function: a short one-line
