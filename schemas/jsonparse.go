@@ -11,9 +11,11 @@ import (
 // map[string]any, []any, string, json.Number, bool and nil. It gives the same
 // result and accepts the same inputs as jsonschema.UnmarshalJSON (encoding/json
 // with UseNumber, then nothing but whitespace), which FuzzParseJSON checks, except
-// that it refuses an object with a duplicate key, at a third of the cost: it scans the input once, copies it into one string and slices
-// every key, plain string and number out of that copy instead of allocating each.
-// Strings with escapes or invalid UTF-8 are rare and handed to encoding/json.
+// that it refuses an object with a key twice, at a third of the cost: it scans
+// the input once, copies it into one string and slices every key, plain string
+// and number out of that copy instead of allocating each. Strings with escapes
+// or invalid UTF-8 are rare and handed to encoding/json. Its scanner (the
+// jsonParser methods) is also what eventDecoder reads events with.
 //
 // Decoded strings share the one copy of the input, so a value kept from the
 // result keeps the whole input alive; the input slice itself is not retained.
