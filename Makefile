@@ -39,7 +39,8 @@ vulncheck:
 # is up (golang/go#75804). FUZZTIME=30s runs longer, by the clock.
 .PHONY: fuzz
 FUZZTIME ?= 20000x
-FUZZ_TARGETS := schemas:FuzzParseJSON schemas:FuzzDecodeEvent schemas:FuzzDecodeControl \
+FUZZ_TARGETS := schemas:FuzzParseJSON schemas:FuzzDecodeEvent schemas:FuzzDecodeEventMatchesSchema \
+	schemas:FuzzDecodeControl \
 	control:FuzzApply sink:FuzzRender \
 	windowing:FuzzMessageCodec windowing:FuzzDetailsCodec windowing:FuzzDecodeStored
 fuzz:

@@ -29,7 +29,7 @@ func TestHostileControlMessages(t *testing.T) {
 		{"id with a C1 control", `{"type":"webhook.enable","workspace_id":"ws_1","id":"c\u0085"}`, RejectInvalidID},
 		{"id of 257 bytes", `{"type":"webhook.enable","workspace_id":"ws_1","id":"` + strings.Repeat("i", 257) + `"}`, RejectInvalidID},
 		{"RTL override in a workspace_id is allowed", configure(`"ws\u202e3"`, ``), "applied"},
-		{"duplicate workspace_id: the last, valid one wins", `{"type":"webhook.enable","workspace_id":"ws\u001f","workspace_id":"ws_1"}`, "applied"},
+		{"duplicate workspace_id", `{"type":"webhook.enable","workspace_id":"ws_1","workspace_id":"ws_2"}`, RejectInvalidJSON},
 		{"differently cased Workspace_ID is another field", `{"type":"webhook.enable","Workspace_ID":"ws\u001f","workspace_id":"ws_1"}`, "applied"},
 		{"unknown type", `{"type":"webhook.explode","workspace_id":"ws_1"}`, RejectUnknownType},
 		{"javascript: URL", `{"type":"webhook.configure","workspace_id":"ws_1","url":"javascript:alert(1)","granularity":"1h","enabled":true,"owner_email":"o@example.com"}`, RejectInvalidURL},

@@ -22,7 +22,7 @@
 // message.message_id, message.direction, message.timestamp) and leniently on
 // details (names, phones, emails, texts may be empty, null or absent). Unknown
 // fields are allowed in input events and control messages, for forward
-// compatibility. message.text is limited to 65536 characters (code points). Ids
+// compatibility; a key twice in one object is invalid JSON. message.text is limited to 65536 characters (code points). Ids
 // follow one rule, CheckID: 1 to MaxIDBytes bytes of UTF-8 without control
 // characters or U+FFFD.
 //
@@ -42,9 +42,12 @@
 //
 // # Cost
 //
-// DecodeEvent is on the ingest hot path. The schemas are compiled once, when the
-// package is initialised, with their local $refs inlined; the input is parsed once
-// into the generic form the validator takes, and the Event is built from that same
-// document, so what is decoded is exactly what was validated. The decoders are safe
-// for concurrent use.
+// DecodeEvent is on the ingest hot path: it reads the input once, straight into
+// the Event, and checks chat.message.v1's rules in Go as it goes. The schema file
+// stays the contract: the package's tests run the validator beside DecodeEvent over
+// a corpus and a fuzzer, and require the same verdict, error and value. The other
+// functions validate with the schemas, compiled once, when the package is
+// initialised, with their local $refs inlined; DecodeControl builds the message from
+// the document it validated, so what is decoded is exactly what was validated. The
+// decoders are safe for concurrent use.
 package schemas

@@ -19,9 +19,9 @@ const fullEvent = `{"workspace_id":"ws_1",
             "permalink":"https://app.timelines.ai/permalink/1/"},
  "extra":{"ignored":true}}`
 
-// TestEventFromDocMatchesUnmarshal keeps eventFromDoc, the hot-path decoder, in
-// step with the Event type: on valid inputs it must give what encoding/json gives.
-func TestEventFromDocMatchesUnmarshal(t *testing.T) {
+// TestDecodeEventMatchesUnmarshal keeps DecodeEvent in step with the Event type:
+// on valid inputs it must give what encoding/json gives.
+func TestDecodeEventMatchesUnmarshal(t *testing.T) {
 	tests := []struct {
 		name string
 		json string
@@ -61,7 +61,7 @@ func checkMatchesUnmarshal[T any](t *testing.T, name string, decode func([]byte)
 }
 
 // TestFullEventCoversEveryField fails when Event gains a field that fullEvent does
-// not set, so that TestEventFromDocMatchesUnmarshal keeps covering all of them.
+// not set, so that TestDecodeEventMatchesUnmarshal keeps covering all of them.
 func TestFullEventCoversEveryField(t *testing.T) {
 	var ev Event
 	if err := json.Unmarshal([]byte(fullEvent), &ev); err != nil {

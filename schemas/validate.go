@@ -174,50 +174,27 @@ func schemaURL(name string) string {
 	return "https://github.com/outbound-webhooks/outbound/schemas/json/" + name + ".schema.json"
 }
 
-// DecodeEvent validates data against chat.message.v1 and decodes it. Errors wrap
-// ErrInvalidJSON or ErrSchema, name the failing fields by path
-// ("message.direction: value must be one of \"sent\", \"received\""), are one line
-// and at most MaxErrorLen bytes. The returned Event's timestamp is in UTC.
-func DecodeEvent(data []byte) (Event, error) {
-	return decode(compiled.event, "event", data, eventFromDoc, "message.timestamp", func(ev Event) []idField {
-		return []idField{
-			{"workspace_id", ev.WorkspaceID},
-			{"chat.chat_id", ev.Chat.ChatID},
-			{"message.message_id", ev.Message.MessageID},
-		}
-	})
-}
-
 // DecodeControl validates data against webhook.control.v1 and decodes it, with the
-// same errors as DecodeEvent.
+// same errors as DecodeEvent. Control messages are few, so they go through the
+// validator: the schema's formats (uri, email) and if/then variants stay its job.
 func DecodeControl(data []byte) (ControlMessage, error) {
-	return decode(compiled.control, "control message", data, controlFromDoc, "at", func(msg ControlMessage) []idField {
-		ids := []idField{{"workspace_id", msg.WorkspaceID}}
-		if msg.ID != "" { // optional; the schema refuses an empty one
-			ids = append(ids, idField{"id", msg.ID})
-		}
-		return ids
-	})
-}
-
-// decode is the path of DecodeEvent and DecodeControl: validate data against s,
-// build the value from the validated document (a failure there is reported
-// like a schema error, naming timestampField when the timestamp is at fault),
-// then hold the value's ids to CheckID. what names the kind of record in errors.
-func decode[T any](s *jsonschema.Schema, what string, data []byte, fromDoc func(any) (T, error), timestampField string, ids func(T) []idField) (T, error) {
-	var zero T
-	doc, err := validate(s, what, data)
+	const what = "control message"
+	doc, err := validate(compiled.control, what, data)
 	if err != nil {
-		return zero, err
+		return ControlMessage{}, err
 	}
-	v, err := fromDoc(doc)
+	msg, err := controlFromDoc(doc)
 	if err != nil {
-		return zero, structError(what, err, timestampField)
+		return ControlMessage{}, badInstant(what, "at", err)
 	}
-	if err := checkIDs(what, ids(v)...); err != nil {
-		return zero, err
+	ids := []idField{{"workspace_id", msg.WorkspaceID}}
+	if msg.ID != "" { // optional; the schema refuses an empty one
+		ids = append(ids, idField{"id", msg.ID})
 	}
-	return v, nil
+	if err := checkIDs(what, ids...); err != nil {
+		return ControlMessage{}, err
+	}
+	return msg, nil
 }
 
 // ValidateBundlePayload checks a webhook body against webhook.bundle.v1.
@@ -239,7 +216,7 @@ func validate(s *jsonschema.Schema, what string, data []byte) (any, error) {
 	if err != nil {
 		return nil, newWireError(ErrInvalidJSON, err, "decoding "+what+": "+ErrInvalidJSON.Error()+": "+err.Error())
 	}
-	if err := s.Validate(doc); err != nil {
+	if err := validateDoc(s, doc); err != nil {
 		var verr *jsonschema.ValidationError
 		if !errors.As(err, &verr) {
 			return nil, newWireError(ErrSchema, err, "validating "+what+": "+ErrSchema.Error()+": "+err.Error())
@@ -249,11 +226,28 @@ func validate(s *jsonschema.Schema, what string, data []byte) (any, error) {
 	return doc, nil
 }
 
-// structError reports an error of building the Go value after validation. The
-// schema has already passed, so the only error left is a timestamp its pattern let
-// through but the calendar refuses (month 13, February 30).
-func structError(what string, err error, timestampField string) error {
-	return newWireError(ErrSchema, err, "validating "+what+": "+ErrSchema.Error()+": "+timestampField+": "+err.Error())
+// errValidatorPanicked is the cause of the error validate returns when the
+// validator panics: jsonschema v6.0.3 (the latest) dereferences the nil
+// *big.Rat that big.Rat.SetString returns for a number with an exponent beyond a
+// million (1e10000000) when the schema bounds that number (minimum,
+// exclusiveMinimum...), like an "at" of a control message.
+var errValidatorPanicked = errors.New("a number is beyond what the validator can compare")
+
+// validateDoc is s.Validate, with its panic turned into an error.
+func validateDoc(s *jsonschema.Schema, doc any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errValidatorPanicked
+		}
+	}()
+	return s.Validate(doc)
+}
+
+// badInstant reports a timestamp that passed the schema (its pattern lets month
+// 13 and February 30 through, and its bound any positive number) but that
+// ParseTimestamp refuses.
+func badInstant(what, field string, err error) error {
+	return newWireError(ErrSchema, err, "validating "+what+": "+ErrSchema.Error()+": "+field+": "+err.Error())
 }
 
 // wireError is the error of every Decode and Validate function: a short one-line
@@ -286,6 +280,12 @@ type fieldError struct{ path, msg string }
 func describe(verr *jsonschema.ValidationError, doc any) string {
 	var leaves []fieldError
 	collectLeaves(verr, doc, &leaves)
+	return renderFieldErrors(leaves)
+}
+
+// renderFieldErrors renders field errors as "path: problem; path: problem (+N
+// more)", sorted so that the same input always gives the same message.
+func renderFieldErrors(leaves []fieldError) string {
 	slices.SortFunc(leaves, func(a, b fieldError) int {
 		if c := strings.Compare(a.path, b.path); c != 0 {
 			return c
@@ -323,7 +323,7 @@ func collectLeaves(e *jsonschema.ValidationError, doc any, out *[]fieldError) {
 	switch k := e.ErrorKind.(type) {
 	case *kind.Required:
 		for _, name := range k.Missing {
-			*out = append(*out, fieldError{childPath(path, name), "missing required field"})
+			*out = append(*out, fieldError{childPath(path, name), missingMessage})
 		}
 	case *kind.AdditionalProperties:
 		for _, name := range k.Properties {
@@ -380,8 +380,8 @@ func childPath(parent, name string) string {
 // patternMessages replaces "does not match pattern ..." for the patterns whose
 // meaning is better said in words.
 var patternMessages = map[string]string{
-	`^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:?[0-9]{2})| [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)? [+-][0-9]{4})$`: `not an accepted timestamp (RFC 3339, "2006-01-02T15:04:05+0000", "2006-01-02 15:04:05 +0000", or epoch seconds/milliseconds as a number)`,
-	`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+0000$`:                                                                                      `must be a UTC timestamp like "2021-02-24T16:25:29+0000"`,
+	eventTimestampPattern: `not an accepted timestamp (RFC 3339, "2006-01-02T15:04:05+0000", "2006-01-02 15:04:05 +0000", or epoch seconds/milliseconds as a number)`,
+	`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+0000$`: `must be a UTC timestamp like "2021-02-24T16:25:29+0000"`,
 	`^https?://`:                             "must be an http:// or https:// URL",
 	"^[^\u0000-\u001f\u007f-\u009f\ufffd]*$": idCharsMessage,
 	`^whsec_([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$`: "must be standard base64 (with padding) after the whsec_ prefix",
@@ -391,7 +391,7 @@ var patternMessages = map[string]string{
 func kindMessage(k jsonschema.ErrorKind) string {
 	switch k := k.(type) {
 	case *kind.Type:
-		return "wrong type: got " + k.Got + ", want " + strings.Join(k.Want, " or ")
+		return typeMessage(k.Got, strings.Join(k.Want, " or "))
 	case *kind.Enum:
 		return "value must be " + oneOf(k.Want)
 	case *kind.Const:
@@ -405,14 +405,14 @@ func kindMessage(k jsonschema.ErrorKind) string {
 		return "not a valid " + k.Want
 	case *kind.MinLength:
 		if k.Want == 1 {
-			return "must not be empty"
+			return emptyMessage
 		}
 		return fmt.Sprintf("too short: %d characters, want at least %d", k.Got, k.Want)
 	case *kind.MaxLength:
-		return fmt.Sprintf("too long: %d characters, want at most %d", k.Got, k.Want)
+		return tooLongMessage(k.Got, k.Want)
 	case *kind.MinItems:
 		if k.Want == 1 {
-			return "must not be empty"
+			return emptyMessage
 		}
 		return fmt.Sprintf("too few items: %d, want at least %d", k.Got, k.Want)
 	case *kind.Minimum:
@@ -424,6 +424,12 @@ func kindMessage(k jsonschema.ErrorKind) string {
 	default:
 		return "violates " + strings.Join(k.KeywordPath(), "/")
 	}
+}
+
+func typeMessage(got, want string) string { return "wrong type: got " + got + ", want " + want }
+
+func tooLongMessage(got, want int) string {
+	return fmt.Sprintf("too long: %d characters, want at most %d", got, want)
 }
 
 func oneOf(values []any) string {

@@ -668,3 +668,13 @@ func TestReadmeExamples(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestHugeExponentIsASchemaViolation: the validator panics on a bounded number
+// that big.Rat cannot read (see errValidatorPanicked); a record must get an
+// error, not take the worker down.
+func TestHugeExponentIsASchemaViolation(t *testing.T) {
+	_, err := DecodeControl([]byte(`{"type":"webhook.disable","workspace_id":"ws_1","at":1e10000000}`))
+	checkWireError(t, err, ErrSchema, "validating control message: schema violation: ")
+	_, err = DecodeEvent([]byte(`{"workspace_id":"w","whatsapp_account":{},"chat":{"chat_id":"c"},"message":{"message_id":"m","direction":"sent","timestamp":1e10000000}}`))
+	checkWireError(t, err, ErrSchema, "validating event: schema violation: message.timestamp: ")
+}
