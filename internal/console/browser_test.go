@@ -353,7 +353,8 @@ func TestWorkspacePageInABrowser(t *testing.T) {
 			}
 			return n >= 105
 		})
-		p.open("/w/ws_busy")
+		// The chart counts every delivery, not only the 100 the log keeps.
+		p.waitFor("/w/ws_busy", "#chart-legend", "deliveries (105)")
 		p.screenshot("workspace")
 		dir := t.TempDir()
 		progress := chromedp.BrowserEvents(p.ctx, browser.DownloadProgress)

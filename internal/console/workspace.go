@@ -141,7 +141,11 @@ func (c *Console) load(ctx context.Context, r *http.Request, sc scope, ws string
 		return nil, err
 	}
 	v.Logged = len(reqs)
-	v.Chart = hourly(reqs, now)
+	hours, err := c.cfg.Logs.Hours(ctx, ws, now, chartHours)
+	if err != nil {
+		return nil, err
+	}
+	v.Chart = hourly(hours)
 	v.Requests = webhooklog.NewRequestLog(ws, reqs[:min(len(reqs), shownRequests)]).Requests
 	v.NextDue = c.nextDue(wh.Granularity, now)
 	if sc.Operator && c.cfg.Key != "" {
