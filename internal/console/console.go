@@ -69,6 +69,7 @@ type Console struct {
 	pages      map[string]*template.Template
 	mux        *http.ServeMux
 	partitions partitionCount
+	signIns    *signInLimiter
 }
 
 // New validates cfg, fills its defaults and returns a Console.
@@ -93,7 +94,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Console{cfg: cfg, sign: signer{key: []byte(cfg.Key)}, pages: map[string]*template.Template{}}
+	c := &Console{cfg: cfg, sign: signer{key: []byte(cfg.Key)}, pages: map[string]*template.Template{}, signIns: newSignInLimiter()}
 	if cfg.Key == "" {
 		k, err := randomKey()
 		if err != nil {
