@@ -33,13 +33,16 @@ var (
 	retryLua string
 	//go:embed lua/drop.lua
 	dropLua string
+	// waitingLua is prepended to the scripts that change what waits.
+	//go:embed lua/waiting.lua
+	waitingLua string
 
-	appendScript = redis.NewScript(appendLua)
-	sealScript   = redis.NewScript(sealLua)
+	appendScript = redis.NewScript(waitingLua + appendLua)
+	sealScript   = redis.NewScript(waitingLua + sealLua)
 	claimScript  = redis.NewScript(claimLua)
-	ackScript    = redis.NewScript(ackLua)
+	ackScript    = redis.NewScript(waitingLua + ackLua)
 	retryScript  = redis.NewScript(retryLua)
-	dropScript   = redis.NewScript(dropLua)
+	dropScript   = redis.NewScript(waitingLua + dropLua)
 )
 
 // sep joins the parts of chat refs and window members.
@@ -192,6 +195,7 @@ func (k keys) bundle(member string) string { return string(k) + "b:" + member }
 func (k keys) window(member string) string { return string(k) + "w:" + member }
 func (k keys) chat(chat string) string     { return string(k) + "c:" + chat } // sealed mark, open window
 func (k keys) seen(chat string) string     { return string(k) + "s:" + chat } // message ids, granularity none
+func (k keys) waiting() string             { return string(k) + "waiting" }   // per workspace: open windows, queued bundles
 
 func chatRef(workspace, chat string) string { return workspace + sep + chat }
 
@@ -352,7 +356,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		args = append(args, ref, st.sealed, st.os, st.oe, st.og, st.oep)
 	}
 	args = append(args, groups...)
-	res, err := appendScript.Run(ctx, s.cfg.Redis, keys, args...).Int64Slice()
+	res, err := appendScript.Run(ctx, s.cfg.Redis, append(keys, k.waiting()), args...).Int64Slice()
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -383,7 +387,7 @@ func (s *Store) Seal(ctx context.Context, partition int, upTo time.Time, limit i
 		keys = append(keys, k.window(member), k.bundle(member), k.queue(chat), k.chat(chat))
 		args = append(args, member, chat, parts[4])
 	}
-	n, err := sealScript.Run(ctx, s.cfg.Redis, keys, args...).Int()
+	n, err := sealScript.Run(ctx, s.cfg.Redis, append(keys, k.waiting()), args...).Int()
 	return n, wrapSeal(partition, err)
 }
 
@@ -549,7 +553,7 @@ func bundleID(parts ...string) string {
 // chat's next bundle go. An ack whose lease was lost meanwhile is a no-op.
 func (s *Store) Ack(ctx context.Context, c Claimed) error {
 	k := s.keys(c.partition)
-	err := ackScript.Run(ctx, s.cfg.Redis, []string{k.ready(), k.queue(c.chat), k.bundle(c.member)},
+	err := ackScript.Run(ctx, s.cfg.Redis, []string{k.ready(), k.queue(c.chat), k.bundle(c.member), k.waiting()},
 		c.chat, c.member, s.cfg.Clock.Now().UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("acknowledging bundle %s: %w", c.ID, err)
@@ -580,6 +584,43 @@ func (s *Store) Pending(ctx context.Context, partition int) (windows, chats int6
 		return 0, 0, fmt.Errorf("counting pending windows of partition %d: %w", partition, err)
 	}
 	return w.Val(), c.Val(), nil
+}
+
+// Waiting is what a workspace has pending in the windowing stage.
+type Waiting struct {
+	Windows int // open windows, not yet sealed
+	Bundles int // sealed bundles (or single messages) queued for delivery
+}
+
+// Waiting counts workspace's open windows and queued bundles over partitions
+// 0..partitions-1 with one pipelined read: every script that opens, seals,
+// delivers or drops keeps the per-partition counts (lua/waiting.lua).
+func (s *Store) Waiting(ctx context.Context, partitions int, workspace string) (Waiting, error) {
+	var w Waiting
+	if partitions <= 0 {
+		return w, nil
+	}
+	pipe := s.cfg.Redis.Pipeline()
+	cmds := make([]*redis.SliceCmd, partitions)
+	for p := range partitions {
+		cmds[p] = pipe.HMGet(ctx, s.keys(p).waiting(), "w"+workspace, "b"+workspace)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Waiting{}, fmt.Errorf("counting what %s has waiting: %w", workspace, err)
+	}
+	for _, c := range cmds {
+		v := c.Val() // nil for an absent field: none waiting
+		windows, _ := v[0].(string)
+		bundles, _ := v[1].(string)
+		w.Windows += atoi(windows)
+		w.Bundles += atoi(bundles)
+	}
+	return w, nil
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // DropWorkspace removes the workspace's open windows and queued bundles from one
@@ -640,7 +681,7 @@ func (s *Store) dropWorkspace(ctx context.Context, partition int, workspace stri
 			args = append(args, m)
 		}
 	}
-	n, err := dropScript.Run(ctx, s.cfg.Redis, keys, args...).Int64Slice()
+	n, err := dropScript.Run(ctx, s.cfg.Redis, append(keys, k.waiting()), args...).Int64Slice()
 	if err != nil {
 		return 0, 0, err
 	}

@@ -451,6 +451,71 @@ func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
 	}
 }
 
+// TestWaitingFollowsSealsDeliveriesAndDrops checks the per-workspace counts
+// that the workspace page shows, over two partitions, through every script
+// that opens, seals, delivers or drops.
+func TestWaitingFollowsSealsDeliveriesAndDrops(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := clockwork.NewFakeClockAt(base)
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	want := func(ws string, w Waiting) {
+		t.Helper()
+		got, err := s.Waiting(ctx, 2, ws)
+		if err != nil || got != w {
+			t.Fatalf("Waiting(%s) = %+v, %v; want %+v", ws, got, err, w)
+		}
+	}
+	batch := []Entry{
+		entry(0, "ws", "c1", "a", base, webhook.H1), entry(1, "ws", "c2", "b", base, webhook.H1),
+		entry(2, "ws", "c1", "a2", base.Add(time.Minute), webhook.H1), // same window as a
+		entry(3, "ws", "c3", "c", base, webhook.None), entry(4, "ws", "c3", "d", base, webhook.None),
+		entry(5, "ws2", "c1", "e", base, webhook.None),
+	}
+	mustAppend(t, s, 0, batch...)
+	mustAppend(t, s, 1, entry(0, "ws", "c4", "f", base, webhook.H1))
+	want("ws", Waiting{Windows: 3, Bundles: 2})
+	want("ws2", Waiting{Bundles: 1})
+	mustAppend(t, s, 0, batch...) // a replay counts nothing twice
+	want("ws", Waiting{Windows: 3, Bundles: 2})
+
+	clk.Advance(2 * time.Hour)
+	if n, err := s.Seal(ctx, 0, clk.Now(), 100); err != nil || n != 2 {
+		t.Fatalf("Seal = %d, %v; want 2", n, err)
+	}
+	want("ws", Waiting{Windows: 1, Bundles: 4})
+
+	claimed, err := s.Claim(ctx, 0, 10, time.Minute, 0, nil)
+	if err != nil || len(claimed) != 4 { // heads of c1, c2, c3 and ws2's c1
+		t.Fatalf("Claim = %d bundles, %v; want 4", len(claimed), err)
+	}
+	for _, c := range claimed {
+		if c.Workspace == "ws" && c.ChatID == "c3" {
+			if err := s.Retry(ctx, c, clk.Now()); err != nil { // a retry still waits
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := s.Ack(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Ack(ctx, c); err != nil { // a stale ack counts nothing
+			t.Fatal(err)
+		}
+	}
+	want("ws", Waiting{Windows: 1, Bundles: 2})
+	want("ws2", Waiting{})
+
+	if _, _, err := s.DropWorkspace(ctx, 0, "ws"); err != nil {
+		t.Fatal(err)
+	}
+	want("ws", Waiting{Windows: 1})
+	if w, b, err := s.DropWorkspace(ctx, 1, "ws"); err != nil || w != 1 || b != 0 {
+		t.Fatalf("DropWorkspace(1) = %d windows, %d bundles, %v; want 1, 0", w, b, err)
+	}
+	want("ws", Waiting{})
+}
+
 func TestClaimHonoursPerWorkspaceHeadroom(t *testing.T) {
 	now := utc("2024-01-01T00:00:00Z")
 	s := newTestStore(t, clockwork.NewFakeClockAt(now))

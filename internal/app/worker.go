@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -106,6 +107,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		return nil, err
 	}
 	if w.console, err = console.New(console.Config{Redis: w.rdb, Publisher: w.publisher, Logs: w.logs,
+		Store: w.store, Partitions: w.eventsPartitions,
 		AdminToken: cfg.AdminToken, Key: cfg.ConsoleKey, PublicURL: cfg.PublicURL, Guard: &guard,
 		TimeScale: cfg.TimeScale, Grace: cfg.Grace, Logger: log.Named("console")}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -113,6 +115,26 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	w.changes = w.registry.Subscribe()
 	w.metrics = newMetrics(w)
 	return w, nil
+}
+
+// eventsPartitions counts the events topic's partitions: the windowing stage
+// keeps its per-workspace counts per partition, and the console sums them.
+func (w *Worker) eventsPartitions(ctx context.Context) (int, error) {
+	client := &kafka.Client{Addr: kafka.TCP(w.cfg.Brokers...), Transport: w.kafka.Transport()}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{w.cfg.EventsTopic}})
+	if err != nil {
+		return 0, fmt.Errorf("reading the metadata of %s: %w", w.cfg.EventsTopic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != w.cfg.EventsTopic {
+			continue
+		}
+		if t.Error != nil {
+			return 0, fmt.Errorf("reading the metadata of %s: %w", w.cfg.EventsTopic, t.Error)
+		}
+		return len(t.Partitions), nil
+	}
+	return 0, fmt.Errorf("reading the metadata of %s: the topic is missing", w.cfg.EventsTopic)
 }
 
 // pageLink makes the owner link that auto-disable emails carry, when the

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,9 +185,22 @@ func TestWorkspacePageInABrowser(t *testing.T) {
 	c := apptest.NewCluster(t, 2)
 	recv := apptest.NewReceiver(t)
 	recv.FailFor("ws_failing")
+	// ws_held's receiver holds every request until the test lets it answer,
+	// so that its bundles wait where the page can count them.
+	release := make(chan struct{})
+	held := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(func() { letGo(); held.Close() })
 	c.Publish(apptest.Configure("ws_shop", recv.Srv.URL+"/ws_shop", "none"),
 		apptest.Configure("ws_failing", recv.Srv.URL+"/ws_failing", "none"),
-		apptest.Configure("ws_busy", recv.Srv.URL+"/ws_busy", "none"))
+		apptest.Configure("ws_busy", recv.Srv.URL+"/ws_busy", "none"),
+		apptest.Configure("ws_held", held.URL+"/ws_held", "none"))
 	w, err := app.New(app.Config{Brokers: c.Brokers, RedisURL: c.RedisURL, GroupID: c.Group,
 		EventsTopic: c.Events, ControlTopic: c.Control, DLQTopic: c.DLQ, SessionTimeout: 6 * time.Second,
 		// Receivers are on loopback; the time scale makes backoff take
@@ -293,6 +307,22 @@ func TestWorkspacePageInABrowser(t *testing.T) {
 		p.waitFor("/w/ws_shop", "#activity", "enabled")
 	})
 
+	t.Run("bundles waiting", func(t *testing.T) {
+		p.t = t
+		var held []kafka.Message
+		for i := range 3 {
+			held = append(held, apptest.Event("ws_held", "chat-h", fmt.Sprintf("h%d", i), time.Now()))
+		}
+		if err := kw.WriteMessages(context.Background(), held...); err != nil {
+			t.Fatal(err)
+		}
+		// The first is being delivered, the others queue behind it.
+		p.waitFor("/w/ws_held", "#waiting", "3 queued for delivery")
+		p.screenshot("waiting")
+		letGo()
+		p.waitFor("/w/ws_held", "#waiting", "0 queued for delivery")
+	})
+
 	t.Run("a failing receiver reaches auto-disable", func(t *testing.T) {
 		p.t = t
 		p.waitFor("/w/ws_failing", "#state", "Auto-disabled")
@@ -323,7 +353,8 @@ func TestWorkspacePageInABrowser(t *testing.T) {
 			}
 			return n >= 105
 		})
-		p.open("/w/ws_busy")
+		// The chart counts every delivery, not only the 100 the log keeps.
+		p.waitFor("/w/ws_busy", "#chart-legend", "deliveries (105)")
 		p.screenshot("workspace")
 		dir := t.TempDir()
 		progress := chromedp.BrowserEvents(p.ctx, browser.DownloadProgress)

@@ -18,8 +18,10 @@ const (
 	chartW, chartH = 480, 140
 	chartTop       = 10
 	chartBottom    = 120 // the baseline; hour labels go below it
-	slotW          = float64(chartW) / 24
 )
+
+// chartHours is how many hours the chart draws.
+const chartHours = 24
 
 // chart is the last 24 hours of attempts, one slot per hour, oldest first.
 type chart struct {
@@ -27,9 +29,6 @@ type chart struct {
 	Deliveries, Errors int
 	Max                int
 	W, H, Baseline     int
-	From, To           time.Time
-	Covered            bool // the request log reaches back 24h
-	OldestLogged       time.Time
 	Summary            string
 }
 
@@ -41,45 +40,27 @@ type slot struct {
 	Title                string
 }
 
-// hourly counts the request log's attempts per hour over the 24 hours up to
-// now: a 2xx answer is a delivery, anything else an error. The log keeps the
-// 100 most recent attempts, so a busy webhook's chart covers less than 24
-// hours; Covered says whether it does.
-func hourly(reqs []webhooklog.Request, now time.Time) chart {
-	to := now.UTC().Truncate(time.Hour).Add(time.Hour)
-	ch := chart{W: chartW, H: chartH, Baseline: chartBottom, From: to.Add(-24 * time.Hour), To: to, Covered: true}
-	var ok, failed [24]int
-	for _, q := range reqs {
-		i := int(q.At.Sub(ch.From) / time.Hour)
-		if q.At.Before(ch.From) || i >= 24 {
-			continue
-		}
-		if q.Error == "" && q.Response != nil && q.Response.Status/100 == 2 {
-			ok[i]++
-			ch.Deliveries++
-		} else {
-			failed[i]++
-			ch.Errors++
-		}
-	}
-	if len(reqs) == webhooklog.RequestsSize {
-		ch.OldestLogged = reqs[len(reqs)-1].At
-		ch.Covered = !ch.OldestLogged.After(ch.From)
-	}
-	for i := range 24 {
-		ch.Max = max(ch.Max, ok[i]+failed[i])
+// hourly draws the workspace's hourly counts (webhooklog.Log.Hours), which
+// hold every attempt however busy the webhook: a 2xx answer is a delivery,
+// anything else an error.
+func hourly(hours []webhooklog.Hour) chart {
+	ch := chart{W: chartW, H: chartH, Baseline: chartBottom}
+	for _, h := range hours {
+		ch.Deliveries += h.Delivered
+		ch.Errors += h.Failed
+		ch.Max = max(ch.Max, h.Delivered+h.Failed)
 	}
 	scale := float64(chartBottom-chartTop) / float64(max(ch.Max, 1))
-	for i := range 24 {
-		start := ch.From.Add(time.Duration(i) * time.Hour)
+	slotW := float64(chartW) / float64(len(hours))
+	for i, h := range hours {
 		s := slot{X: float64(i)*slotW + 1, W: slotW - 2, LabelX: float64(i)*slotW + slotW/2,
-			Title: fmt.Sprintf("%s–%s UTC: %d delivered, %d failed", start.Format("15:04"), start.Add(time.Hour).Format("15:04"), ok[i], failed[i])}
-		s.OKH = float64(ok[i]) * scale
+			Title: fmt.Sprintf("%s–%s UTC: %d delivered, %d failed", h.Start.Format("15:04"), h.Start.Add(time.Hour).Format("15:04"), h.Delivered, h.Failed)}
+		s.OKH = float64(h.Delivered) * scale
 		s.OKY = chartBottom - s.OKH
-		s.ErrH = float64(failed[i]) * scale
+		s.ErrH = float64(h.Failed) * scale
 		s.ErrY = s.OKY - s.ErrH
-		if start.Hour()%6 == 0 {
-			s.Label = start.Format("15h")
+		if h.Start.Hour()%6 == 0 {
+			s.Label = h.Start.Format("15h")
 		}
 		ch.Slots = append(ch.Slots, s)
 	}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/sink"
+	"github.com/outbound-webhooks/outbound/windowing"
 )
 
 //go:embed templates/*.html
@@ -25,7 +27,8 @@ var templateFS embed.FS
 //go:embed assets
 var assetFS embed.FS
 
-// Config configures a Console. Redis, Publisher and Logs are required.
+// Config configures a Console. Redis, Publisher, Logs, Store and Partitions
+// are required.
 type Config struct {
 	// Redis holds the control materialisation, the sink's health and the logs.
 	Redis redis.UniversalClient
@@ -33,6 +36,10 @@ type Config struct {
 	Publisher *control.Publisher
 	// Logs are the webhooks' activity and request logs.
 	Logs *webhooklog.Log
+	// Store counts what a workspace has waiting, kept per events partition;
+	// Partitions says how many partitions the events topic has.
+	Store      *windowing.Store
+	Partitions func(context.Context) (int, error)
 	// AdminToken signs operators in; empty: only owner links open the page.
 	AdminToken string
 	// Key signs sessions, owner links and CSRF tokens; empty: a random key per
@@ -57,16 +64,18 @@ type Config struct {
 // Console serves the pages. It is an http.Handler meant for `/` of the
 // worker's HTTP server.
 type Console struct {
-	cfg   Config
-	sign  signer
-	pages map[string]*template.Template
-	mux   *http.ServeMux
+	cfg        Config
+	sign       signer
+	pages      map[string]*template.Template
+	mux        *http.ServeMux
+	partitions partitionCount
+	signIns    *signInLimiter
 }
 
 // New validates cfg, fills its defaults and returns a Console.
 func New(cfg Config) (*Console, error) {
-	if cfg.Redis == nil || cfg.Publisher == nil || cfg.Logs == nil {
-		return nil, errors.New("configuring the console: Redis, Publisher and Logs are required")
+	if cfg.Redis == nil || cfg.Publisher == nil || cfg.Logs == nil || cfg.Store == nil || cfg.Partitions == nil {
+		return nil, errors.New("configuring the console: Redis, Publisher, Logs, Store and Partitions are required")
 	}
 	if cfg.PublicURL != "" {
 		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -85,7 +94,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Console{cfg: cfg, sign: signer{key: []byte(cfg.Key)}, pages: map[string]*template.Template{}}
+	c := &Console{cfg: cfg, sign: signer{key: []byte(cfg.Key)}, pages: map[string]*template.Template{}, signIns: newSignInLimiter()}
 	if cfg.Key == "" {
 		k, err := randomKey()
 		if err != nil {

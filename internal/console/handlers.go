@@ -32,6 +32,10 @@ func (c *Console) signIn(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localPath(r.PostFormValue("next"))
+	if no := c.signIns.allow(clientAddr(r), c.cfg.Now()); no != nil {
+		c.refuseSignIn(rw, r, no, next)
+		return
+	}
 	if c.cfg.AdminToken == "" || !SameToken(r.PostFormValue("token"), c.cfg.AdminToken) {
 		c.render(rw, r, http.StatusUnauthorized, "signin.html", view{Title: "Sign in",
 			SignIn: &signInView{Next: next, Error: "That is not the admin token.", Off: c.cfg.AdminToken == ""}})

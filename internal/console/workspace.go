@@ -16,6 +16,7 @@ import (
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/sink"
 	"github.com/outbound-webhooks/outbound/webhook"
+	"github.com/outbound-webhooks/outbound/windowing"
 )
 
 // maxErrors is the sink's tolerance, as the spec states it: more than 10
@@ -62,6 +63,9 @@ type workspaceView struct {
 	Health sink.Health
 	// InBackoff is true while the next attempt waits for Health.BackoffUntil.
 	InBackoff bool
+	// Waiting is nil when the count could not be read (Kafka did not say how
+	// many partitions to read).
+	Waiting   *windowing.Waiting
 	MaxErrors int
 	Pending   bool
 
@@ -126,6 +130,9 @@ func (c *Console) load(ctx context.Context, r *http.Request, sc scope, ws string
 		return nil, err
 	}
 	v.InBackoff = wh.Enabled && v.Health.ConsecutiveErrors > 0 && v.Health.BackoffUntil.After(now)
+	if v.Waiting, err = c.waiting(ctx, ws); err != nil {
+		return nil, err
+	}
 	if v.Activity, err = c.cfg.Logs.Activity(ctx, ws); err != nil {
 		return nil, err
 	}
@@ -134,7 +141,11 @@ func (c *Console) load(ctx context.Context, r *http.Request, sc scope, ws string
 		return nil, err
 	}
 	v.Logged = len(reqs)
-	v.Chart = hourly(reqs, now)
+	hours, err := c.cfg.Logs.Hours(ctx, ws, now, chartHours)
+	if err != nil {
+		return nil, err
+	}
+	v.Chart = hourly(hours)
 	v.Requests = webhooklog.NewRequestLog(ws, reqs[:min(len(reqs), shownRequests)]).Requests
 	v.NextDue = c.nextDue(wh.Granularity, now)
 	if sc.Operator && c.cfg.Key != "" {

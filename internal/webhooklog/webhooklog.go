@@ -4,7 +4,8 @@
 // 100 most recent requests with the request sent and response received). Both
 // are newest first, and bounded: a body is kept up to MaxBody, the request log
 // up to Config.MaxRequestBytes, and both expire Config.TTL after their last
-// write.
+// write. Beside them, every attempt is counted in its hour (delivered or
+// failed) for HoursKept, however many the request log has let go.
 package webhooklog
 
 import (
@@ -14,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -94,6 +96,16 @@ func (a Activity) Describe() string {
 	return strings.Join(parts, ", ")
 }
 
+// HoursKept is how long the count of one hour's attempts lives past the
+// hour's start: the page draws the last 24 hours.
+const HoursKept = 25 * time.Hour
+
+// Hour counts a workspace's attempts in the hour from Start.
+type Hour struct {
+	Start             time.Time
+	Delivered, Failed int
+}
+
 // Request is one HTTP attempt, as sent and as answered.
 type Request struct {
 	At         time.Time `json:"at"`
@@ -112,6 +124,11 @@ type Request struct {
 	BodySize      int       `json:"request_body_size,omitempty"`
 	Response      *Response `json:"response,omitempty"`
 	Error         string    `json:"error,omitempty"`
+}
+
+// Delivered reports whether the attempt delivered: the receiver answered 2xx.
+func (r Request) Delivered() bool {
+	return r.Error == "" && r.Response != nil && r.Response.Status/100 == 2
 }
 
 // Response is what the receiver answered, the body read up to a cap.
@@ -250,13 +267,37 @@ func (l *Log) queue(ctx context.Context, pipe redis.Pipeliner, workspace, log st
 // send in the same round trip (the sink records a delivery's outcome with them).
 // All of a workspace's keys share one hash slot.
 func (l *Log) Queue(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request, a Activity) error {
-	if err := l.queue(ctx, pipe, workspace, "requests", RequestsSize, l.cfg.MaxRequestBytes, r.bounded()); err != nil {
+	if err := l.queueRequest(ctx, pipe, workspace, r); err != nil {
 		return fmt.Errorf("encoding request of %s: %w", workspace, err)
 	}
 	if err := l.queue(ctx, pipe, workspace, "activity", ActivitySize, 0, a.bounded()); err != nil {
 		return fmt.Errorf("encoding activity of %s: %w", workspace, err)
 	}
 	return nil
+}
+
+// queueRequest adds r to the request log and to its hour's count on pipe.
+func (l *Log) queueRequest(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request) error {
+	if err := l.queue(ctx, pipe, workspace, "requests", RequestsSize, l.cfg.MaxRequestBytes, r.bounded()); err != nil {
+		return err
+	}
+	start := r.At.UTC().Truncate(time.Hour)
+	// An attempt of an hour no longer kept counts nowhere (an old entry
+	// replayed, a test's fixed date).
+	if ttl := time.Until(start.Add(HoursKept)); ttl > 0 {
+		key := l.hourKey(workspace, start)
+		field := "failed"
+		if r.Delivered() {
+			field = "delivered"
+		}
+		pipe.HIncrBy(ctx, key, field, 1)
+		pipe.Expire(ctx, key, ttl)
+	}
+	return nil
+}
+
+func (l *Log) hourKey(workspace string, start time.Time) string {
+	return l.key(workspace, "hour:"+strconv.FormatInt(start.Unix(), 10))
 }
 
 // bounded returns r with its bodies cut to MaxBody and its error to MaxDetail.
@@ -305,7 +346,7 @@ func (l *Log) RecordActivity(ctx context.Context, workspace string, a Activity) 
 // RecordRequest adds an attempt to the workspace's request log.
 func (l *Log) RecordRequest(ctx context.Context, workspace string, r Request) error {
 	err := l.exec(ctx, func(pipe redis.Pipeliner) error {
-		return l.queue(ctx, pipe, workspace, "requests", RequestsSize, l.cfg.MaxRequestBytes, r.bounded())
+		return l.queueRequest(ctx, pipe, workspace, r)
 	})
 	if err != nil {
 		return fmt.Errorf("recording request of %s: %w", workspace, err)
@@ -353,6 +394,30 @@ func (l *Log) Requests(ctx context.Context, workspace string) ([]Request, error)
 	out, err := list[Request](ctx, l.cfg.Redis, l.key(workspace, "requests"))
 	if err != nil {
 		return nil, fmt.Errorf("reading requests of %s: %w", workspace, err)
+	}
+	return out, nil
+}
+
+// Hours returns the counts of the n hours up to the one holding now, oldest
+// first, in one round trip (a workspace's keys share a slot).
+func (l *Log) Hours(ctx context.Context, workspace string, now time.Time, n int) ([]Hour, error) {
+	first := now.UTC().Truncate(time.Hour).Add(-time.Duration(n-1) * time.Hour)
+	pipe := l.cfg.Redis.Pipeline()
+	cmds := make([]*redis.SliceCmd, n)
+	for i := range n {
+		cmds[i] = pipe.HMGet(ctx, l.hourKey(workspace, first.Add(time.Duration(i)*time.Hour)), "delivered", "failed")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("reading the hourly counts of %s: %w", workspace, err)
+	}
+	out := make([]Hour, n)
+	for i, c := range cmds {
+		v := c.Val() // nil for a field, or an hour, with nothing counted
+		delivered, _ := v[0].(string)
+		failed, _ := v[1].(string)
+		out[i] = Hour{Start: first.Add(time.Duration(i) * time.Hour)}
+		out[i].Delivered, _ = strconv.Atoi(delivered)
+		out[i].Failed, _ = strconv.Atoi(failed)
 	}
 	return out, nil
 }

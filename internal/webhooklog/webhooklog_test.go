@@ -3,6 +3,7 @@ package webhooklog_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,67 @@ func TestRequestLogStaysUnderItsByteCap(t *testing.T) {
 		if ttl, err := rdb.TTL(ctx, k).Result(); err != nil || ttl <= 0 || ttl > time.Hour {
 			t.Errorf("TTL of %s = %s (%v), want up to an hour", k, ttl, err)
 		}
+	}
+}
+
+// Every attempt counts in its hour, far beyond the 100 the request log keeps,
+// through the sink's path (Queue) as through RecordRequest, and the counts
+// expire once the chart no longer draws their hour.
+func TestEveryAttemptCountsInItsHour(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.KeyPrefix()
+	l := webhooklog.New(rdb, prefix)
+	now := time.Now()
+	delivered := webhooklog.Request{At: now, Response: &webhooklog.Response{Status: 204}}
+	for range 150 {
+		pipe := rdb.Pipeline()
+		if err := l.Queue(ctx, pipe, "ws", delivered, webhooklog.Activity{Action: webhooklog.ActionDelivered}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failures := []webhooklog.Request{
+		{At: now.Add(-time.Hour), Response: &webhooklog.Response{Status: 500}, Error: "HTTP 500"},
+		{At: now.Add(-time.Hour), Error: "connection refused"},
+		{At: now.Add(-time.Hour), Response: &webhooklog.Response{Status: 302}, Error: "HTTP 302"},
+		{At: now.Add(-30 * time.Hour), Error: "too old to be drawn"},
+	}
+	for _, r := range failures {
+		if err := l.RecordRequest(ctx, "ws", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hours, err := l.Hours(ctx, "ws", now, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, before := hours[23], hours[22]
+	if len(hours) != 24 || !last.Start.Equal(now.UTC().Truncate(time.Hour)) || last.Delivered != 150 || last.Failed != 0 ||
+		before.Delivered != 0 || before.Failed != 3 {
+		t.Fatalf("the last two of %d hours: %+v, %+v; want 150 delivered this hour, 3 failed the hour before", len(hours), before, last)
+	}
+	total := 0
+	for _, h := range hours {
+		total += h.Delivered + h.Failed
+	}
+	if total != 153 {
+		t.Errorf("%d attempts over 24 hours, want 153", total)
+	}
+	if q, _ := l.Requests(ctx, "ws"); len(q) != webhooklog.RequestsSize {
+		t.Errorf("the request log holds %d, want %d", len(q), webhooklog.RequestsSize)
+	}
+	hourKey := func(at time.Time) string {
+		return webhooklog.WorkspaceKey(prefix, "ws", "hour:"+strconv.FormatInt(at.UTC().Truncate(time.Hour).Unix(), 10))
+	}
+	for _, k := range []string{hourKey(now), hourKey(now.Add(-time.Hour))} {
+		if ttl, err := rdb.TTL(ctx, k).Result(); err != nil || ttl <= 23*time.Hour || ttl > webhooklog.HoursKept {
+			t.Errorf("TTL of %s = %s (%v), want what is left of %s after its hour's start", k, ttl, err, webhooklog.HoursKept)
+		}
+	}
+	if n, err := rdb.Exists(ctx, hourKey(now.Add(-30*time.Hour))).Result(); err != nil || n != 0 {
+		t.Errorf("an attempt 30 hours old made a count (%d, %v)", n, err)
 	}
 }

@@ -20,6 +20,7 @@
 -- Records at or below the watermark were applied before (a replay after a crash, a
 -- stale buffer after a rebalance, a zombie consumer): they are skipped, so the
 -- batch is idempotent as a whole.
+-- The last key is the waiting hash (waiting.lua).
 local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[2]) <= wm then return {0, 0} end
 local K = {}
@@ -61,6 +62,7 @@ for i = a + 1, #ARGV, 12 do
         redis.call('HSET', b, id, data, '\0d', det)
         if isnew == '1' then redis.call('HSET', b, '\0n', '1') end
         redis.call('RPUSH', key('q' .. chat), member)
+        waiting('b', chat, 1)
         redis.call('ZADD', KEYS[3], 'NX', now, chat)
         applied = applied + 1
       end
@@ -90,7 +92,9 @@ for i = a + 1, #ARGV, 12 do
           written[w] = det
         end
         if isnew == '1' then redis.call('HSET', w, '\0n', '1') end
-        if redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1 and start >= tonumber(st[2] or '0') then
+        local opened = redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1
+        if opened then waiting('w', chat, 1) end
+        if opened and start >= tonumber(st[2] or '0') then
           redis.call('HSET', c, 'os', string.format('%d', start), 'oe', string.format('%d', wend), 'og', gname, 'oep', epoch)
         end
         applied = applied + 1

@@ -8,6 +8,7 @@
 -- queue no longer holds what the caller read (a seal or an ack ran between): the
 -- caller reads again. A bundle being delivered right now is dropped too; its ack
 -- then finds another head and changes nothing.
+-- The last key is the waiting hash (waiting.lua).
 local nw = tonumber(ARGV[1])
 local chats = {}
 local a, k = 2 + nw, 3 + nw
@@ -27,6 +28,7 @@ local windows, bundles = 0, 0
 for i = 1, nw do
   if redis.call('ZREM', KEYS[1], ARGV[1 + i]) == 1 then
     redis.call('DEL', KEYS[2 + i])
+    waiting('w', ARGV[1 + i], -1)
     windows = windows + 1
   end
 end
@@ -35,6 +37,7 @@ for _, c in ipairs(chats) do
     redis.call('DEL', KEYS[c.keys + i - 1])
   end
   bundles = bundles + c.n
+  waiting('b', c.chat, -c.n)
   redis.call('DEL', c.q)
   redis.call('ZREM', KEYS[2], c.chat)
 end

@@ -6,13 +6,17 @@
 -- so two flushers (or a zombie) can never seal one window twice. The window's hash
 -- becomes an immutable bundle queued behind the chat's earlier bundles, and the
 -- chat's sealed mark routes any later message of that period to the open window.
+-- The last key is the waiting hash (waiting.lua).
 local n = 0
 for j = 0, (#ARGV - 1) / 3 - 1 do
   local member, chat, wend = ARGV[2 + 3 * j], ARGV[3 + 3 * j], ARGV[4 + 3 * j]
   local w, b, q, c = KEYS[3 + 4 * j], KEYS[4 + 4 * j], KEYS[5 + 4 * j], KEYS[6 + 4 * j]
-  if redis.call('ZREM', KEYS[1], member) == 1 and redis.call('EXISTS', w) == 1 then
+  local removed = redis.call('ZREM', KEYS[1], member) == 1
+  if removed then waiting('w', chat, -1) end
+  if removed and redis.call('EXISTS', w) == 1 then
     redis.call('RENAME', w, b)
     redis.call('RPUSH', q, member)
+    waiting('b', chat, 1)
     if tonumber(wend) > tonumber(redis.call('HGET', c, 'sealed') or '0') then
       redis.call('HSET', c, 'sealed', wend)
     end
