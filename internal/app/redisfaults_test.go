@@ -71,6 +71,19 @@ func (r *faultRig) load(n, chats int, d time.Duration) {
 	}
 }
 
+// underLoad starts writing 300 messages over 12 chats in about 6 s, and
+// returns once a fifth are buffered: the master of partition 0's slot, for the
+// test's fault, and a function that waits until all are written.
+func (r *faultRig) underLoad() (victim *redistest.Server, loaded func()) {
+	victim = r.masterOf(r.c.KeyPrefix + ":{p0}:wm")
+	var wg sync.WaitGroup
+	wg.Go(func() { r.load(300, 12, 6*time.Second) })
+	testenv.Eventually(r.t, "windows buffered before the fault", 30*time.Second, func() bool {
+		return r.appended() >= 60
+	})
+	return victim, wg.Wait
+}
+
 // masterOf returns the master that serves key's slot.
 func (r *faultRig) masterOf(key string) *redistest.Server {
 	r.t.Helper()
@@ -122,17 +135,12 @@ func (r *faultRig) deliveredExactlyOnce() {
 // messages flow, and restarted from its AOF: every message is delivered, once.
 func TestClusterMasterRestartedUnderLoadLosesNothing(t *testing.T) {
 	r := newFaultRig(t)
-	victim := r.masterOf(r.c.KeyPrefix + ":{p0}:wm")
-	var wg sync.WaitGroup
-	wg.Go(func() { r.load(300, 12, 6*time.Second) })
-	testenv.Eventually(t, "windows buffered before the crash", 30*time.Second, func() bool {
-		return r.appended() >= 60
-	})
+	victim, loaded := r.underLoad()
 	victim.Kill()
 	time.Sleep(time.Second) // the master stays down while writes to its slots fail
 	victim.Restart()
 	victim.WaitClusterOK()
-	wg.Wait()
+	loaded()
 	r.deliveredExactlyOnce()
 }
 
@@ -142,18 +150,13 @@ func TestClusterMasterRestartedUnderLoadLosesNothing(t *testing.T) {
 // every message is delivered, none skipped.
 func TestClusterSlotUnreachableIsRetriedWithBackoff(t *testing.T) {
 	r := newFaultRig(t)
-	victim := r.masterOf(r.c.KeyPrefix + ":{p0}:wm")
-	var wg sync.WaitGroup
-	wg.Go(func() { r.load(300, 12, 6*time.Second) })
-	testenv.Eventually(t, "windows buffered before the freeze", 30*time.Second, func() bool {
-		return r.appended() >= 60
-	})
+	victim, loaded := r.underLoad()
 	victim.Pause()
 	testenv.Eventually(t, "the append retried three times", 60*time.Second, func() bool {
 		return len(r.retries()) >= 3
 	})
 	victim.Resume()
-	wg.Wait()
+	loaded()
 	r.deliveredExactlyOnce()
 
 	retries := r.retries()
