@@ -57,11 +57,15 @@ func start(t testing.TB, argv func(port int, dir string) []string) *Server {
 	}
 	s := &Server{t: t, Port: freePort(t), dir: t.TempDir()}
 	s.argv = argv(s.Port, s.dir)
-	s.launch()
+	// Registered before the start, so that a server that never answers is
+	// killed too.
 	t.Cleanup(func() {
-		_ = s.cmd.Process.Kill() // also ends a paused process
-		<-s.exited
+		if s.cmd != nil && s.cmd.Process != nil {
+			_ = s.cmd.Process.Kill() // also ends a paused process
+			<-s.exited
+		}
 	})
+	s.launch()
 	return s
 }
 
@@ -77,17 +81,18 @@ func (s *Server) Client() *redis.Client {
 
 func (s *Server) launch() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.argv[0], s.argv[1:]...)
 	out, err := os.Create(filepath.Join(s.dir, "stdout.log"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd.Stdout, s.cmd.Stderr = out, out
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("starting %s: %v", s.argv[0], err)
 	}
-	s.exited = make(chan struct{})
-	go func() { _ = s.cmd.Wait(); out.Close(); close(s.exited) }()
+	exited := make(chan struct{})
+	s.cmd, s.exited = cmd, exited
+	go func() { _ = cmd.Wait(); out.Close(); close(exited) }()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer c.Close()
 	s.waitFor("PING", func(ctx context.Context) error {
