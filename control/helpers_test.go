@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
 
@@ -34,17 +35,25 @@ func eventually(t testing.TB, what string, cond func() string) {
 	}
 }
 
-// startReader runs a Reader until the test ends and checks that Run ended cleanly.
-func startReader(t testing.TB, brokers []string, topic string, rdb redis.UniversalClient, reg *control.Registry) *control.Reader {
+// newRedis returns one test's Redis and the key schema its keys go under. On
+// the cluster, which every test shares (OUTBOUND_TEST_REDIS=cluster), the key
+// prefix is the only isolation; on the single node the database is fresh too.
+func newRedis(t testing.TB) (redis.UniversalClient, control.Keys) {
 	t.Helper()
-	return startReaderLogged(t, brokers, topic, rdb, reg, zaptest.NewLogger(t))
+	return testenv.Redis(t), control.Keys(testenv.KeyPrefix())
+}
+
+// startReader runs a Reader until the test ends and checks that Run ended cleanly.
+func startReader(t testing.TB, brokers []string, topic string, rdb redis.UniversalClient, keys control.Keys, reg *control.Registry) *control.Reader {
+	t.Helper()
+	return startReaderLogged(t, brokers, topic, rdb, keys, reg, zaptest.NewLogger(t))
 }
 
 // startReaderLogged is startReader with the Reader's logger chosen by the test.
-func startReaderLogged(t testing.TB, brokers []string, topic string, rdb redis.UniversalClient, reg *control.Registry, log *zap.Logger) *control.Reader {
+func startReaderLogged(t testing.TB, brokers []string, topic string, rdb redis.UniversalClient, keys control.Keys, reg *control.Registry, log *zap.Logger) *control.Reader {
 	t.Helper()
 	r, err := control.NewReader(control.ReaderConfig{
-		Brokers: brokers, Topic: topic, Redis: rdb, Registry: reg,
+		Brokers: brokers, Topic: topic, Redis: rdb, Keys: keys, Registry: reg,
 		Logger: log, PartitionRefresh: time.Second,
 	})
 	if err != nil {

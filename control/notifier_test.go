@@ -37,7 +37,7 @@ func TestNotifierEmailsOwnerOncePerEvent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			brokers := testenv.KafkaBrokers(t)
 			topic := testenv.NewTopic(t, 3)
-			rdb := testenv.Redis(t)
+			rdb, keys := newRedis(t)
 			mail := smtptest.Start(t)
 			pub := newPublisher(t, brokers, topic)
 
@@ -47,14 +47,14 @@ func TestNotifierEmailsOwnerOncePerEvent(t *testing.T) {
 				configure("ws_3", "https://hooks.example/ws_3", "6h"),
 			)
 			if tc.withReader {
-				waitCaughtUp(t, startReader(t, brokers, topic, rdb, control.NewRegistry()))
+				waitCaughtUp(t, startReader(t, brokers, topic, rdb, keys, control.NewRegistry()))
 			}
 
 			mail.FailNext(1) // the first attempt fails; the retry must not double-send
 			group := "notifier-" + topic
 			var notifiers []*control.Notifier
 			for i := range tc.notifiers {
-				notifiers = append(notifiers, startNotifier(t, brokers, topic, group, rdb, mail, tc.withReader, i))
+				notifiers = append(notifiers, startNotifier(t, brokers, topic, group, rdb, keys, mail, tc.withReader, i))
 			}
 
 			at := &schemas.Timestamp{Time: time.Now().UTC().Truncate(time.Second)}
@@ -129,7 +129,7 @@ func TestNotifierEmailsOwnerOncePerEvent(t *testing.T) {
 				t.Errorf("stats summed over notifiers = %+v, want Sent 2 and at least one duplicate, superseded and no-owner", total)
 			}
 			for _, id := range []string{"evt_1", "evt_2"} {
-				if v, err := rdb.Get(ctx, "outbound:notified:"+id).Result(); err != nil || v != "sent" {
+				if v, err := rdb.Get(ctx, string(keys)+":notified:"+id).Result(); err != nil || v != "sent" {
 					t.Errorf("dedupe key of %s = %q, %v; want \"sent\"", id, v, err)
 				}
 			}
@@ -137,14 +137,14 @@ func TestNotifierEmailsOwnerOncePerEvent(t *testing.T) {
 	}
 }
 
-func startNotifier(t *testing.T, brokers []string, topic, group string, rdb redis.UniversalClient, mail *smtptest.Server, materialised bool, i int) *control.Notifier {
+func startNotifier(t *testing.T, brokers []string, topic, group string, rdb redis.UniversalClient, keys control.Keys, mail *smtptest.Server, materialised bool, i int) *control.Notifier {
 	t.Helper()
 	lookupWait := waitTimeout
 	if !materialised {
 		lookupWait = 200 * time.Millisecond // nobody materialises: do not wait long
 	}
 	n, err := control.NewNotifier(control.NotifierConfig{
-		Brokers: brokers, Topic: topic, GroupID: group, Redis: rdb,
+		Brokers: brokers, Topic: topic, GroupID: group, Redis: rdb, Keys: keys,
 		SMTPURL: mail.URL(), From: "outbound@example.com",
 		Logger:     zaptest.NewLogger(t).Named(fmt.Sprintf("notifier%d", i)),
 		LookupWait: lookupWait, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,

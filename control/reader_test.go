@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -33,7 +34,7 @@ import (
 func TestReadersConvergeAndFollowChanges(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	topic := testenv.NewTopic(t, 3)
-	rdb := testenv.Redis(t)
+	rdb, keys := newRedis(t)
 	pub := newPublisher(t, brokers, topic)
 
 	workspaces := []string{"ws_1", "ws_2", "ws_3"}
@@ -44,7 +45,7 @@ func TestReadersConvergeAndFollowChanges(t *testing.T) {
 	regs := []*control.Registry{control.NewRegistry(), control.NewRegistry()}
 	readers := make([]*control.Reader, len(regs))
 	for i, reg := range regs {
-		readers[i] = startReader(t, brokers, topic, rdb, reg)
+		readers[i] = startReader(t, brokers, topic, rdb, keys, reg)
 	}
 	for i, r := range readers {
 		waitCaughtUp(t, r)
@@ -80,7 +81,7 @@ func TestReadersConvergeAndFollowChanges(t *testing.T) {
 		t.Fatalf("workers disagree after the disable:\n  %+v\n  %+v", a, b)
 	}
 	eventually(t, "Redis materialisation shows ws_2 disabled", func() string {
-		w, ok, err := control.LoadWebhook(context.Background(), rdb, control.DefaultKeys, "ws_2")
+		w, ok, err := control.LoadWebhook(context.Background(), rdb, keys, "ws_2")
 		if err != nil || !ok || w.Enabled {
 			return fmt.Sprintf("LoadWebhook = %+v, %v, %v", w, ok, err)
 		}
@@ -101,7 +102,7 @@ func TestReadersConvergeAndFollowChanges(t *testing.T) {
 func TestReaderRejectsInvalidRecords(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	topic := testenv.NewTopic(t, 1) // one partition: "after them" means after them
-	rdb := testenv.Redis(t)
+	rdb, keys := newRedis(t)
 
 	invalid := []struct {
 		reason string
@@ -141,7 +142,7 @@ func TestReaderRejectsInvalidRecords(t *testing.T) {
 
 	reg := control.NewRegistry()
 	core, logs := observer.New(zap.WarnLevel)
-	r := startReaderLogged(t, brokers, topic, rdb, reg, zap.New(core))
+	r := startReaderLogged(t, brokers, topic, rdb, keys, reg, zap.New(core))
 	waitCaughtUp(t, r)
 
 	// Every rejection is logged with its reason, in topic order.
@@ -172,7 +173,7 @@ func TestReaderRejectsInvalidRecords(t *testing.T) {
 		t.Error("an invalid configure created ws_1")
 	}
 	eventually(t, "materialised offset covers every record", func() string {
-		st, err := control.LoadState(ctx, rdb, control.DefaultKeys)
+		st, err := control.LoadState(ctx, rdb, keys)
 		if err != nil {
 			return err.Error()
 		}
@@ -189,7 +190,7 @@ func TestReaderRejectsInvalidRecords(t *testing.T) {
 func TestReaderRestartResumesFromRedis(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	topic := testenv.NewTopic(t, 2)
-	rdb := testenv.Redis(t)
+	rdb, keys := newRedis(t)
 	pub := newPublisher(t, brokers, topic)
 
 	history := []schemas.ControlMessage{
@@ -203,7 +204,7 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 
 	first := control.NewRegistry()
 	func() {
-		r, err := control.NewReader(control.ReaderConfig{Brokers: brokers, Topic: topic, Redis: rdb, Registry: first})
+		r, err := control.NewReader(control.ReaderConfig{Brokers: brokers, Topic: topic, Redis: rdb, Keys: keys, Registry: first})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +217,7 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 		// The materialisation is written after the Registry; wait for it to
 		// hold everything before the "crash".
 		eventually(t, "materialisation complete", func() string {
-			st, err := control.LoadState(context.Background(), rdb, control.DefaultKeys)
+			st, err := control.LoadState(context.Background(), rdb, keys)
 			if err != nil {
 				return err.Error()
 			}
@@ -233,16 +234,17 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 
 	tests := []struct {
 		name        string
-		redis       func(t *testing.T) redis.UniversalClient
+		redis       func(testing.TB) (redis.UniversalClient, control.Keys)
 		wantApplied int64
 	}{
-		{"same Redis resumes after the stored offsets", func(*testing.T) redis.UniversalClient { return rdb }, 0},
-		{"empty Redis reads from the beginning", func(t *testing.T) redis.UniversalClient { return testenv.Redis(t) }, int64(len(history))},
+		{"same Redis resumes after the stored offsets", func(testing.TB) (redis.UniversalClient, control.Keys) { return rdb, keys }, 0},
+		{"empty Redis reads from the beginning", newRedis, int64(len(history))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := control.NewRegistry()
-			r := startReader(t, brokers, topic, tc.redis(t), reg)
+			rdb, keys := tc.redis(t)
+			r := startReader(t, brokers, topic, rdb, keys, reg)
 			waitCaughtUp(t, r)
 			if n := r.Applied(); n != tc.wantApplied {
 				t.Errorf("Applied() after catching up = %d, want %d", n, tc.wantApplied)
@@ -258,7 +260,7 @@ func TestReaderRestartResumesFromRedis(t *testing.T) {
 
 	// The resumed reader still follows the topic: one new record, one apply.
 	reg := control.NewRegistry()
-	r := startReader(t, brokers, topic, rdb, reg)
+	r := startReader(t, brokers, topic, rdb, keys, reg)
 	waitCaughtUp(t, r)
 	publish(t, pub, schemas.ControlMessage{Type: schemas.TypeEnable, WorkspaceID: "ws_a"})
 	eventually(t, "resumed reader applies the new enable", func() string {
@@ -294,10 +296,10 @@ func equalWebhooks(a, b []webhook.Webhook) bool {
 func TestDeleteRemovesEveryKeyOfTheWorkspace(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	topic := testenv.NewTopic(t, 1)
-	rdb := testenv.Redis(t)
-	logs := webhooklog.New(rdb, "")
+	rdb, keys := newRedis(t)
+	logs := webhooklog.New(rdb, string(keys))
 	reg := control.NewRegistry()
-	r, err := control.NewReader(control.ReaderConfig{Brokers: brokers, Topic: topic, Redis: rdb, Registry: reg,
+	r, err := control.NewReader(control.ReaderConfig{Brokers: brokers, Topic: topic, Redis: rdb, Keys: keys, Registry: reg,
 		Activity: logs, Logger: zaptest.NewLogger(t), PartitionRefresh: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +322,7 @@ func TestDeleteRemovesEveryKeyOfTheWorkspace(t *testing.T) {
 	publish(t, pub, goneCfg, configure(kept, srv.URL, "none"))
 	publish(t, pub, schemas.ControlMessage{Type: schemas.TypeEnable, WorkspaceID: gone})
 	now := time.Now()
-	s, err := sink.New(sink.Config{Redis: rdb, Webhooks: reg, Publisher: pub, Log: logs,
+	s, err := sink.New(sink.Config{Redis: rdb, Prefix: string(keys), Webhooks: reg, Publisher: pub, Log: logs,
 		Client: sink.ClientConfig{AllowPrivate: true}, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -346,20 +348,24 @@ func TestDeleteRemovesEveryKeyOfTheWorkspace(t *testing.T) {
 	deliver(gone)
 	deliver(kept)
 	// A health hash of an earlier epoch, as a re-configure leaves it.
-	if err := rdb.HSet(ctx, sink.HealthKey("", gone, 1), "errors", 3).Err(); err != nil {
+	if err := rdb.HSet(ctx, sink.HealthKey(string(keys), gone, 1), "errors", 3).Err(); err != nil {
 		t.Fatal(err)
 	}
 
 	keysOf := func(ws string) []string {
 		t.Helper()
 		var out []string
-		iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
-		for iter.Next(ctx) {
-			if strings.Contains(iter.Val(), "{"+ws+"}") {
-				out = append(out, iter.Val())
+		// A SCAN through a cluster client reaches one master: ask each.
+		err := redisconn.ForEachMaster(ctx, rdb, func(ctx context.Context, node *redis.Client) error {
+			iter := node.Scan(ctx, 0, string(keys)+":*", 1000).Iterator()
+			for iter.Next(ctx) {
+				if strings.Contains(iter.Val(), "{"+ws+"}") {
+					out = append(out, iter.Val())
+				}
 			}
-		}
-		if err := iter.Err(); err != nil {
+			return iter.Err()
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		slices.Sort(out)

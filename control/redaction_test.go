@@ -45,14 +45,14 @@ func TestFailingReceiverTokenIsStoredNowhere(t *testing.T) {
 	dead := srv.URL + "/hook?token=" + secret
 	srv.Close() // connection refused: Go's *url.Error quotes the whole URL
 
-	rdb := testenv.Redis(t)
+	rdb, prefix := testenv.Redis(t), testenv.KeyPrefix()
 	var logged bytes.Buffer
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logged), zap.DebugLevel))
 	w := webhook.Webhook{Workspace: "ws", URL: dead, Granularity: webhook.None, Enabled: true, Epoch: 1, EnabledSince: 1,
 		OwnerEmail: "owner@example.com"}
 	pub := &capturePublisher{}
 	now := time.Now()
-	s, err := sink.New(sink.Config{Redis: rdb, Webhooks: webhook.Fixed{"ws": w}, Publisher: pub, Logger: logger,
+	s, err := sink.New(sink.Config{Redis: rdb, Prefix: prefix, Webhooks: webhook.Fixed{"ws": w}, Publisher: pub, Logger: logger,
 		MaxErrors: 1, Client: sink.ClientConfig{AllowPrivate: true}, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestFailingReceiverTokenIsStoredNowhere(t *testing.T) {
 	}
 	event := pub.msgs[0]
 
-	logs := webhooklog.New(rdb, "")
+	logs := webhooklog.New(rdb, prefix)
 	requests, err := logs.Requests(ctx, "ws")
 	if err != nil || len(requests) != 2 {
 		t.Fatalf("request log: %d entries, %v; want 2", len(requests), err)
@@ -81,7 +81,7 @@ func TestFailingReceiverTokenIsStoredNowhere(t *testing.T) {
 	if err != nil || len(activity) == 0 {
 		t.Fatalf("activity log: %d entries, %v", len(activity), err)
 	}
-	health, err := rdb.HGetAll(ctx, sink.HealthKey("", "ws", 1)).Result()
+	health, err := rdb.HGetAll(ctx, sink.HealthKey(prefix, "ws", 1)).Result()
 	if err != nil || health["last_error"] == "" {
 		t.Fatalf("health hash %v, %v: want a last_error", health, err)
 	}

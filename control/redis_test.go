@@ -63,11 +63,11 @@ func TestMaterialiseOffsetGuard(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rdb := testenv.Redis(t)
+			rdb, keys := testenv.Redis(t), Keys(testenv.KeyPrefix())
 			ctx := context.Background()
 			applied := map[int]int64{}
 			for _, w := range tc.writes {
-				first, err := materialise(ctx, rdb, DefaultKeys, w.partition, w.offset, w.ws, w.w, w.ok)
+				first, err := materialise(ctx, rdb, keys, w.partition, w.offset, w.ws, w.w, w.ok)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -79,7 +79,7 @@ func TestMaterialiseOffsetGuard(t *testing.T) {
 					applied[w.partition] = w.offset
 				}
 			}
-			got, ok, err := LoadWebhook(ctx, rdb, DefaultKeys, "ws_1")
+			got, ok, err := LoadWebhook(ctx, rdb, keys, "ws_1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +89,7 @@ func TestMaterialiseOffsetGuard(t *testing.T) {
 			case tc.wantHook != nil && (!ok || !sameWebhook(got, *tc.wantHook)):
 				t.Errorf("LoadWebhook = %+v, %v\nwant %+v", got, ok, *tc.wantHook)
 			}
-			st, err := LoadState(ctx, rdb, DefaultKeys)
+			st, err := LoadState(ctx, rdb, keys)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +97,7 @@ func TestMaterialiseOffsetGuard(t *testing.T) {
 				t.Errorf("offsets = %v, want %v", st.Offsets, tc.wantOffsets)
 			}
 			for p, want := range tc.wantOffsets {
-				if off, ok, err := materialisedOffset(ctx, rdb, DefaultKeys, p); err != nil || !ok || off != want {
+				if off, ok, err := materialisedOffset(ctx, rdb, keys, p); err != nil || !ok || off != want {
 					t.Errorf("materialisedOffset(%d) = %d, %v, %v; want %d", p, off, ok, err, want)
 				}
 			}

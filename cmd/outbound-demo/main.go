@@ -13,7 +13,6 @@ import (
 
 	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/internal/demo"
-	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 )
 
@@ -32,9 +31,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&opts.Follow, "follow", false, "keep publishing traffic until Ctrl-C instead of ending after one run")
 	fs.BoolVar(&opts.Short, "short", false, "a smaller run: two waves of traffic instead of four (for tests)")
 	fs.StringVar(&opts.WebhookURL, "webhook-url", "", "deliver the healthy webhooks to this URL instead of the local receiver")
-	fs.StringVar(&opts.RedisURL, "redis-url", "", "use this Redis (an empty database) instead of the embedded one")
+	opts.Redis.Register(fs, "", "use this Redis (an empty database) instead of the embedded one")
 	fs.StringVar(&opts.PageAddr, "page-addr", "127.0.0.1:0", "where the workspace page listens (port 0: a free one)")
-	fs.BoolVar(&opts.RedisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (redis://host:port?addr=host2:port2&addr=...)")
 	fs.StringVar(&opts.LogFile, "log-file", "", "write the worker's logs here (default: a new file in the temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,8 +52,8 @@ func validate(opts demo.Options) error {
 			errs = append(errs, fmt.Errorf("--webhook-url %s: %w", urls.Redact(opts.WebhookURL), err))
 		}
 	}
-	if opts.RedisURL != "" {
-		if err := redisconn.Check(opts.RedisURL, opts.RedisCluster); err != nil {
+	if opts.Redis.URL != "" {
+		if err := opts.Redis.Check(); err != nil {
 			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
 		}
 	}

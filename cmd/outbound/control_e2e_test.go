@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/outbound-webhooks/outbound/control"
@@ -122,21 +121,10 @@ func TestAutoDisableEmailsTheOwnerOnce(t *testing.T) {
 	if n := attempts.Load(); n != 11 {
 		t.Errorf("receiver saw %d attempts, want 11", n)
 	}
-	wh, ok, err := control.LoadWebhook(context.Background(), redisOf(t, c), control.DefaultKeys, "ws")
+	wh, ok, err := control.LoadWebhook(context.Background(), c.OpenRedis(), control.Keys(c.KeyPrefix), "ws")
 	if err != nil || !ok || wh.Enabled || !strings.Contains(wh.DisabledReason, "11 consecutive errors") {
 		t.Errorf("materialised webhook = %+v, %v, %v; want disabled after 11 errors", wh, ok, err)
 	}
-}
-
-func redisOf(t *testing.T, c *cluster) redis.UniversalClient {
-	t.Helper()
-	opts, err := redis.ParseURL(c.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
 }
 
 // TestDisableDropsPendingWindowsAndSaysHowMany: with real 24h windows (no time
@@ -153,13 +141,13 @@ func TestDisableDropsPendingWindowsAndSaysHowMany(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rdb := redisOf(t, c)
-	logs := webhooklog.New(rdb, "")
+	rdb := c.OpenRedis()
+	logs := webhooklog.New(rdb, c.KeyPrefix)
 	// Wait until every message is in a window: the partitions' watermarks cover them.
 	testenv.Eventually(t, "27 messages buffered", 60*time.Second, func() bool {
 		n := 0
 		for p := range 6 {
-			if v, err := rdb.Get(context.Background(), fmt.Sprintf("outbound:{p%d}:wm", p)).Int(); err == nil {
+			if v, err := rdb.Get(context.Background(), fmt.Sprintf("%s:{p%d}:wm", c.KeyPrefix, p)).Int(); err == nil {
 				n += v + 1 // offsets start at 0
 			}
 		}

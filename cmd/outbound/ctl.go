@@ -256,14 +256,14 @@ Bundles pending at the disable are dropped, not delivered after a later enable.`
 // stateFlags are the flags of the subcommands that read a webhook's state from
 // the Redis the workers keep it in.
 type stateFlags struct {
-	ws           workspaceFlag
-	redisURL     string
-	redisCluster bool
+	ws     workspaceFlag
+	redis  redisconn.Config
+	prefix string
 }
 
 func (f *stateFlags) register(fs *cli.FlagSet) {
 	f.ws.register(fs)
-	registerRedisFlags(fs, &f.redisURL, &f.redisCluster)
+	registerRedisFlags(fs, &f.redis, &f.prefix)
 }
 
 // load parses args, opens Redis and reads the workspace's webhook from the
@@ -273,11 +273,11 @@ func (f *stateFlags) load(ctx context.Context, fs *cli.FlagSet, args []string, s
 	if err := f.ws.parse(fs, args, stderr); err != nil {
 		return nil, webhook.Webhook{}, err
 	}
-	rdb, err := redisconn.Open(f.redisURL, f.redisCluster)
+	rdb, err := redisconn.Open(f.redis)
 	if err != nil {
 		return nil, webhook.Webhook{}, cli.UsageError(fmt.Errorf("--redis-url: %w", err))
 	}
-	wh, ok, err := control.LoadWebhook(ctx, rdb, control.DefaultKeys, string(f.ws))
+	wh, ok, err := control.LoadWebhook(ctx, rdb, control.Keys(f.prefix), string(f.ws))
 	if err == nil && !ok {
 		err = fmt.Errorf("workspace %q has no webhook (never configured, deleted, or no worker has applied it yet)", f.ws)
 	}
@@ -302,11 +302,11 @@ state, consecutive errors and the activity log (10 most recent actions).`)
 		return err
 	}
 	defer rdb.Close()
-	errs, err := sink.ConsecutiveErrors(ctx, rdb, "", wh.Workspace, wh.Epoch)
+	errs, err := sink.ConsecutiveErrors(ctx, rdb, sf.prefix, wh.Workspace, wh.Epoch)
 	if err != nil {
 		return fmt.Errorf("reading consecutive errors of %s: %w", wh.Workspace, err)
 	}
-	activity, err := webhooklog.New(rdb, "").Activity(ctx, wh.Workspace)
+	activity, err := webhooklog.New(rdb, sf.prefix).Activity(ctx, wh.Workspace)
 	if err != nil {
 		return err
 	}
@@ -374,7 +374,7 @@ redacted) and the response received.`)
 	}
 	defer rdb.Close()
 	ws := sf.ws
-	reqs, err := webhooklog.New(rdb, "").Requests(ctx, string(ws))
+	reqs, err := webhooklog.New(rdb, sf.prefix).Requests(ctx, string(ws))
 	if err != nil {
 		return err
 	}

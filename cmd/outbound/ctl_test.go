@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/app/apptest"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -38,15 +38,16 @@ func TestCtlRoundTrip(t *testing.T) {
 	)
 	brokers := testenv.KafkaBrokers(t)
 	topic := testenv.NewTopic(t, 1)
-	redisURL := testenv.RedisURL(t)
-	opts, err := redis.ParseURL(redisURL)
+	// The Redis a worker would write; on the cluster, under a prefix of its own.
+	rc, prefix := testenv.RedisConfig(t), testenv.KeyPrefix()
+	rdb, err := redisconn.Open(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
-	logs := webhooklog.New(rdb, "")
-	reader, err := control.NewReader(control.ReaderConfig{Brokers: brokers, Topic: topic, Redis: rdb,
+	keys := control.Keys(prefix)
+	logs := webhooklog.New(rdb, prefix)
+	reader, err := control.NewReader(control.ReaderConfig{Brokers: brokers, Topic: topic, Redis: rdb, Keys: keys,
 		Registry: control.NewRegistry(), Activity: logs, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +61,10 @@ func TestCtlRoundTrip(t *testing.T) {
 
 	status := func(t *testing.T, extra ...string) (string, string, int) {
 		t.Helper()
-		return runCLI(t, nil, []string{"OUTBOUND_REDIS_URL=" + redisURL}, append([]string{"ctl", "status", "--workspace", ws}, extra...)...)
+		// status finds Redis by the environment, requests by flags.
+		env := []string{"OUTBOUND_REDIS_URL=" + rc.URL, "OUTBOUND_REDIS_CLUSTER=" + strconv.FormatBool(rc.Cluster),
+			"OUTBOUND_REDIS_KEY_PREFIX=" + prefix}
+		return runCLI(t, nil, env, append([]string{"ctl", "status", "--workspace", ws}, extra...)...)
 	}
 	steps := []struct {
 		name  string
@@ -117,11 +121,11 @@ func TestCtlRoundTrip(t *testing.T) {
 				}
 			},
 			then: func(t *testing.T) {
-				wh, ok, err := control.LoadWebhook(ctx, rdb, control.DefaultKeys, ws)
+				wh, ok, err := control.LoadWebhook(ctx, rdb, keys, ws)
 				if err != nil || !ok {
 					t.Fatalf("LoadWebhook: %v, %v", ok, err)
 				}
-				if err := rdb.HSet(ctx, sink.HealthKey("", ws, wh.Epoch), "errors", 4).Err(); err != nil {
+				if err := rdb.HSet(ctx, sink.HealthKey(prefix, ws, wh.Epoch), "errors", 4).Err(); err != nil {
 					t.Fatal(err)
 				}
 				out, errOut, code := status(t, "--json")
@@ -149,7 +153,8 @@ func TestCtlRoundTrip(t *testing.T) {
 					}
 				}
 				file := filepath.Join(t.TempDir(), "requests.json")
-				out, errOut, code = runCLI(t, nil, nil, "ctl", "requests", "--workspace", ws, "--redis-url", redisURL, "-o", file)
+				out, errOut, code = runCLI(t, nil, nil, "ctl", "requests", "--workspace", ws, "--redis-url", rc.URL,
+					"--redis-cluster="+strconv.FormatBool(rc.Cluster), "--redis-key-prefix", prefix, "-o", file)
 				if code != 0 || !strings.Contains(out, "wrote 3 request(s)") {
 					t.Fatalf("ctl requests -o: exit %d, stdout %q, stderr %s", code, out, errOut)
 				}
@@ -205,7 +210,7 @@ func TestCtlRoundTrip(t *testing.T) {
 				step.check(t, msg)
 			}
 			testenv.Eventually(t, "the reader materialising the message", 20*time.Second, func() bool {
-				st, err := control.LoadState(ctx, rdb, control.DefaultKeys)
+				st, err := control.LoadState(ctx, rdb, keys)
 				return err == nil && st.Offsets[0] >= rec.Offset
 			})
 			step.then(t)

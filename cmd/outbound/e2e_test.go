@@ -77,12 +77,12 @@ func (s *syncBuffer) String() string {
 
 // startWorker runs `outbound worker` as a child process.
 func (c *cluster) startWorker(name string) *proc {
-	args := append([]string{"worker",
-		"--kafka-brokers", strings.Join(c.Brokers, ","), "--redis-url", c.RedisURL, "--group-id", c.Group,
+	args := append(append([]string{"worker",
+		"--kafka-brokers", strings.Join(c.Brokers, ","), "--group-id", c.Group,
 		"--events-topic", c.Events, "--control-topic", c.Control, "--dlq-topic", c.DLQ, "--http-addr", "",
 		"--time-scale", "43200", "--grace", "1h", "--session-timeout", "6s", "--request-timeout", "2s",
 		"--allow-private-targets", "--shutdown-timeout", "20s",
-	}, c.extraFlags...)
+	}, c.RedisFlags()...), c.extraFlags...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), c.env...)
 	p := &proc{cmd: cmd, exited: make(chan struct{}), log: &syncBuffer{}}

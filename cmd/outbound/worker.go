@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 
+	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app"
 	"github.com/outbound-webhooks/outbound/internal/cli"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/sink"
 )
 
@@ -22,7 +24,7 @@ func (f *workerFlags) register(fs *cli.FlagSet) {
 	def := app.Config{}.WithDefaults()
 	c := &f.Config
 	fs.StringVar(&f.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
-	registerRedisFlags(fs, &c.RedisURL, &c.RedisCluster)
+	registerRedisFlags(fs, &c.Redis, &c.RedisKeyPrefix)
 	fs.StringVar(&c.GroupID, "group-id", def.GroupID, "consumer group of the workers")
 	fs.StringVar(&c.EventsTopic, "events-topic", def.EventsTopic, "topic of chat.message.v1 events (key = chat_id)")
 	fs.StringVar(&c.ControlTopic, "control-topic", def.ControlTopic, "control topic (key = workspace_id)")
@@ -87,9 +89,9 @@ func registerTargetFlags(fs *cli.FlagSet, allowPrivate *bool, allowed, denied *s
 	fs.StringVar(denied, "denied-target-ports", sink.DefaultDeniedPorts, "ports a webhook may not use even inside an allowed range (none: no exceptions)")
 }
 
-// registerRedisFlags registers where Redis is: the worker keeps its state
-// there, and ctl reads it.
-func registerRedisFlags(fs *cli.FlagSet, url *string, cluster *bool) {
-	fs.StringVar(url, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://); with --redis-cluster redis://host:port?addr=host2:port2&addr=host3:port3")
-	fs.BoolVar(cluster, "redis-cluster", false, "--redis-url names a Redis Cluster")
+// registerRedisFlags registers where Redis is and the prefix of the workers'
+// keys: the worker keeps its state there, and ctl reads it.
+func registerRedisFlags(fs *cli.FlagSet, c *redisconn.Config, prefix *string) {
+	c.Register(fs, "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://), of one node, a cluster's nodes (--redis-cluster) or the sentinels (--redis-sentinel)")
+	fs.StringVar(prefix, "redis-key-prefix", string(control.DefaultKeys), "prefix of every key the workers keep in Redis; deployments that share one Redis each take their own")
 }

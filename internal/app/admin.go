@@ -103,7 +103,7 @@ func (w *Worker) serveWebhook(rw http.ResponseWriter, r *http.Request) {
 		respondError(rw, http.StatusNotFound, fmt.Sprintf("workspace %q has no webhook", ws))
 		return
 	}
-	errs, err := sink.ConsecutiveErrors(r.Context(), w.rdb, "", ws, wh.Epoch)
+	errs, err := sink.ConsecutiveErrors(r.Context(), w.rdb, w.cfg.RedisKeyPrefix, ws, wh.Epoch)
 	if err != nil {
 		w.adminFailed(rw, ws, fmt.Errorf("reading consecutive errors: %w", err))
 		return

@@ -24,7 +24,7 @@ import (
 // set, when given, changes the config before the worker is built.
 func newInProcessWorker(t *testing.T, c *apptest.Cluster, set ...func(*Config)) *Worker {
 	t.Helper()
-	cfg := Config{Brokers: c.Brokers, RedisURL: c.RedisURL, GroupID: c.Group,
+	cfg := Config{Brokers: c.Brokers, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
 		EventsTopic: c.Events, ControlTopic: c.Control, DLQTopic: c.DLQ,
 		AllowPrivate: true, SessionTimeout: 6 * time.Second}
 	for _, f := range set {
@@ -77,7 +77,7 @@ func TestAdminAPI(t *testing.T) {
 	})
 	wh, _ := w.registry.Lookup("ws_1")
 	// The sink's count for the current epoch: what the API reports.
-	if err := w.rdb.HSet(ctx, sink.HealthKey("", "ws_1", wh.Epoch), "errors", 3).Err(); err != nil {
+	if err := w.rdb.HSet(ctx, sink.HealthKey(c.KeyPrefix, "ws_1", wh.Epoch), "errors", 3).Err(); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

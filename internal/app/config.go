@@ -26,12 +26,12 @@ type Config struct {
 	// Kafka secures the connection to the brokers (TLS, SASL); the zero value
 	// is plaintext.
 	Kafka kafkaconn.Config
-	// RedisURL is the Redis of windows, logs and webhook state (redis:// or
-	// rediss://). Required. With RedisCluster it is go-redis's cluster URL:
-	// redis://host:port?addr=host2:port2&addr=host3:port3.
-	RedisURL string
-	// RedisCluster says RedisURL names a Redis Cluster.
-	RedisCluster bool
+	// Redis is the Redis of windows, logs and webhook state: a node, a
+	// Redis Cluster or a master named by Sentinels. Its URL is required.
+	Redis redisconn.Config
+	// RedisKeyPrefix starts every key the worker writes (default "outbound"):
+	// deployments that share one Redis each take their own.
+	RedisKeyPrefix string
 	// GroupID is the consumer group of the workers (default "outbound"): workers
 	// that share it share the events partitions.
 	GroupID string
@@ -138,6 +138,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.SMTPFrom, "outbound@localhost")
 	def(&c.Product, "TimelinesAI")
 	def(&c.Version, "dev")
+	def(&c.RedisKeyPrefix, string(control.DefaultKeys))
 	def(&c.AllowedPorts, sink.DefaultAllowedPorts)
 	def(&c.DeniedPorts, sink.DefaultDeniedPorts)
 	defDuration := func(p *time.Duration, v time.Duration) {
@@ -179,8 +180,8 @@ func (c Config) validate() error {
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("Brokers is empty"))
 	}
-	if err := redisconn.Check(c.RedisURL, c.RedisCluster); err != nil {
-		errs = append(errs, fmt.Errorf("RedisURL: %w", err))
+	if err := c.Redis.Check(); err != nil {
+		errs = append(errs, fmt.Errorf("Redis: %w", err))
 	}
 	if c.TimeScale < 1 {
 		errs = append(errs, fmt.Errorf("TimeScale must be at least 1, got %v", c.TimeScale))
@@ -214,7 +215,9 @@ func (c Config) fields() []zap.Field {
 	}
 	return []zap.Field{
 		zap.String("version", c.Version),
-		zap.Strings("kafka_brokers", c.Brokers), zap.String("redis_url", urls.Redact(c.RedisURL)), zap.Bool("redis_cluster", c.RedisCluster),
+		zap.Strings("kafka_brokers", c.Brokers), zap.String("redis_url", urls.Redact(c.Redis.URL)), zap.Bool("redis_cluster", c.Redis.Cluster),
+		zap.Bool("redis_sentinel", c.Redis.Sentinel), zap.String("redis_password_file", c.Redis.PasswordFile),
+		zap.String("redis_key_prefix", c.RedisKeyPrefix),
 		zap.String("group_id", c.GroupID), zap.String("events_topic", c.EventsTopic),
 		zap.String("control_topic", c.ControlTopic), zap.String("dlq_topic", c.DLQTopic),
 		zap.String("http_addr", c.HTTPAddr), zap.String("admin_token", redacted(c.AdminToken)),

@@ -162,7 +162,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWebhooks, prometheus.GaugeValue, float64(disabled), "disabled")
 	// A disabled webhook gets no attempts, so its count cannot move; reporting
 	// only non-zero counts keeps one series per failing webhook, not per workspace.
-	errs, err := sink.ConsecutiveErrorsOf(ctx, w.rdb, "", enabled)
+	errs, err := sink.ConsecutiveErrorsOf(ctx, w.rdb, w.cfg.RedisKeyPrefix, enabled)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descConsecutiveErrors, err)
 	}

@@ -55,12 +55,12 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	log.Info("starting outbound worker", cfg.fields()...)
-	rdb, err := redisconn.Open(cfg.RedisURL, cfg.RedisCluster)
+	rdb, err := redisconn.Open(cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("%w: parsing the Redis URL: %w", ErrInvalidConfig, err)
 	}
 	w := &Worker{cfg: cfg, log: log, rdb: rdb, registry: control.NewRegistry()}
-	w.logs = webhooklog.NewWithConfig(webhooklog.Config{Redis: w.rdb, MaxRequestBytes: cfg.RequestLogMaxBytes, TTL: cfg.LogTTL})
+	w.logs = webhooklog.NewWithConfig(webhooklog.Config{Redis: w.rdb, Prefix: cfg.RedisKeyPrefix, MaxRequestBytes: cfg.RequestLogMaxBytes, TTL: cfg.LogTTL})
 	client := sink.ClientConfig{ConnectTimeout: cfg.ConnectTimeout, RequestTimeout: cfg.RequestTimeout,
 		AllowPrivate: cfg.AllowPrivate, AllowedPorts: cfg.AllowedPorts, DeniedPorts: cfg.DeniedPorts,
 		UserAgent: "outbound/" + cfg.Version}
@@ -73,7 +73,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	}
 	w.kafka = kc
 	if w.reader, err = control.NewReader(control.ReaderConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic,
-		Redis: w.rdb, Registry: w.registry, Logger: log.Named("control"), Activity: w.logs}); err != nil {
+		Redis: w.rdb, Keys: control.Keys(cfg.RedisKeyPrefix), Registry: w.registry, Logger: log.Named("control"), Activity: w.logs}); err != nil {
 		return nil, err
 	}
 	if w.publisher, err = control.NewPublisher(control.PublisherConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic, Logger: log}); err != nil {
@@ -81,16 +81,16 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 	}
 	if cfg.SMTPURL != "" {
 		if w.notifier, err = control.NewNotifier(control.NotifierConfig{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.ControlTopic,
-			Redis: w.rdb, SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom,
+			Redis: w.rdb, Keys: control.Keys(cfg.RedisKeyPrefix), SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom,
 			TLS: control.SMTPTLSMode(cfg.SMTPTLS), Username: cfg.SMTPUser, Password: cfg.SMTPPassword, Logger: log.Named("notifier"),
 			SessionTimeout: cfg.SessionTimeout, PageLink: pageLink(cfg)}); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
-	if w.store, err = windowing.NewStore(windowing.Config{Redis: w.rdb, TimeScale: cfg.TimeScale, Grace: cfg.Grace}); err != nil {
+	if w.store, err = windowing.NewStore(windowing.Config{Redis: w.rdb, Prefix: cfg.RedisKeyPrefix, TimeScale: cfg.TimeScale, Grace: cfg.Grace}); err != nil {
 		return nil, err
 	}
-	if w.sink, err = sink.New(sink.Config{Redis: w.rdb, Webhooks: w.registry, Publisher: w.publisher, Log: w.logs,
+	if w.sink, err = sink.New(sink.Config{Redis: w.rdb, Prefix: cfg.RedisKeyPrefix, Webhooks: w.registry, Publisher: w.publisher, Log: w.logs,
 		Logger: log.Named("sink"), Product: cfg.Product, TimeScale: cfg.TimeScale,
 		Client: client, Timeouts: timeouts,
 		BundleLimits: sink.BundleLimits{MaxMessages: cfg.MaxBundleMessages, MaxBytes: cfg.MaxBundleBytes}}); err != nil {
@@ -106,7 +106,7 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		SessionTimeout: cfg.SessionTimeout}); err != nil {
 		return nil, err
 	}
-	if w.console, err = console.New(console.Config{Redis: w.rdb, Publisher: w.publisher, Logs: w.logs,
+	if w.console, err = console.New(console.Config{Redis: w.rdb, Prefix: cfg.RedisKeyPrefix, Publisher: w.publisher, Logs: w.logs,
 		Store: w.store, Partitions: w.eventsPartitions,
 		AdminToken: cfg.AdminToken, Key: cfg.ConsoleKey, PublicURL: cfg.PublicURL, Guard: &guard,
 		TimeScale: cfg.TimeScale, Grace: cfg.Grace, Logger: log.Named("console")}); err != nil {
@@ -183,7 +183,7 @@ func (w *Worker) run(ctx context.Context) error {
 		w.log.Warn("TIME SCALE IS NOT 1: windows, grace and backoff are shortened; for demos and tests only",
 			zap.Float64("time_scale", w.cfg.TimeScale))
 	}
-	if w.cfg.RedisCluster {
+	if w.cfg.Redis.Cluster {
 		if err := w.logTopology(ctx); err != nil {
 			return err
 		}
@@ -229,7 +229,7 @@ func (w *Worker) logTopology(ctx context.Context) error {
 	defer cancel()
 	shards, err := redisconn.Topology(ctx, w.rdb)
 	if err != nil {
-		return fmt.Errorf("redis cluster at %s: %w", urls.Redact(w.cfg.RedisURL), err)
+		return fmt.Errorf("redis cluster at %s: %w", urls.Redact(w.cfg.Redis.URL), err)
 	}
 	for _, s := range shards {
 		w.log.Info("redis cluster master", zap.String("addr", s.Master), zap.Strings("slots", s.Slots))

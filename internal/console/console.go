@@ -32,6 +32,8 @@ var assetFS embed.FS
 type Config struct {
 	// Redis holds the control materialisation, the sink's health and the logs.
 	Redis redis.UniversalClient
+	// Prefix starts the keys of the workers' state (default "outbound").
+	Prefix string
 	// Publisher publishes what a form saves, as `outbound ctl` does.
 	Publisher *control.Publisher
 	// Logs are the webhooks' activity and request logs.

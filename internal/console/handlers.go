@@ -135,7 +135,7 @@ func (c *Console) serveOverview(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	st, err := control.LoadState(ctx, c.cfg.Redis, control.DefaultKeys)
+	st, err := control.LoadState(ctx, c.cfg.Redis, control.Keys(c.cfg.Prefix))
 	if err != nil {
 		c.failed(rw, r, err)
 		return
@@ -146,7 +146,7 @@ func (c *Console) serveOverview(rw http.ResponseWriter, r *http.Request) {
 			enabled = append(enabled, wh)
 		}
 	}
-	errs, err := sink.ConsecutiveErrorsOf(ctx, c.cfg.Redis, "", enabled)
+	errs, err := sink.ConsecutiveErrorsOf(ctx, c.cfg.Redis, c.cfg.Prefix, enabled)
 	if err != nil {
 		c.failed(rw, r, err)
 		return

@@ -110,7 +110,7 @@ func (c *Console) serveWorkspace(rw http.ResponseWriter, r *http.Request) {
 
 // load reads everything the workspace page shows.
 func (c *Console) load(ctx context.Context, r *http.Request, sc scope, ws string) (*workspaceView, error) {
-	wh, exists, err := control.LoadWebhook(ctx, c.cfg.Redis, control.DefaultKeys, ws)
+	wh, exists, err := control.LoadWebhook(ctx, c.cfg.Redis, control.Keys(c.cfg.Prefix), ws)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (c *Console) load(ctx context.Context, r *http.Request, sc scope, ws string
 	now := c.cfg.Now()
 	v.Status, v.Since = statusOf(wh), wh.UpdatedAt
 	v.URL, v.Granularity, v.OwnerEmail, v.HasSecret = urls.Redact(wh.URL), string(wh.Granularity), wh.OwnerEmail, wh.Secret != ""
-	if v.Health, err = sink.ReadHealth(ctx, c.cfg.Redis, "", ws, wh.Epoch); err != nil {
+	if v.Health, err = sink.ReadHealth(ctx, c.cfg.Redis, c.cfg.Prefix, ws, wh.Epoch); err != nil {
 		return nil, err
 	}
 	v.InBackoff = wh.Enabled && v.Health.ConsecutiveErrors > 0 && v.Health.BackoffUntil.After(now)
@@ -182,7 +182,7 @@ func (c *Console) saveSettings(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	old, exists, err := control.LoadWebhook(ctx, c.cfg.Redis, control.DefaultKeys, ws)
+	old, exists, err := control.LoadWebhook(ctx, c.cfg.Redis, control.Keys(c.cfg.Prefix), ws)
 	if err != nil {
 		c.failed(rw, r, err)
 		return
@@ -231,7 +231,7 @@ func (c *Console) switchWebhook(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	wh, exists, err := control.LoadWebhook(r.Context(), c.cfg.Redis, control.DefaultKeys, ws)
+	wh, exists, err := control.LoadWebhook(r.Context(), c.cfg.Redis, control.Keys(c.cfg.Prefix), ws)
 	if err != nil {
 		c.failed(rw, r, err)
 		return

@@ -17,6 +17,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/control"
 	"github.com/outbound-webhooks/outbound/internal/app"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/smtptest"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
@@ -53,11 +54,9 @@ type Options struct {
 	// WebhookURL, when set, receives the healthy webhooks' deliveries instead
 	// of the local receiver: an absolute http(s) URL.
 	WebhookURL string
-	// RedisURL, when set, is an empty Redis database used instead of the
-	// embedded one.
-	RedisURL string
-	// RedisCluster says RedisURL names a Redis Cluster (go-redis's cluster URL).
-	RedisCluster bool
+	// Redis, when its URL is set, is an empty Redis database used instead of
+	// the embedded one.
+	Redis redisconn.Config
 	// LogFile is where the worker logs go (default: a new file in the
 	// temporary directory).
 	LogFile string
@@ -88,7 +87,7 @@ type demo struct {
 	kafka    *kfake.Cluster
 	brokers  []string
 	mini     *miniredis.Miniredis // nil with Options.RedisURL
-	redisURL string
+	redis    redisconn.Config     // Options.Redis, or the embedded one
 	smtp     *smtptest.Server
 	recv     *receiver
 	http     *http.Server
@@ -198,8 +197,7 @@ func (d *demo) startWorker(ctx context.Context) error {
 	}
 	d.worker, err = app.New(app.Config{
 		Brokers:      d.brokers,
-		RedisURL:     d.redisURL,
-		RedisCluster: d.opts.RedisCluster,
+		Redis:        d.redis,
 		GroupID:      "outbound-demo",
 		EventsTopic:  eventsTopic,
 		ControlTopic: control.DefaultTopic,

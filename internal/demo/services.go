@@ -36,15 +36,15 @@ func (d *demo) startKafka() error {
 	return nil
 }
 
-// startRedis starts miniredis, or checks that the Redis of Options.RedisURL
+// startRedis starts miniredis, or checks that the Redis of Options.Redis
 // is empty and uses it.
 func (d *demo) startRedis(ctx context.Context) error {
-	if d.opts.RedisURL != "" {
+	if d.opts.Redis.URL != "" {
 		// The broker is new on every run, so its offsets restart at 0: watermarks
 		// and control offsets left in Redis by an earlier run would hide the new
 		// records. Refuse rather than flush someone's data.
-		where := urls.Redact(d.opts.RedisURL)
-		rdb, err := redisconn.Open(d.opts.RedisURL, d.opts.RedisCluster)
+		where := urls.Redact(d.opts.Redis.URL)
+		rdb, err := redisconn.Open(d.opts.Redis)
 		if err != nil {
 			return fmt.Errorf("parsing --redis-url: %w", err)
 		}
@@ -63,7 +63,7 @@ func (d *demo) startRedis(ctx context.Context) error {
 				"(its embedded Kafka starts from offset 0 every run, and offsets kept in Redis would hide the new records): "+
 				"pick another database (redis://host:port/15) or empty this one yourself", where, n)
 		}
-		d.redisURL = d.opts.RedisURL
+		d.redis = d.opts.Redis
 		d.out.line("  Redis     %s (the demo's keys stay there afterwards)", where)
 		return nil
 	}
@@ -72,7 +72,7 @@ func (d *demo) startRedis(ctx context.Context) error {
 		return fmt.Errorf("starting the embedded Redis: %w", err)
 	}
 	d.mini = m
-	d.redisURL = "redis://" + m.Addr() + "/0"
+	d.redis = redisconn.Config{URL: "redis://" + m.Addr() + "/0"}
 	d.out.line("  Redis     embedded (miniredis) at %s", m.Addr())
 	return nil
 }

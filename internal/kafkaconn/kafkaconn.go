@@ -43,6 +43,8 @@ type Config struct {
 	SASLMechanism string
 	// Username and Password are the SASL credentials.
 	Username, Password string
+	// PasswordFile holds the SASL password instead of Password.
+	PasswordFile string
 }
 
 // Register registers c's flags on fs, the same on every command that reaches
@@ -55,7 +57,8 @@ func (c *Config) Register(fs *cli.FlagSet) {
 	fs.BoolVar(&c.InsecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "accept any Kafka broker certificate (tests only)")
 	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty: no SASL)")
 	fs.StringVar(&c.Username, "kafka-sasl-user", "", "SASL user")
-	fs.StringVar(&c.Password, "kafka-sasl-password", "", "SASL password; prefer the environment variable OUTBOUND_KAFKA_SASL_PASSWORD")
+	fs.StringVar(&c.Password, "kafka-sasl-password", "", "SASL password; prefer the environment variable OUTBOUND_KAFKA_SASL_PASSWORD or --kafka-sasl-password-file")
+	fs.StringVar(&c.PasswordFile, "kafka-sasl-password-file", "", "file that holds the SASL password, instead of --kafka-sasl-password")
 }
 
 // Env returns c as the OUTBOUND_* variables of its flags, for a child process
@@ -70,6 +73,7 @@ func (c Config) Env() []string {
 		"OUTBOUND_KAFKA_SASL_MECHANISM=" + c.SASLMechanism,
 		"OUTBOUND_KAFKA_SASL_USER=" + c.Username,
 		"OUTBOUND_KAFKA_SASL_PASSWORD=" + c.Password,
+		"OUTBOUND_KAFKA_SASL_PASSWORD_FILE=" + c.PasswordFile,
 	}
 }
 
@@ -138,6 +142,16 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 }
 
 func (c Config) mechanism() (sasl.Mechanism, error) {
+	if c.PasswordFile != "" {
+		if c.Password != "" {
+			return nil, errors.New("the Kafka SASL password comes from --kafka-sasl-password or --kafka-sasl-password-file, not both")
+		}
+		p, err := cli.ReadSecretFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("the Kafka SASL password: %w", err)
+		}
+		c.Password = p
+	}
 	name := strings.ToLower(c.SASLMechanism)
 	if name == "" {
 		if c.Username != "" || c.Password != "" {

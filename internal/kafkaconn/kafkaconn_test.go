@@ -81,6 +81,19 @@ func TestSASLWrongPassword(t *testing.T) {
 	}
 }
 
+// The password may come from a file (a mounted secret), newline and all.
+func TestSASLPasswordFile(t *testing.T) {
+	brokers, cfg := testenv.KafkaSASL(t, kafkaconn.ScramSHA512)
+	cfg.PasswordFile = filepath.Join(t.TempDir(), "kafka-password")
+	if err := os.WriteFile(cfg.PasswordFile, []byte(cfg.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Password = ""
+	if err := dial(t, brokers[0], cfg); err != nil {
+		t.Fatalf("SCRAM-SHA-512 with the password from a file: %v", err)
+	}
+}
+
 // Without the broker's CA, the system's roots do not trust its certificate.
 func TestTLSUntrustedBroker(t *testing.T) {
 	brokers, cfg := testenv.KafkaSASL(t, kafkaconn.ScramSHA512)
@@ -124,6 +137,8 @@ func TestNewRefuses(t *testing.T) {
 		{kafkaconn.Config{TLS: true, CAFile: notPEM}, "holds no PEM certificate"},
 		{kafkaconn.Config{TLS: true, CertFile: notPEM}, "set both or neither"},
 		{kafkaconn.Config{CAFile: notPEM}, "need TLS on"},
+		{kafkaconn.Config{SASLMechanism: "plain", Username: "u", Password: "p", PasswordFile: notPEM}, "not both"},
+		{kafkaconn.Config{SASLMechanism: "plain", Username: "u", PasswordFile: filepath.Join(dir, "missing")}, "reading the secret file"},
 	} {
 		if _, err := kafkaconn.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error with %q", tc.cfg, err, tc.want)
@@ -138,7 +153,7 @@ func TestNewRefuses(t *testing.T) {
 // read back.
 func TestEnvRoundTrip(t *testing.T) {
 	want := kafkaconn.Config{TLS: true, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", InsecureSkipVerify: true,
-		SASLMechanism: kafkaconn.ScramSHA256, Username: "u", Password: "p w"}
+		SASLMechanism: kafkaconn.ScramSHA256, Username: "u", Password: "p w", PasswordFile: "pw.txt"}
 	for _, kv := range want.Env() {
 		name, value, _ := strings.Cut(kv, "=")
 		t.Setenv(name, value)

@@ -20,11 +20,12 @@ var allowed = map[string][]string{
 	"internal/bgserve":    {},
 	"webhook":             {"schemas"},
 	"internal/webhooklog": {"internal/urls", "internal/redisconn"},
-	"internal/redisconn":  {},
+	"internal/redisconn":  {"internal/cli"},
+	"internal/redistest":  {"internal/redisconn"},
 	"internal/layout":     {},
 	"internal/cli":        {},
 	"scripts/freeport":    {},
-	"internal/testenv":    {"internal/topics", "internal/cli", "internal/kafkaconn"},
+	"internal/testenv":    {"internal/topics", "internal/cli", "internal/kafkaconn", "internal/redisconn"},
 	"internal/topics":     {"internal/kafkaconn"},
 	"internal/kafkaconn":  {"internal/cli"},
 	"internal/smtptest":   {},
@@ -40,7 +41,7 @@ var allowed = map[string][]string{
 	// below the commands; it is linked into the worker binary, so it may import
 	// no test or demo machinery.
 	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry", "internal/console", "internal/redisconn", "internal/kafkaconn"},
-	"internal/app/apptest": {"schemas", "control", "internal/testenv"},
+	"internal/app/apptest": {"schemas", "control", "internal/testenv", "internal/redisconn"},
 	// The workspace page: reads what the stages keep, publishes through control.
 	"internal/console": {"schemas", "webhook", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/settings"},
 	// What a person may type as a webhook's settings: ctl and the console share it.

@@ -1,44 +1,117 @@
 // Package redisconn opens the Redis that the worker, ctl, the demo and the
-// tests are pointed at: one node by redis:// URL, or a Redis Cluster by
-// go-redis's cluster URL (redis://host:port?addr=host2:port2&addr=...).
+// tests are pointed at: one node by redis:// URL, a Redis Cluster by go-redis's
+// cluster URL (redis://host:port?addr=host2:port2&addr=...), or a master that
+// Redis Sentinel names, by go-redis's failover URL.
 package redisconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/outbound-webhooks/outbound/internal/cli"
 )
 
-// Open returns a client for url: a single node's URL, or with cluster a
-// cluster URL. Nothing connects yet.
-func Open(url string, cluster bool) (redis.UniversalClient, error) {
-	if cluster {
-		o, err := redis.ParseClusterURL(url)
+// Config says where Redis is and how to sign in. The zero Config with a URL
+// is one node, its password (if any) in the URL.
+type Config struct {
+	// URL is a redis:// or rediss:// URL: of one node; with Cluster of the
+	// cluster's nodes (?addr=host2:port2&addr=...); with Sentinel of the
+	// sentinels (?addr=... for more, master_name=NAME required).
+	URL string
+	// Cluster says URL names a Redis Cluster.
+	Cluster bool
+	// Sentinel says URL names Redis Sentinels, which name the master.
+	Sentinel bool
+	// PasswordFile holds the password of Redis's data nodes (not of the
+	// sentinels, whose credentials are the URL's); it replaces a password in
+	// the URL. Empty: none, or the URL's.
+	PasswordFile string
+}
+
+// Register registers c's flags on fs, the same on every command that takes
+// --redis-url; url and usage are that flag's default and help.
+func (c *Config) Register(fs *cli.FlagSet, url, usage string) {
+	fs.StringVar(&c.URL, "redis-url", url, usage)
+	fs.BoolVar(&c.Cluster, "redis-cluster", false, "--redis-url names a Redis Cluster: redis://host:port?addr=host2:port2&addr=host3:port3")
+	fs.BoolVar(&c.Sentinel, "redis-sentinel", false, "--redis-url names Redis Sentinels: redis://[user:pass@]sentinel:port?addr=sentinel2:port&master_name=NAME")
+	fs.StringVar(&c.PasswordFile, "redis-password-file", "", "file that holds the Redis password, instead of one in --redis-url")
+}
+
+// Open returns a client for c. It reads the password file, but nothing
+// connects yet.
+func Open(c Config) (redis.UniversalClient, error) {
+	password := ""
+	if c.PasswordFile != "" {
+		p, err := cli.ReadSecretFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("the Redis password: %w", err)
+		}
+		password = p
+	}
+	switch {
+	case c.Cluster && c.Sentinel:
+		return nil, errors.New("--redis-cluster and --redis-sentinel exclude each other")
+	case c.Cluster:
+		o, err := redis.ParseClusterURL(c.URL)
 		if err != nil {
 			return nil, fmt.Errorf("a Redis Cluster URL (redis://host:port?addr=host2:port2&addr=...): %w", err)
 		}
+		if password != "" {
+			o.Password = password
+		}
 		return redis.NewClusterClient(o), nil
+	case c.Sentinel:
+		o, err := redis.ParseFailoverURL(c.URL)
+		if err != nil {
+			return nil, fmt.Errorf("a Redis Sentinel URL (redis://sentinel:port?addr=sentinel2:port&master_name=NAME): %w", err)
+		}
+		if o.MasterName == "" {
+			return nil, errors.New("a Redis Sentinel URL needs the master's name: ?master_name=NAME")
+		}
+		if password != "" {
+			o.Password = password
+		}
+		return redis.NewFailoverClient(o), nil
 	}
-	o, err := redis.ParseURL(url)
+	o, err := redis.ParseURL(c.URL)
 	if err != nil {
 		if strings.Contains(err.Error(), "unexpected option: addr") {
 			// The one mistake a cluster user makes: say what fixes it.
-			err = fmt.Errorf("%w (a Redis Cluster URL needs --redis-cluster)", err)
+			err = fmt.Errorf("%w (a Redis Cluster URL needs --redis-cluster, Sentinels' --redis-sentinel)", err)
 		}
 		return nil, err
+	}
+	if password != "" {
+		o.Password = password
 	}
 	return redis.NewClient(o), nil
 }
 
-// Check reports whether Open would accept url.
-func Check(url string, cluster bool) error {
-	c, err := Open(url, cluster)
+// ClusterURL returns the cluster URL of the nodes at addrs (host:port), in
+// the form Open takes with Cluster.
+func ClusterURL(addrs []string) string {
+	if len(addrs) == 0 {
+		return ""
+	}
+	u := "redis://" + addrs[0]
+	if len(addrs) > 1 {
+		u += "?" + url.Values{"addr": addrs[1:]}.Encode()
+	}
+	return u
+}
+
+// Check reports whether Open would accept c.
+func (c Config) Check() error {
+	rdb, err := Open(c)
 	if err != nil {
 		return err
 	}
-	return c.Close()
+	return rdb.Close()
 }
 
 // ForEachMaster calls fn once per master: on every master of a cluster, or

@@ -23,7 +23,7 @@ func TestOpenPicksTheClientByTheFlag(t *testing.T) {
 		{"http://127.0.0.1:7000", true, "a Redis Cluster URL"},
 		{"redis://127.0.0.1:7000?dial_timeout=x", true, "a Redis Cluster URL"},
 	} {
-		c, err := Open(tc.url, tc.cluster)
+		c, err := Open(Config{URL: tc.url, Cluster: tc.cluster})
 		if tc.want != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Open(%q, %v): error %v, want one containing %q", tc.url, tc.cluster, err, tc.want)
@@ -46,7 +46,7 @@ func TestOpenPicksTheClientByTheFlag(t *testing.T) {
 }
 
 func TestTopologyOfAnUnreachableClusterSaysSo(t *testing.T) {
-	c, err := Open("redis://127.0.0.1:1?addr=127.0.0.1:2", true)
+	c, err := Open(Config{URL: "redis://127.0.0.1:1?addr=127.0.0.1:2", Cluster: true})
 	if err != nil {
 		t.Fatal(err)
 	}

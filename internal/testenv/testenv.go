@@ -34,6 +34,7 @@ import (
 
 	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/topics"
 )
 
@@ -171,6 +172,17 @@ func RedisURL(t testing.TB) string {
 	t.Helper()
 	addr, db := freshDB(t)
 	return "redis://" + addr + "/" + strconv.Itoa(db)
+}
+
+// RedisConfig is like RedisURL but, with OUTBOUND_TEST_REDIS=cluster, names
+// the test cluster instead (shared: keys go under KeyPrefix), for code that
+// opens Redis by redisconn.Config, such as a worker.
+func RedisConfig(t testing.TB) redisconn.Config {
+	t.Helper()
+	if !Cluster() {
+		return redisconn.Config{URL: RedisURL(t)}
+	}
+	return redisconn.Config{URL: redisconn.ClusterURL(clusterAddrs(t)), Cluster: true}
 }
 
 // Cluster reports whether the tests run on the Redis Cluster

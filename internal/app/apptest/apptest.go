@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
 )
@@ -107,12 +109,14 @@ func (r *Receiver) Unique() map[string]int {
 }
 
 // Cluster is what the workers of one test share: fresh topics, a fresh Redis
-// database and a consumer group of their own.
+// database (on the Redis Cluster, with OUTBOUND_TEST_REDIS=cluster: a key
+// prefix of their own) and a consumer group of their own.
 type Cluster struct {
 	T                           *testing.T
 	Brokers                     []string
 	Events, Control, DLQ, Group string
-	RedisURL                    string
+	Redis                       redisconn.Config
+	KeyPrefix                   string
 }
 
 // NewCluster makes a cluster whose events topic has partitions partitions.
@@ -120,8 +124,29 @@ func NewCluster(t *testing.T, partitions int) *Cluster {
 	return &Cluster{
 		T: t, Brokers: testenv.KafkaBrokers(t),
 		Events: testenv.NewTopic(t, partitions), Control: testenv.NewTopic(t, 3), DLQ: testenv.NewTopic(t, 1),
-		RedisURL: testenv.RedisURL(t), Group: fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
+		Redis: testenv.RedisConfig(t), KeyPrefix: testenv.KeyPrefix(), Group: fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
 	}
+}
+
+// RedisFlags are the flags that point `outbound worker` or `outbound ctl` at
+// the cluster's Redis and keys.
+func (c *Cluster) RedisFlags() []string {
+	f := []string{"--redis-url", c.Redis.URL, "--redis-key-prefix", c.KeyPrefix}
+	if c.Redis.Cluster {
+		f = append(f, "--redis-cluster")
+	}
+	return f
+}
+
+// OpenRedis returns a client of the cluster's Redis, closed at cleanup.
+func (c *Cluster) OpenRedis() redis.UniversalClient {
+	c.T.Helper()
+	rdb, err := redisconn.Open(c.Redis)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	c.T.Cleanup(func() { rdb.Close() })
+	return rdb
 }
 
 // Publish writes msgs to the control topic, as `outbound ctl` would.
