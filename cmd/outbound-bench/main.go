@@ -25,6 +25,7 @@ import (
 const (
 	envBenchBrokers = "OUTBOUND_TEST_KAFKA_BROKERS"
 	envBenchRedis   = "OUTBOUND_TEST_REDIS_ADDR"
+	envBenchCluster = "OUTBOUND_TEST_REDIS_CLUSTER_ADDRS"
 )
 
 func main() {
@@ -47,9 +48,9 @@ redis-server of its own. "make bench" and "make bench-quick" start private
 Kafka and Redis through scripts/with-services.`)
 	fs.SetOutput(stderr)
 	var (
-		brokers, redisAddr, out, profileDir, only, workerBinary string
-		quick                                                   bool
-		kafkaCfg                                                kafkaconn.Config
+		brokers, redisAddr, clusterAddrs, out, profileDir, only, workerBinary string
+		quick                                                                 bool
+		kafkaCfg                                                              kafkaconn.Config
 	)
 	// The addresses fall back to the variables scripts/with-services exports,
 	// not to OUTBOUND_KAFKA_BROKERS: a worker's production brokers are the last
@@ -58,6 +59,8 @@ Kafka and Redis through scripts/with-services.`)
 		"Kafka bootstrap brokers, comma-separated (env "+envBenchBrokers+")")
 	fs.FlagSet.StringVar(&redisAddr, "redis-addr", os.Getenv(envBenchRedis),
 		"redis-server host:port (env "+envBenchRedis+")")
+	fs.FlagSet.StringVar(&clusterAddrs, "redis-cluster-addrs", os.Getenv(envBenchCluster),
+		"nodes of a Redis Cluster for the cluster phase, comma-separated; the bench empties it (env "+envBenchCluster+")")
 	fs.BoolVar(&quick, "quick", false, "run every phase at about a tenth of the scale (under two minutes)")
 	fs.StringVar(&out, "out", "bench/results/latest.json", "where to write the rows as JSON (empty: nowhere)")
 	fs.StringVar(&profileDir, "profile-dir", "", "write a CPU profile of each in-process measurement here (costs a few percent)")
@@ -71,7 +74,8 @@ Kafka and Redis through scripts/with-services.`)
 	if _, err := kafkaconn.New(kafkaCfg); err != nil {
 		return cli.UsageError(err)
 	}
-	cfg := bench.Config{Brokers: cli.SplitList(brokers), Kafka: kafkaCfg, RedisAddr: strings.TrimSpace(redisAddr), Quick: quick,
+	cfg := bench.Config{Brokers: cli.SplitList(brokers), Kafka: kafkaCfg, RedisAddr: strings.TrimSpace(redisAddr),
+		RedisClusterAddrs: cli.SplitList(clusterAddrs), Quick: quick,
 		ProfileDir: profileDir, Only: cli.SplitList(only), Progress: stderr}
 	var missing []string
 	if len(cfg.Brokers) == 0 {

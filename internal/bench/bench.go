@@ -25,7 +25,7 @@ import (
 
 // Phases are the parts of a run, in the order they run. Each adds its rows; a
 // phase that fails is reported and the next one still runs.
-var Phases = []string{"ingest", "latency", "delivery", "storm", "rss", "scaleout"}
+var Phases = []string{"ingest", "latency", "delivery", "storm", "rss", "scaleout", "cluster"}
 
 // Config configures a run.
 type Config struct {
@@ -34,6 +34,9 @@ type Config struct {
 	// workers'.
 	Kafka     kafkaconn.Config
 	RedisAddr string
+	// RedisClusterAddrs are the nodes of a Redis Cluster the bench owns, for
+	// the cluster phase; it is emptied before and after each measurement.
+	RedisClusterAddrs []string
 	// Quick runs every phase at a smaller scale (about a tenth) in under two
 	// minutes; the rows keep their names.
 	Quick bool
@@ -151,7 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	phases := map[string]func(context.Context) error{
 		"ingest": r.phaseIngest, "latency": r.phaseLatency, "delivery": r.phaseDelivery,
-		"storm": r.phaseStorm, "rss": r.phaseRSS, "scaleout": r.phaseScaleout,
+		"storm": r.phaseStorm, "rss": r.phaseRSS, "scaleout": r.phaseScaleout, "cluster": r.phaseCluster,
 	}
 	for _, name := range Phases {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, name) {

@@ -12,11 +12,13 @@ import (
 )
 
 // redisEnv hands out empty databases of one redis-server and flushes them at
-// close.
+// close. On a Redis Cluster (newClusterEnv), which has only database 0, it
+// hands out the whole cluster, emptied: the bench must own it.
 type redisEnv struct {
-	addr  string
-	admin redis.UniversalClient
-	dbs   int
+	addr    string
+	admin   redis.UniversalClient
+	cluster *redis.ClusterClient // nil for a single redis-server
+	dbs     int
 
 	mu      sync.Mutex
 	clients []redis.UniversalClient
@@ -40,9 +42,22 @@ func newRedisEnv(ctx context.Context, addr string) (*redisEnv, error) {
 	return &redisEnv{addr: addr, admin: admin, dbs: dbs}, nil
 }
 
+// newClusterEnv serves the Redis Cluster that answers at addrs.
+func newClusterEnv(ctx context.Context, addrs []string) (*redisEnv, error) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 64})
+	if err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("reaching the Redis Cluster at %s: %w", strings.Join(addrs, ","), err)
+	}
+	return &redisEnv{addr: strings.Join(addrs, ","), admin: c, cluster: c}, nil
+}
+
 // fresh returns a client on an empty database no one else is using and its
 // number.
 func (r *redisEnv) fresh(ctx context.Context) (redis.UniversalClient, int, error) {
+	if r.cluster != nil {
+		return r.cluster, 0, r.flushCluster(ctx)
+	}
 	n, err := r.admin.Incr(ctx, counterKey).Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("allocating a redis database: %w", err)
@@ -65,6 +80,9 @@ func (r *redisEnv) url(db int) string { return "redis://" + r.addr + "/" + strco
 // drop empties and closes a database from fresh before close would, so that
 // the next phase's memory figures start from an empty server.
 func (r *redisEnv) drop(ctx context.Context, c redis.UniversalClient) error {
+	if r.cluster != nil {
+		return r.flushCluster(ctx)
+	}
 	r.mu.Lock()
 	for i, x := range r.clients {
 		if x == c {
@@ -81,7 +99,21 @@ func (r *redisEnv) drop(ctx context.Context, c redis.UniversalClient) error {
 	return nil
 }
 
+// flushCluster empties every master of the cluster.
+func (r *redisEnv) flushCluster(ctx context.Context) error {
+	err := r.cluster.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushDB(ctx).Err() })
+	if err != nil {
+		return fmt.Errorf("emptying the Redis Cluster: %w", err)
+	}
+	return nil
+}
+
 func (r *redisEnv) close(ctx context.Context) error {
+	if r.cluster != nil {
+		err := r.flushCluster(ctx)
+		r.cluster.Close()
+		return err
+	}
 	r.mu.Lock()
 	clients := r.clients
 	r.clients = nil
@@ -97,9 +129,29 @@ func (r *redisEnv) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// info reads numeric fields of one INFO section.
+// info reads numeric fields of one INFO section, summed over a cluster's
+// masters.
 func (r *redisEnv) info(ctx context.Context, section string, fields ...string) (map[string]float64, error) {
-	txt, err := r.admin.Info(ctx, section).Result()
+	if r.cluster == nil {
+		return nodeInfo(ctx, r.admin, section, fields)
+	}
+	var mu sync.Mutex
+	sum := make(map[string]float64, len(fields))
+	err := r.cluster.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		one, err := nodeInfo(ctx, m, section, fields)
+		mu.Lock()
+		defer mu.Unlock()
+		for k, v := range one {
+			sum[k] += v
+		}
+		return err
+	})
+	return sum, err
+}
+
+// nodeInfo reads numeric fields of one INFO section of one server.
+func nodeInfo(ctx context.Context, c redis.Cmdable, section string, fields []string) (map[string]float64, error) {
+	txt, err := c.Info(ctx, section).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading redis INFO %s: %w", section, err)
 	}
