@@ -378,9 +378,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 				return nil
 			}
 			last := batch[len(batch)-1]
-			err := c.apply(ctx, log, partition, batch, wm)
-			c.applying.Release(1)
-			if err != nil {
+			if err := c.apply(ctx, log, partition, batch, wm); err != nil {
 				return nil // generation ended while Redis or the DLQ was failing
 			}
 			faults.Crash(faults.AfterAppend)
@@ -400,8 +398,8 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 	}
 }
 
-// nextBatch blocks for one record, then for an apply slot (the caller releases
-// it), then takes whatever else is fetched by then.
+// nextBatch blocks for one record, then for an apply slot (apply releases it),
+// then takes whatever else is fetched by then.
 func nextBatch(ctx context.Context, records <-chan kafka.Message, max int, slots *semaphore.Weighted) ([]kafka.Message, bool) {
 	var first kafka.Message
 	select {
