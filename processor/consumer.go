@@ -49,7 +49,8 @@ type Config struct {
 	// Applying bounds how many batches, across every owned partition, are
 	// decoded and applied at once (default GOMAXPROCS+1: every core decoding
 	// while one batch waits on Redis, which runs one script at a time). The
-	// worker's memory then depends on it, not on how many partitions it owns.
+	// worker's ingest working set then depends on it, not on how many
+	// partitions it owns.
 	Applying int
 	// CommitInterval is how often applied offsets are committed (default 1s).
 	// Committing less often only lengthens replays, which the watermark absorbs.
