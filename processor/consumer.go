@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/outbound-webhooks/outbound/internal/faults"
 	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
@@ -44,6 +46,12 @@ type Config struct {
 	SessionTimeout time.Duration
 	// MaxBatch bounds the records applied to Redis in one script (default 500).
 	MaxBatch int
+	// Applying bounds how many batches, across every owned partition, are
+	// decoded and applied at once (default GOMAXPROCS+1: every core decoding
+	// while one batch waits on Redis, which runs one script at a time). The
+	// worker's ingest working set then depends on it, not on how many
+	// partitions it owns.
+	Applying int
 	// CommitInterval is how often applied offsets are committed (default 1s).
 	// Committing less often only lengthens replays, which the watermark absorbs.
 	CommitInterval time.Duration
@@ -70,9 +78,10 @@ type Stats struct {
 
 // Consumer is one member of the events consumer group.
 type Consumer struct {
-	cfg   Config
-	dlq   *kafka.Writer
-	stats Stats
+	cfg      Config
+	dlq      *kafka.Writer
+	stats    Stats
+	applying *semaphore.Weighted // see Config.Applying
 
 	mu    sync.Mutex
 	owned map[int]*partitionState
@@ -107,6 +116,9 @@ func New(cfg Config) (*Consumer, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 500
 	}
+	if cfg.Applying <= 0 {
+		cfg.Applying = runtime.GOMAXPROCS(0) + 1
+	}
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = time.Second
 	}
@@ -131,7 +143,8 @@ func New(cfg Config) (*Consumer, error) {
 			Balancer:               &kafka.Hash{},
 			AllowAutoTopicCreation: true,
 		},
-		owned: map[int]*partitionState{},
+		owned:    map[int]*partitionState{},
+		applying: semaphore.NewWeighted(int64(cfg.Applying)),
 	}, nil
 }
 
@@ -303,12 +316,16 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 		Topic:     c.cfg.Topic,
 		Partition: partition,
 		MinBytes:  1,
-		// A fetch holds up to MaxBytes per partition in memory: 1 MiB is
-		// about 1 300 events, plenty for one batch. (A single larger record
-		// is still returned whole.)
-		MaxBytes:       1 << 20,
-		MaxWait:        100 * time.Millisecond,
-		QueueCapacity:  c.cfg.MaxBatch,
+		// A fetch asks for up to 1 MiB (about 1 300 events); the reader
+		// decodes it record by record into its queue, and the rest waits in
+		// the socket, so memory is bounded by the queue and the records
+		// channel below, not by MaxBytes. (A single larger record is still
+		// returned whole.)
+		MaxBytes: 1 << 20,
+		MaxWait:  100 * time.Millisecond,
+		// The records channel is the batch's lookahead; the reader's own
+		// queue only needs to cover a fetch's round trip.
+		QueueCapacity:  100,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 	})
@@ -357,7 +374,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 	})
 	g.Go(func() error {
 		for {
-			batch, ok := nextBatch(ctx, records, c.cfg.MaxBatch)
+			batch, ok := nextBatch(ctx, records, c.cfg.MaxBatch, c.applying)
 			if !ok {
 				return nil
 			}
@@ -382,8 +399,9 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 	}
 }
 
-// nextBatch blocks for one record, then takes whatever else is already fetched.
-func nextBatch(ctx context.Context, records <-chan kafka.Message, max int) ([]kafka.Message, bool) {
+// nextBatch blocks for one record, then for an apply slot (apply releases it),
+// then takes whatever else is fetched by then.
+func nextBatch(ctx context.Context, records <-chan kafka.Message, max int, slots *semaphore.Weighted) ([]kafka.Message, bool) {
 	var first kafka.Message
 	select {
 	case m, ok := <-records:
@@ -392,6 +410,9 @@ func nextBatch(ctx context.Context, records <-chan kafka.Message, max int) ([]ka
 		}
 		first = m
 	case <-ctx.Done():
+		return nil, false
+	}
+	if slots.Acquire(ctx, 1) != nil {
 		return nil, false
 	}
 	batch := []kafka.Message{first}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
@@ -51,14 +52,21 @@ type pipeline struct {
 
 const timeScale = 43200 // 1h lasts 83ms, 24h lasts 2s
 
-func startPipeline(t *testing.T, hooks webhook.Fixed, partitions int) *pipeline {
+// startPipeline runs a consumer on a new topic; options change its Redis
+// client and its Config before it starts.
+func startPipeline(t *testing.T, hooks webhook.Fixed, partitions int, options ...func(redis.UniversalClient, *processor.Config)) *pipeline {
 	t.Helper()
 	p := &pipeline{topic: testenv.NewTopic(t, partitions), dlq: testenv.NewTopic(t, 1), got: &collector{}, done: make(chan error, 1)}
 	var err error
+	rdb := testenv.Redis(t)
+	var cfg processor.Config
+	for _, o := range options {
+		o(rdb, &cfg)
+	}
 	// A nominal grace of an hour is 83ms here: enough for a record produced at a
 	// window's end to be appended before the window is sealed. A future skew of
 	// two days (4s) lets a test stamp its events a few seconds ahead.
-	p.store, err = windowing.NewStore(windowing.Config{Redis: testenv.Redis(t), Prefix: testenv.KeyPrefix(), TimeScale: timeScale, Grace: time.Hour,
+	p.store, err = windowing.NewStore(windowing.Config{Redis: rdb, Prefix: testenv.KeyPrefix(), TimeScale: timeScale, Grace: time.Hour,
 		FutureSkew: 48 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -67,10 +75,9 @@ func startPipeline(t *testing.T, hooks webhook.Fixed, partitions int) *pipeline 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.consumer, err = processor.New(processor.Config{
-		Brokers: testenv.KafkaBrokers(t), Topic: p.topic, DLQTopic: p.dlq, GroupID: "g-" + p.topic,
-		Store: p.store, Flusher: flusher, Webhooks: hooks, Logger: zaptest.NewLogger(t), SessionTimeout: 6 * time.Second,
-	})
+	cfg.Brokers, cfg.Topic, cfg.DLQTopic, cfg.GroupID = testenv.KafkaBrokers(t), p.topic, p.dlq, "g-"+p.topic
+	cfg.Store, cfg.Flusher, cfg.Webhooks, cfg.Logger, cfg.SessionTimeout = p.store, flusher, hooks, zaptest.NewLogger(t), 6*time.Second
+	p.consumer, err = processor.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

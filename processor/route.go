@@ -133,18 +133,44 @@ func (c *Consumer) route(batch []kafka.Message, wm int64) routed {
 // watermark to the batch's last offset. A Redis error therefore never writes
 // the dead letters again, and the counters move once per record. It returns an
 // error only when ctx ends.
+//
+// It is called holding an apply slot (Config.Applying) and returns with it
+// released. A failed step gives the slot back while it waits to be retried: a
+// partition stuck on an unreachable Redis master must not hold up the others.
 func (c *Consumer) apply(ctx context.Context, log *zap.Logger, partition int, batch []kafka.Message, wm int64) error {
+	held := true
+	defer func() {
+		if held {
+			c.applying.Release(1)
+		}
+	}()
+	inSlot := func(op func() error) func() error {
+		return func() error {
+			if !held {
+				if err := c.applying.Acquire(ctx, 1); err != nil {
+					return err
+				}
+				held = true
+			}
+			err := op()
+			if err != nil {
+				c.applying.Release(1)
+				held = false
+			}
+			return err
+		}
+	}
 	r := c.route(batch, wm)
 	if len(r.dead) > 0 {
-		if err := untilDurable.Do(ctx, log, "writing dead letters", func() error { return c.writeDeadLetters(ctx, log, r.dead) }); err != nil {
+		if err := untilDurable.Do(ctx, log, "writing dead letters", inSlot(func() error { return c.writeDeadLetters(ctx, log, r.dead) })); err != nil {
 			return err
 		}
 	}
 	var res windowing.AppendResult
-	err := untilDurable.Do(ctx, log, "appending batch", func() (err error) {
+	err := untilDurable.Do(ctx, log, "appending batch", inSlot(func() (err error) {
 		res, err = c.cfg.Store.Append(ctx, partition, r.entries, batch[len(batch)-1].Offset)
 		return err
-	})
+	}))
 	if err != nil {
 		return err
 	}

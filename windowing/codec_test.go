@@ -62,7 +62,9 @@ func FuzzDecodeStored(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{codecVersion})
 	f.Add([]byte{codecVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
-	f.Add([]byte{codecVersion + 1, 0})
+	f.Add([]byte{codecV2, 0})
+	f.Add([]byte{codecV2Received + 1, 0})
+	f.Add([]byte(v1Record))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, off, err := decodeMessage("id", b); err == nil {
 			again, againOff, err := decodeMessage("id", encodeMessage(m, off))
@@ -78,3 +80,14 @@ func FuzzDecodeStored(f *testing.F) {
 		}
 	})
 }
+
+// v1Record is a message as the version before codecV2 stored it, at offset 7:
+// a window buffered before a rolling upgrade holds records like it.
+const v1Record = "\x01\x08received\x80\xe7\xc8\xc7\x98c\x0e\x0aJane Smith\x0d+972550000000\x08John Doe\x0d+972540000000" +
+	"\x1awritten before the upgrade'https://app.timelines.ai/permalink/old/"
+
+// v1Message is what v1Record holds.
+var v1Message = Message{ID: "old", Direction: "received", At: time.UnixMilli(1704103320000).UTC(),
+	Sender:    schemas.Party{FullName: "Jane Smith", Phone: "+972550000000"},
+	Recipient: schemas.Party{FullName: "John Doe", Phone: "+972540000000"},
+	Text:      "written before the upgrade", Permalink: "https://app.timelines.ai/permalink/old/"}

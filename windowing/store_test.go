@@ -3,7 +3,9 @@ package windowing
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -564,5 +566,44 @@ func TestDetailsAreTheLatestSeenAcrossBatchesAndReplays(t *testing.T) {
 	}
 	if got[0].Chat.FullName != "Renamed" || got[0].Account.FullName != "Amnon Haha" {
 		t.Fatalf("details = %+v / %+v, want the latest (Renamed)", got[0].Chat, got[0].Account)
+	}
+}
+
+// TestWindowBufferedBeforeTheUpgradeIsDeliveredWhole: during a rolling upgrade
+// a window holds messages the previous version stored (v1Record) and messages
+// this one stores; its bundle carries both, unchanged and in order.
+func TestWindowBufferedBeforeTheUpgradeIsDeliveredWhole(t *testing.T) {
+	base := utc("2024-01-01T10:00:00Z")
+	clk := clockwork.NewFakeClockAt(base)
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	old := entry(7, "ws", "c", v1Message.ID, v1Message.At, webhook.H1)
+	old.Message = v1Message
+	mustAppend(t, s, 0, old)
+	// Rewrite the record as the previous version wrote it.
+	member := strings.Join([]string{chatRef("ws", "c"), "1h", fmt.Sprint(base.UnixMilli()),
+		fmt.Sprint(base.Add(time.Hour).UnixMilli()), "1"}, sep)
+	if n, err := s.cfg.Redis.HSet(ctx, s.keys(0).window(member), v1Message.ID, v1Record).Result(); err != nil || n != 0 {
+		t.Fatalf("rewriting the stored record: %d new fields, %v (want 0: the field exists)", n, err)
+	}
+	first := entry(8, "ws", "c", "new-first", base.Add(time.Minute), webhook.H1)
+	received := entry(9, "ws", "c", "new-received", base.Add(3*time.Minute), webhook.H1)
+	received.Message.Direction = schemas.DirectionReceived
+	other := entry(10, "ws", "c", "new-other", base.Add(3*time.Minute), webhook.H1)
+	other.Message.Direction = "not in the schema"
+	mustAppend(t, s, 0, first, received, other)
+
+	clk.Advance(2 * time.Hour)
+	bundles := drain(t, s, 0, clk.Now())
+	if len(bundles) != 1 {
+		t.Fatalf("%d bundles, want 1", len(bundles))
+	}
+	got := bundles[0].Messages
+	want := []Message{first.Message, v1Message, received.Message, other.Message}
+	for i := range want {
+		want[i].At = want[i].At.UTC()
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("bundle messages:\n got %+v\nwant %+v", got, want)
 	}
 }
