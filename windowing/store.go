@@ -34,7 +34,7 @@ var (
 	//go:embed lua/drop.lua
 	dropLua string
 	// waitingLua is prepended to the scripts that change what waits.
-	//go:embed lua/waiting.lua
+	//go:embed lua/waiting.prelude.lua
 	waitingLua string
 
 	appendScript = redis.NewScript(waitingLua + appendLua)
@@ -594,7 +594,7 @@ type Waiting struct {
 
 // Waiting counts workspace's open windows and queued bundles over partitions
 // 0..partitions-1 with one pipelined read: every script that opens, seals,
-// delivers or drops keeps the per-partition counts (lua/waiting.lua).
+// delivers or drops keeps the per-partition counts (lua/waiting.prelude.lua).
 func (s *Store) Waiting(ctx context.Context, partitions int, workspace string) (Waiting, error) {
 	var w Waiting
 	if partitions <= 0 {

@@ -86,11 +86,11 @@ func TestEveryScriptDeclaresItsKeysInOneSlot(t *testing.T) {
 		seen := map[string]bool{}
 		for _, m := range monitors {
 			for _, e := range readEvals(t, m) {
-				seen[e.sha] = true
+				seen[scripts[e.sha]] = true
 			}
 		}
-		for sha := range scripts {
-			if !seen[sha] {
+		for _, name := range scripts {
+			if !seen[name] {
 				return false
 			}
 		}
@@ -147,22 +147,38 @@ func TestEveryScriptDeclaresItsKeysInOneSlot(t *testing.T) {
 	}
 }
 
-// loadScripts returns the scripts' names by the SHA1 that EVALSHA names them by.
+// loadScripts returns the scripts' names by the SHA1 that EVALSHA names them
+// by. A *.prelude.lua file is no script of its own: a package may prepend it
+// to any script of its directory, so each script is known with and without it.
 func loadScripts(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	read := func(f string) string {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(src)
+	}
 	for _, dir := range scriptDirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*.lua"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no scripts in %s: %v", dir, err)
 		}
+		preludes := []string{""}
 		for _, f := range files {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
+			if strings.HasSuffix(f, ".prelude.lua") {
+				preludes = append(preludes, read(f))
 			}
-			sum := sha1.Sum(src)
-			out[hex.EncodeToString(sum[:])] = strings.TrimPrefix(f, "../../")
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, ".prelude.lua") {
+				continue
+			}
+			for _, p := range preludes {
+				sum := sha1.Sum([]byte(p + read(f)))
+				out[hex.EncodeToString(sum[:])] = strings.TrimPrefix(f, "../../")
+			}
 		}
 	}
 	return out

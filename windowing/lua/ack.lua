@@ -3,7 +3,7 @@
 -- chat ref, ARGV[2] bundle member, ARGV[3] now (ms). A stale ack (the bundle is
 -- no longer the head: another worker took over after a lease ran out and
 -- finished it) changes nothing.
--- The last key is the waiting hash (waiting.lua).
+-- The last key is the waiting hash (waiting.prelude.lua).
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return 0 end
 redis.call('LPOP', KEYS[2])
 waiting('b', ARGV[1], -1)

@@ -20,7 +20,7 @@
 -- Records at or below the watermark were applied before (a replay after a crash, a
 -- stale buffer after a rebalance, a zombie consumer): they are skipped, so the
 -- batch is idempotent as a whole.
--- The last key is the waiting hash (waiting.lua).
+-- The last key is the waiting hash (waiting.prelude.lua).
 local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[2]) <= wm then return {0, 0} end
 local K = {}

@@ -8,7 +8,7 @@
 -- queue no longer holds what the caller read (a seal or an ack ran between): the
 -- caller reads again. A bundle being delivered right now is dropped too; its ack
 -- then finds another head and changes nothing.
--- The last key is the waiting hash (waiting.lua).
+-- The last key is the waiting hash (waiting.prelude.lua).
 local nw = tonumber(ARGV[1])
 local chats = {}
 local a, k = 2 + nw, 3 + nw

@@ -6,7 +6,7 @@
 -- so two flushers (or a zombie) can never seal one window twice. The window's hash
 -- becomes an immutable bundle queued behind the chat's earlier bundles, and the
 -- chat's sealed mark routes any later message of that period to the open window.
--- The last key is the waiting hash (waiting.lua).
+-- The last key is the waiting hash (waiting.prelude.lua).
 local n = 0
 for j = 0, (#ARGV - 1) / 3 - 1 do
   local member, chat, wend = ARGV[2 + 3 * j], ARGV[3 + 3 * j], ARGV[4 + 3 * j]
