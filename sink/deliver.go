@@ -169,6 +169,8 @@ func ConsecutiveErrors(ctx context.Context, rdb redis.UniversalClient, prefix, w
 
 const healthTTL = 30 * 24 * time.Hour
 
+var _ windowing.Admitter = (*Sink)(nil)
+
 // Deliver implements windowing.Deliverer. It never waits for a webhook that
 // is in backoff: it answers with a RetryAt instead. (How many deliveries run
 // against one webhook at once is the flusher's business: FlusherConfig.PerWorkspace.)
@@ -189,24 +191,10 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	health := HealthKey(s.cfg.Prefix, b.Workspace, wh.Epoch)
 	ctx, cancel := s.requestContext(ctx, now)
 	defer cancel()
-	// A probe holds the webhook until its attempt is over and recorded.
-	deadline, _ := ctx.Deadline()
-	g, err := gateScript.Run(ctx, s.cfg.Redis, []string{health},
-		now.UnixMilli(), deadline.Add(s.cfg.Timeouts.Grace).UnixMilli(), s.scaled(time.Second).Milliseconds(), now.Add(alertClaim).UnixMilli()).Int64Slice()
-	if err != nil {
-		s.cfg.Logger.Warn("checking webhook backoff", zap.String("workspace", b.Workspace), zap.Error(err))
-		return windowing.Outcome{RetryAt: now.Add(time.Second)}
-	}
-	switch g[0] {
-	case -1:
-		// Auto-disabled; the control topic will tell every worker. If the event
-		// was never confirmed published, the gate handed its claim to us.
-		if g[1] == 1 {
-			s.republishAutoDisabled(ctx, b.Workspace, wh, health)
+	if b.Admission != (healthy{wh.Epoch}) {
+		if out, ok := s.gate(ctx, b.Workspace, wh, health, now); !ok {
+			return out
 		}
-		return windowing.Outcome{RetryAt: now.Add(s.scaled(time.Second))}
-	case 0:
-		return windowing.Outcome{RetryAt: time.UnixMilli(g[1])}
 	}
 
 	res, entry := s.attempt(ctx, b, wh)
@@ -227,9 +215,20 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 		return windowing.Outcome{RetryAt: now}
 	}
 	if res.ok() {
-		// One round trip: reset the count (any success does) and log.
+		// One round trip: reset the count (any success does), log, and let
+		// the flusher acknowledge the bundle (or record the part) with them.
+		out := windowing.Outcome{Done: true}
+		if !res.last {
+			// The chat's next claim sends the next part; nothing else of the
+			// chat can go between.
+			out = windowing.Outcome{PartMessages: res.messages, RetryAt: now}
+		}
 		pipe := s.cfg.Redis.Pipeline()
 		reset := pipe.EvalSha(bg, resultScript.Hash(), []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0, "", 0)
+		if b.Settle != nil {
+			b.Settle(bg, pipe, out)
+			out.Settled = true
+		}
 		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: res.id,
 			ChatID: b.ChatID, Messages: res.messages, Status: res.status, DurationMS: res.took.Milliseconds()})
 		if redis.HasErrorPrefix(reset.Err(), "NOSCRIPT") {
@@ -240,12 +239,7 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 			s.cfg.Logger.Warn("recording delivery success", zap.String("workspace", b.Workspace), zap.Error(err))
 		}
 		s.stats.Delivered.Add(1)
-		if !res.last {
-			// The chat's next claim sends the next part; nothing else of the
-			// chat can go between.
-			return windowing.Outcome{PartMessages: res.messages, RetryAt: now}
-		}
-		return windowing.Outcome{Done: true}
+		return out
 	}
 
 	s.stats.Failed.Add(1)
@@ -269,6 +263,67 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 		s.publishAutoDisabled(ctx, b.Workspace, wh, health, errs, res.reason)
 	}
 	return windowing.Outcome{RetryAt: next}
+}
+
+// gate runs the gate script: ok when the delivery may be attempted, else
+// the outcome that reschedules it.
+func (s *Sink) gate(ctx context.Context, ws string, wh webhook.Webhook, health string, now time.Time) (windowing.Outcome, bool) {
+	// A probe holds the webhook until its attempt is over and recorded.
+	deadline, _ := ctx.Deadline()
+	g, err := gateScript.Run(ctx, s.cfg.Redis, []string{health},
+		now.UnixMilli(), deadline.Add(s.cfg.Timeouts.Grace).UnixMilli(), s.scaled(time.Second).Milliseconds(), now.Add(alertClaim).UnixMilli()).Int64Slice()
+	if err != nil {
+		s.cfg.Logger.Warn("checking webhook backoff", zap.String("workspace", ws), zap.Error(err))
+		return windowing.Outcome{RetryAt: now.Add(time.Second)}, false
+	}
+	switch g[0] {
+	case -1:
+		// Auto-disabled; the control topic will tell every worker. If the event
+		// was never confirmed published, the gate handed its claim to us.
+		if g[1] == 1 {
+			s.republishAutoDisabled(ctx, ws, wh, health)
+		}
+		return windowing.Outcome{RetryAt: now.Add(s.scaled(time.Second))}, false
+	case 0:
+		return windowing.Outcome{RetryAt: time.UnixMilli(g[1])}, false
+	}
+	return windowing.Outcome{}, true
+}
+
+// healthy is the Admission of a bundle whose webhook, at this epoch, had no
+// error since its last success and was not disabled when its chat was
+// claimed: the gate script would only have read that and said go.
+type healthy struct{ epoch int64 }
+
+// Admission implements windowing.Admitter: it reads, with the claim's reads,
+// the two health fields on which the gate lets a healthy webhook go, so that
+// a bundle of a healthy webhook costs no round trip of its own before the
+// request. A webhook that failed goes through the gate script (backoff, one
+// probe at a time).
+func (s *Sink) Admission(ctx context.Context, pipe redis.Pipeliner, workspaces []string) func(string) any {
+	type read struct {
+		epoch int64
+		cmd   *redis.SliceCmd
+	}
+	reads := make(map[string]read, len(workspaces))
+	for _, ws := range workspaces {
+		if wh, ok := s.cfg.Webhooks.Lookup(ws); ok && wh.Enabled {
+			reads[ws] = read{wh.Epoch, pipe.HMGet(ctx, HealthKey(s.cfg.Prefix, ws, wh.Epoch), "errors", "disabled")}
+		}
+	}
+	return func(ws string) any {
+		r, ok := reads[ws]
+		if !ok || r.cmd.Err() != nil {
+			return nil
+		}
+		v := r.cmd.Val()
+		errs, _ := v[0].(string)
+		disabled, _ := v[1].(string)
+		if (errs == "" || errs == "0") && disabled != "1" {
+			return healthy{r.epoch}
+		}
+		return nil
+	}
 }
 
 // requestContext bounds a delivery by ctx's deadline, which the flusher sets
@@ -331,13 +386,19 @@ func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh webhook.Webho
 	return res, entry
 }
 
-// record sends pipe with the attempt's request log entry and activity.
+// record sends pipe with the attempt's request log entry and activity. The
+// pipe is sent even when the entries cannot be encoded: it may carry the
+// flusher's record of the outcome (Bundle.Settle).
 func (s *Sink) record(ctx context.Context, pipe redis.Pipeliner, ws string, r webhooklog.Request, a webhooklog.Activity) {
-	err := s.cfg.Log.Queue(ctx, pipe, ws, r, a)
-	if err == nil {
-		_, err = pipe.Exec(ctx)
+	queued, err := s.cfg.Log.Queue(ctx, pipe, ws, r, a)
+	if _, xerr := pipe.Exec(ctx); !redis.HasErrorPrefix(xerr, "NOSCRIPT") {
+		// A script Redis had lost is run again by whoever queued it.
+		err = errors.Join(err, xerr)
 	}
-	if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if err == nil {
+		err = queued.Check(ctx, s.cfg.Redis)
+	}
+	if err != nil {
 		s.cfg.Logger.Warn("recording delivery attempt", zap.String("workspace", ws), zap.Error(err))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
 )
@@ -44,6 +46,16 @@ type Bundle struct {
 	// are cut never skips a message.
 	Part int
 	Sent int
+	// Settle, when set (the Flusher sets it), queues the Flusher's record of
+	// out (ack, or retry) on pipe, so that a Deliverer with books of its own
+	// to write sends both in one round trip. A Deliverer that calls it sends
+	// pipe and returns out with Settled set; one that does not leaves the
+	// record to the Flusher.
+	Settle func(ctx context.Context, pipe redis.Pipeliner, out Outcome)
+	// Admission is what the Deliverer's Admitter said about the bundle's
+	// webhook with the claim's reads (nil: nothing); the Flusher drops it when
+	// the delivery had to wait for a slot, as it may be stale by then.
+	Admission any
 }
 
 // Outcome is what a Deliverer decided about one bundle.
@@ -59,6 +71,9 @@ type Outcome struct {
 	// delivered with this many messages and more remain: the next attempt gets
 	// the next Part.
 	PartMessages int
+	// Settled says that the Deliverer sent this outcome's record through
+	// Bundle.Settle.
+	Settled bool
 }
 
 // Deliverer delivers one bundle. It must return promptly when the webhook cannot
@@ -66,4 +81,15 @@ type Outcome struct {
 // slow webhook never holds a delivery slot that another workspace could use.
 type Deliverer interface {
 	Deliver(ctx context.Context, b Bundle) Outcome
+}
+
+// Admitter is a Deliverer that reads, in the round trip in which a claim reads
+// its chats' heads, whatever lets the bundles of a workspace go without a
+// check of their own (the sink: a healthy webhook takes deliveries without
+// its gate script). The Flusher hands the answer to Deliver as
+// Bundle.Admission.
+type Admitter interface {
+	// Admission queues its reads about workspaces on pipe and returns what
+	// answers, once pipe was sent, for one of them.
+	Admission(ctx context.Context, pipe redis.Pipeliner, workspaces []string) func(workspace string) any
 }

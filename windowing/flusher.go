@@ -9,6 +9,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/outbound-webhooks/outbound/internal/faults"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/sync/semaphore"
 )
@@ -58,7 +59,7 @@ type Flusher struct {
 	slots *semaphore.Weighted // Concurrency delivery slots of this worker
 
 	mu      sync.Mutex
-	busy    int                 // slots taken, to size the next claim
+	busy    int                 // slots reserved by claims and taken by deliveries
 	claimed map[string]int      // workspace -> bundles claimed and not finished
 	perWS   map[string]*wsSlots // workspace -> its PerWorkspace delivery slots
 	starved []chan struct{}     // partitions waiting for a free delivery slot
@@ -165,32 +166,36 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 		}
 	}
 	for {
-		// Slots are taken only for what the claim returns: reserving them
-		// first let partitions with nothing due hold every slot through an
-		// empty claim while the partition with work saw none free.
+		// The claim reserves its slots, so that partitions claiming at the
+		// same moment never lease more chats than there are slots: a chat
+		// that waits for a slot holds its lease idle, and what the claim read
+		// about its webhook goes stale (Bundle.Admission). What the claim
+		// did not use is given back at once, waking the partitions that found
+		// no slot meanwhile.
 		f.mu.Lock()
 		n := min(f.cfg.Concurrency-f.busy, f.cfg.Batch)
-		f.mu.Unlock()
 		if n <= 0 {
-			f.waitForSlot(wake)
+			// Asked under the lock that gives slots back, so none is missed.
+			f.starved = append(f.starved, wake)
+			f.mu.Unlock()
 			return nil
 		}
+		f.busy += n
+		f.mu.Unlock()
 		claimed, err := f.claim(ctx, partition, n)
+		f.unreserve(n - len(claimed))
 		if err != nil {
 			return err
 		}
 		for _, c := range claimed {
-			// Another partition may have taken the free slots meanwhile: wait
-			// for one of the deliveries in flight to finish, or hand the chat
-			// back when the partition is revoked or the lease runs short first.
-			if err := f.acquire(ctx, f.slots, c); err != nil {
+			// The slot is reserved; waiting for it ends only when the
+			// partition is revoked, and then the chat is handed back.
+			if err := f.acquire(ctx, f.slots, &c); err != nil {
 				f.handBack(ctx, c)
 				f.unclaim(c.Workspace)
+				f.unreserve(1)
 				continue
 			}
-			f.mu.Lock()
-			f.busy++
-			f.mu.Unlock()
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
@@ -206,13 +211,6 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 			return nil
 		}
 	}
-}
-
-// waitForSlot asks for wake to be signalled when a delivery slot frees.
-func (f *Flusher) waitForSlot(wake chan struct{}) {
-	f.mu.Lock()
-	f.starved = append(f.starved, wake)
-	f.mu.Unlock()
 }
 
 // handBack returns a claimed chat we will not deliver (the partition was revoked
@@ -238,7 +236,17 @@ func (f *Flusher) claim(ctx context.Context, partition, n int) ([]Claimed, error
 		remaining[ws] = max(f.cfg.PerWorkspace-k, 0)
 	}
 	f.mu.Unlock()
-	claimed, err := f.cfg.Store.Claim(ctx, partition, n, f.cfg.Timeouts.Lease(), f.cfg.PerWorkspace, remaining)
+	var also func(redis.Pipeliner, []string)
+	var admission func(string) any
+	if a, ok := f.cfg.Deliverer.(Admitter); ok {
+		also = func(pipe redis.Pipeliner, workspaces []string) { admission = a.Admission(ctx, pipe, workspaces) }
+	}
+	claimed, err := f.cfg.Store.claim(ctx, partition, n, f.cfg.Timeouts.Lease(), f.cfg.PerWorkspace, remaining, also)
+	if admission != nil {
+		for i := range claimed {
+			claimed[i].Admission = admission(claimed[i].Workspace)
+		}
+	}
 	f.mu.Lock()
 	for _, c := range claimed {
 		f.claimed[c.Workspace]++
@@ -276,7 +284,7 @@ func (f *Flusher) deliverInSlot(ctx context.Context, c Claimed) {
 	f.mu.Lock()
 	ws := f.perWS[c.Workspace]
 	f.mu.Unlock()
-	if err := f.acquire(ctx, ws.sem, c); err != nil {
+	if err := f.acquire(ctx, ws.sem, &c); err != nil {
 		f.handBack(ctx, c)
 		return
 	}
@@ -286,12 +294,16 @@ func (f *Flusher) deliverInSlot(ctx context.Context, c Claimed) {
 
 // acquire takes one of sem's slots for c, waiting at most until c's request
 // deadline: a slot that frees later leaves no time to deliver within the lease.
-func (f *Flusher) acquire(ctx context.Context, sem *semaphore.Weighted, c Claimed) error {
+func (f *Flusher) acquire(ctx context.Context, sem *semaphore.Weighted, c *Claimed) error {
 	deadline := f.cfg.Timeouts.requestDeadline(c.leaseEnd)
-	wait, cancel := clockwork.WithDeadline(ctx, f.cfg.Clock, deadline)
-	defer cancel()
-	if err := sem.Acquire(wait, 1); err != nil {
-		return err
+	if !sem.TryAcquire(1) {
+		// What the claim read about the webhook may be stale once a slot frees.
+		c.Admission = nil
+		wait, cancel := clockwork.WithDeadline(ctx, f.cfg.Clock, deadline)
+		defer cancel()
+		if err := sem.Acquire(wait, 1); err != nil {
+			return err
+		}
 	}
 	// The fake clock's context learns of its deadline asynchronously; the
 	// clock itself is the authority.
@@ -312,8 +324,17 @@ func (f *Flusher) recording(ctx context.Context) (context.Context, context.Cance
 // release frees a delivery slot and wakes the partitions that found none.
 func (f *Flusher) release() {
 	f.slots.Release(1)
+	f.unreserve(1)
+}
+
+// unreserve gives n reserved slots back and wakes the partitions that found
+// none.
+func (f *Flusher) unreserve(n int) {
+	if n <= 0 {
+		return
+	}
 	f.mu.Lock()
-	f.busy--
+	f.busy -= n
 	starved := f.starved
 	f.starved = nil
 	f.mu.Unlock()
@@ -331,21 +352,27 @@ func (f *Flusher) deliver(ctx context.Context, c Claimed) {
 	// the request deadline, which leaves the lease's grace to record the outcome.
 	dctx, cancel := clockwork.WithDeadline(context.WithoutCancel(ctx), f.cfg.Clock, f.cfg.Timeouts.requestDeadline(c.leaseEnd))
 	faults.Crash(faults.AfterSeal)
-	out := f.cfg.Deliverer.Deliver(dctx, c.Bundle)
+	var queued *redis.Cmd
+	var queuedOut Outcome
+	b := c.Bundle
+	b.Settle = func(ctx context.Context, pipe redis.Pipeliner, out Outcome) {
+		if out.Done {
+			faults.Crash(faults.AfterPost)
+		}
+		queued, queuedOut = f.cfg.Store.queueSettle(ctx, pipe, c, out), out
+	}
+	out := f.cfg.Deliverer.Deliver(dctx, b)
 	cancel()
 	rctx, cancel := f.recording(ctx)
 	defer cancel()
 	var err error
-	switch {
-	case out.Done:
-		faults.Crash(faults.AfterPost)
-		err = f.cfg.Store.Ack(rctx, c)
-	case out.PartMessages > 0:
-		c.Part++
-		c.Sent += out.PartMessages
-		fallthrough
-	default:
-		err = f.cfg.Store.Retry(rctx, c, out.RetryAt)
+	if out.Settled && queued != nil {
+		err = f.cfg.Store.settled(rctx, queued, c, queuedOut)
+	} else {
+		if out.Done {
+			faults.Crash(faults.AfterPost)
+		}
+		err = f.cfg.Store.settle(rctx, c, out)
 	}
 	if err != nil {
 		// The lease runs out and the bundle is delivered again: at-least-once.

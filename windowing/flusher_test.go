@@ -262,3 +262,56 @@ func TestAckLandsAfterTheDeliveryContextExpired(t *testing.T) {
 		t.Fatalf("%d chats still pending after the ack (%v)", chats, err)
 	}
 }
+
+// blocked is a Deliverer that holds every delivery until release is closed.
+type blocked struct{ release chan struct{} }
+
+func (b blocked) Deliver(context.Context, Bundle) Outcome {
+	<-b.release
+	return Outcome{Done: true}
+}
+
+// TestPartitionsClaimingAtOnceLeaseNoMoreChatsThanSlots: every partition
+// claims in the same instant, yet no more chats are leased than there are
+// delivery slots, so no leased chat waits for a slot.
+func TestPartitionsClaimingAtOnceLeaseNoMoreChatsThanSlots(t *testing.T) {
+	s := newTestStore(t, clockwork.NewRealClock())
+	d := blocked{make(chan struct{})}
+	f, err := NewFlusher(FlusherConfig{Store: s, Deliverer: d, Concurrency: 3, PerWorkspace: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const partitions = 6
+	for p := range partitions {
+		var es []Entry
+		for i := range 10 {
+			es = append(es, entry(int64(i), "ws", fmt.Sprintf("p%d-c%d", p, i), fmt.Sprintf("p%d-m%d", p, i), time.Now(), webhook.None))
+		}
+		mustAppend(t, s, p, es...)
+	}
+	ctx := context.Background()
+	var inflight, passes sync.WaitGroup
+	for p := range partitions {
+		passes.Add(1)
+		go func() {
+			defer passes.Done()
+			if err := f.pass(ctx, p, progress{}, false, &inflight, make(chan struct{}, 1)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	passes.Wait()
+	leased := int64(0)
+	for p := range partitions {
+		n, err := s.cfg.Redis.ZCount(ctx, s.keys(p).ready(), fmt.Sprint("(", time.Now().UnixMilli()), "+inf").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		leased += n
+	}
+	close(d.release)
+	inflight.Wait()
+	if leased != 3 {
+		t.Fatalf("%d chats leased with 3 delivery slots, want 3", leased)
+	}
+}

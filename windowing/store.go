@@ -412,13 +412,19 @@ type Claimed struct {
 // the chat. perWorkspace (0: no cap) caps the chats claimed per workspace, and
 // remaining lowers it for the workspaces named; chats over the cap stay due.
 func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int) ([]Claimed, error) {
+	return s.claim(ctx, partition, limit, lease, perWorkspace, remaining, nil)
+}
+
+// claim is Claim with also, when not nil, adding reads of the caller's own
+// about the due chats' workspaces to the round trip that reads their heads.
+func (s *Store) claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int,
+	also func(pipe redis.Pipeliner, workspaces []string)) ([]Claimed, error) {
 	k := s.keys(partition)
 	now := s.cfg.Clock.Now()
 	leaseEnd := now.Add(lease)
 	// Read which chats are due and their heads, then claim them in one script
 	// that checks both again: every key it touches is named here.
-	chats, err := s.cfg.Redis.ZRangeByScore(ctx, k.ready(), &redis.ZRangeBy{Min: "-inf",
-		Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(4 * limit)}).Result()
+	chats, err := s.dueChats(ctx, k, now, limit, perWorkspace, remaining)
 	if err != nil || len(chats) == 0 {
 		return nil, wrapClaim(partition, err)
 	}
@@ -426,6 +432,9 @@ func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Dura
 	heads := make([]*redis.StringCmd, len(chats))
 	for i, chat := range chats {
 		heads[i] = pipe.LIndex(ctx, k.queue(chat), 0)
+	}
+	if also != nil {
+		also(pipe, workspacesOf(chats))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrapClaim(partition, err)
@@ -460,6 +469,64 @@ func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Dura
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// dueChats reads the due chats that a claim of up to limit may take, in the
+// ready index's order, leaving out the chats of workspaces that are at their
+// cap (perWorkspace, lowered by remaining); twice limit, as some may have
+// been leased or finished since this read. Chats due at one instant sort by
+// workspace, so the first page may hold one workspace's chats alone; further
+// pages are read while that cap leaves the claim short, up to a few.
+func (s *Store) dueChats(ctx context.Context, k keys, now time.Time, limit, perWorkspace int, remaining map[string]int) ([]string, error) {
+	// Pages of at least 128: a small claim (one slot freed) still looks past
+	// a few workspaces at their cap without a round trip per chat.
+	const maxPages = 4
+	page := max(4*limit, 128)
+	var out []string
+	taken := map[string]int{}
+	for i := range maxPages {
+		chats, err := s.cfg.Redis.ZRangeByScore(ctx, k.ready(), &redis.ZRangeBy{Min: "-inf",
+			Max: strconv.FormatInt(now.UnixMilli(), 10), Offset: int64(i * page), Count: int64(page)}).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, chat := range chats {
+			ws, _, _ := strings.Cut(chat, sep)
+			if perWorkspace > 0 {
+				left, ok := remaining[ws]
+				if !ok {
+					left = perWorkspace
+				}
+				// Twice the cap: a chat leased or finished since this read
+				// leaves room for the next one.
+				if taken[ws] >= 2*left {
+					continue
+				}
+			}
+			taken[ws]++
+			if out = append(out, chat); len(out) == 2*limit {
+				return out, nil
+			}
+		}
+		if len(chats) < page || perWorkspace == 0 {
+			return out, nil
+		}
+	}
+	return out, nil
+}
+
+// workspacesOf lists the workspaces of chat refs, each once.
+func workspacesOf(chats []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, chat := range chats {
+		ws, _, _ := strings.Cut(chat, sep)
+		if !seen[ws] {
+			seen[ws] = true
+			out = append(out, ws)
+		}
+	}
+	return out
 }
 
 func wrapClaim(partition int, err error) error {
@@ -552,25 +619,59 @@ func bundleID(parts ...string) string {
 // Ack removes a claimed bundle after delivery (or a deliberate drop) and lets the
 // chat's next bundle go. An ack whose lease was lost meanwhile is a no-op.
 func (s *Store) Ack(ctx context.Context, c Claimed) error {
-	k := s.keys(c.partition)
-	err := ackScript.Run(ctx, s.cfg.Redis, []string{k.ready(), k.queue(c.chat), k.bundle(c.member), k.waiting()},
-		c.chat, c.member, s.cfg.Clock.Now().UnixMilli()).Err()
-	if err != nil {
-		return fmt.Errorf("acknowledging bundle %s: %w", c.ID, err)
-	}
-	return nil
+	return s.settle(ctx, c, Outcome{Done: true})
 }
 
 // Retry keeps a claimed bundle at the head of its chat, records its progress
 // (c.Part and c.Sent), and makes it due at at.
 func (s *Store) Retry(ctx context.Context, c Claimed, at time.Time) error {
-	k := s.keys(c.partition)
-	err := retryScript.Run(ctx, s.cfg.Redis, []string{k.ready(), k.queue(c.chat), k.bundle(c.member)},
-		c.chat, c.member, at.UnixMilli(), fmt.Sprint(c.Part, " ", c.Sent)).Err()
-	if err != nil {
-		return fmt.Errorf("rescheduling bundle %s: %w", c.ID, err)
+	return s.settle(ctx, c, Outcome{RetryAt: at})
+}
+
+// settle records what a Deliverer decided about c: an ack when out is done,
+// else a retry at out.RetryAt, one part further when out delivered one.
+func (s *Store) settle(ctx context.Context, c Claimed, out Outcome) error {
+	script, keys, args := s.settlement(c, out)
+	return settleErr(c, out, script.Run(ctx, s.cfg.Redis, keys, args...).Err())
+}
+
+// queueSettle queues settle on a Deliverer's pipeline (Bundle.Settle); once
+// that is sent, settled checks the reply.
+func (s *Store) queueSettle(ctx context.Context, pipe redis.Pipeliner, c Claimed, out Outcome) *redis.Cmd {
+	script, keys, args := s.settlement(c, out)
+	return script.EvalSha(ctx, pipe, keys, args...)
+}
+
+// settled checks the reply of a queued settle, and runs it again when Redis
+// had lost the script (a restart empties its cache; a pipeline cannot load it).
+func (s *Store) settled(ctx context.Context, cmd *redis.Cmd, c Claimed, out Outcome) error {
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return s.settle(ctx, c, out)
 	}
-	return nil
+	return settleErr(c, out, cmd.Err())
+}
+
+func (s *Store) settlement(c Claimed, out Outcome) (*redis.Script, []string, []any) {
+	k := s.keys(c.partition)
+	keys := []string{k.ready(), k.queue(c.chat), k.bundle(c.member)}
+	if out.Done {
+		return ackScript, append(keys, k.waiting()), []any{c.chat, c.member, s.cfg.Clock.Now().UnixMilli()}
+	}
+	if out.PartMessages > 0 {
+		c.Part++
+		c.Sent += out.PartMessages
+	}
+	return retryScript, keys, []any{c.chat, c.member, out.RetryAt.UnixMilli(), fmt.Sprint(c.Part, " ", c.Sent)}
+}
+
+func settleErr(c Claimed, out Outcome, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case out.Done:
+		return fmt.Errorf("acknowledging bundle %s: %w", c.ID, err)
+	}
+	return fmt.Errorf("rescheduling bundle %s: %w", c.ID, err)
 }
 
 // Pending counts the partition's open windows and queued chats, for metrics and

@@ -607,3 +607,55 @@ func TestWindowBufferedBeforeTheUpgradeIsDeliveredWhole(t *testing.T) {
 		t.Fatalf("bundle messages:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestClaimLooksPastWorkspacesAtTheirCap: chats due at one instant sort by
+// workspace, so one workspace's many chats fill the ready index's first
+// pages; a claim still takes the other workspaces' chats, only the head of
+// each chat, and leases each one once.
+func TestClaimLooksPastWorkspacesAtTheirCap(t *testing.T) {
+	now := utc("2024-01-01T00:00:00Z")
+	s := newTestStore(t, clockwork.NewFakeClockAt(now))
+	ctx := context.Background()
+	var es []Entry
+	for i := range 300 {
+		es = append(es, entry(int64(i), "a", fmt.Sprintf("c%03d", i), fmt.Sprint("a", i), now, webhook.None))
+	}
+	es = append(es, entry(300, "b", "c0", "first", now, webhook.None), entry(301, "b", "c0", "second", now, webhook.None),
+		entry(302, "b", "c1", "other", now, webhook.None))
+	mustAppend(t, s, 0, es...)
+	claimed, err := s.Claim(ctx, 0, 4, time.Minute, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range claimed {
+		got = append(got, c.Workspace+"/"+ids(c.Bundle)[0])
+	}
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[a/a0 a/a1 b/first b/other]" {
+		t.Fatalf("claimed %v, want two chats of each workspace, each chat's head", got)
+	}
+	// Leased: no other claim gets them, and b/c0's second bundle waits behind
+	// its first.
+	again, err := s.Claim(ctx, 0, 1000, time.Minute, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range again {
+		if c.Workspace == "b" || ids(c.Bundle)[0] == "a0" || ids(c.Bundle)[0] == "a1" {
+			t.Fatalf("%s/%s claimed again while leased", c.Workspace, ids(c.Bundle)[0])
+		}
+	}
+	if len(again) != 298 {
+		t.Fatalf("%d chats claimed after the first claim, want the other 298 of a", len(again))
+	}
+	for _, c := range claimed {
+		if err := s.Ack(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next, err := s.Claim(ctx, 0, 10, time.Minute, 0, nil)
+	if err != nil || len(next) != 1 || ids(next[0].Bundle)[0] != "second" {
+		t.Fatalf("after the acks claimed %d bundles (%v), want b/c0's second", len(next), err)
+	}
+}

@@ -245,42 +245,84 @@ var pushLua string
 
 var pushScript = redis.NewScript(pushLua)
 
-// queue adds v to a log list on pipe; byteCap 0 means the list has none.
-func (l *Log) queue(ctx context.Context, pipe redis.Pipeliner, workspace, log string, size int, byteCap int64, v any) error {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	// Bodies are HTML and JSON: escaping <, > and & would make them up to
-	// six times longer in the log than they were on the wire.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return err
-	}
-	entry := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
-	key := l.key(workspace, log)
-	// EVAL, not EVALSHA: the script is short beside an entry, and a pipeline
-	// cannot load it when Redis lost its script cache.
-	pushScript.Eval(ctx, pipe, []string{key, key + "_bytes"}, entry, size, byteCap, int64(l.cfg.TTL/time.Second))
-	return nil
+// entry is one entry on its way into one of a workspace's log lists.
+type entry struct {
+	log     string
+	size    int
+	byteCap int64 // 0: the list has none
+	v       any
 }
 
-// Queue adds a request and an action to pipe, for a caller that has more to
-// send in the same round trip (the sink records a delivery's outcome with them).
-// All of a workspace's keys share one hash slot.
-func (l *Log) Queue(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request, a Activity) error {
-	if err := l.queueRequest(ctx, pipe, workspace, r); err != nil {
-		return fmt.Errorf("encoding request of %s: %w", workspace, err)
-	}
-	if err := l.queue(ctx, pipe, workspace, "activity", ActivitySize, 0, a.bounded()); err != nil {
-		return fmt.Errorf("encoding activity of %s: %w", workspace, err)
-	}
-	return nil
+func (l *Log) request(r Request) entry {
+	return entry{"requests", RequestsSize, l.cfg.MaxRequestBytes, r.bounded()}
 }
 
-// queueRequest adds r to the request log and to its hour's count on pipe.
-func (l *Log) queueRequest(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request) error {
-	if err := l.queue(ctx, pipe, workspace, "requests", RequestsSize, l.cfg.MaxRequestBytes, r.bounded()); err != nil {
-		return err
+func activity(a Activity) entry { return entry{"activity", ActivitySize, 0, a.bounded()} }
+
+// push names the keys and arguments of one push.lua call that adds entries
+// to workspace's lists.
+func (l *Log) push(workspace string, entries ...entry) ([]string, []any, error) {
+	keys := make([]string, 0, 2*len(entries))
+	args := make([]any, 0, 1+3*len(entries))
+	args = append(args, int64(l.cfg.TTL/time.Second))
+	for _, e := range entries {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		// Bodies are HTML and JSON: escaping <, > and & would make them up to
+		// six times longer in the log than they were on the wire.
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(e.v); err != nil {
+			return nil, nil, fmt.Errorf("encoding %s entry of %s: %w", e.log, workspace, err)
+		}
+		key := l.key(workspace, e.log)
+		keys = append(keys, key, key+"_bytes")
+		args = append(args, bytes.TrimSuffix(b.Bytes(), []byte("\n")), e.size, e.byteCap)
 	}
+	return keys, args, nil
+}
+
+// Queued is a write that Queue added to a pipeline.
+type Queued struct {
+	cmd  *redis.Cmd
+	keys []string
+	args []any
+}
+
+// Queue adds a request and an action to pipe, in one script call, for a
+// caller that has more to send in the same round trip (the sink records a
+// delivery's outcome with them). All of a workspace's keys share one hash
+// slot. Once pipe is sent, Check says how the write went.
+func (l *Log) Queue(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request, a Activity) (Queued, error) {
+	return l.queue(ctx, pipe, workspace, &r, l.request(r), activity(a))
+}
+
+// queue adds entries to pipe in one push.lua call and, when r is not nil,
+// counts r in its hour.
+func (l *Log) queue(ctx context.Context, pipe redis.Pipeliner, workspace string, r *Request, entries ...entry) (Queued, error) {
+	keys, args, err := l.push(workspace, entries...)
+	if err != nil {
+		return Queued{}, err
+	}
+	q := Queued{pushScript.EvalSha(ctx, pipe, keys, args...), keys, args}
+	if r != nil {
+		l.countHour(ctx, pipe, workspace, *r)
+	}
+	return q, nil
+}
+
+// Check reports how a queued write went once its pipeline was sent, and
+// writes it again when Redis had lost the script (a restart empties its
+// cache, and a pipeline cannot load it).
+func (q Queued) Check(ctx context.Context, rdb redis.Scripter) error {
+	err := q.cmd.Err()
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		err = pushScript.Run(ctx, rdb, q.keys, q.args...).Err()
+	}
+	return err
+}
+
+// countHour adds r to its hour's count on pipe.
+func (l *Log) countHour(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request) {
 	start := r.At.UTC().Truncate(time.Hour)
 	// An attempt of an hour no longer kept counts nowhere (an old entry
 	// replayed, a test's fixed date).
@@ -293,7 +335,6 @@ func (l *Log) queueRequest(ctx context.Context, pipe redis.Pipeliner, workspace 
 		pipe.HIncrBy(ctx, key, field, 1)
 		pipe.Expire(ctx, key, ttl)
 	}
-	return nil
 }
 
 func (l *Log) hourKey(workspace string, start time.Time) string {
@@ -334,10 +375,7 @@ func truncate(s string, n int) string {
 
 // RecordActivity adds an action to the workspace's activity log.
 func (l *Log) RecordActivity(ctx context.Context, workspace string, a Activity) error {
-	err := l.exec(ctx, func(pipe redis.Pipeliner) error {
-		return l.queue(ctx, pipe, workspace, "activity", ActivitySize, 0, a.bounded())
-	})
-	if err != nil {
+	if err := l.record(ctx, workspace, activity(a)); err != nil {
 		return fmt.Errorf("recording activity of %s: %w", workspace, err)
 	}
 	return nil
@@ -345,23 +383,26 @@ func (l *Log) RecordActivity(ctx context.Context, workspace string, a Activity) 
 
 // RecordRequest adds an attempt to the workspace's request log.
 func (l *Log) RecordRequest(ctx context.Context, workspace string, r Request) error {
-	err := l.exec(ctx, func(pipe redis.Pipeliner) error {
-		return l.queueRequest(ctx, pipe, workspace, r)
-	})
+	pipe := l.cfg.Redis.Pipeline()
+	q, err := l.queue(ctx, pipe, workspace, &r, l.request(r))
+	if err == nil {
+		_, err = pipe.Exec(ctx)
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			err = q.Check(ctx, l.cfg.Redis)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("recording request of %s: %w", workspace, err)
 	}
 	return nil
 }
 
-// exec sends what fill queues.
-func (l *Log) exec(ctx context.Context, fill func(redis.Pipeliner) error) error {
-	pipe := l.cfg.Redis.Pipeline()
-	if err := fill(pipe); err != nil {
+func (l *Log) record(ctx context.Context, workspace string, e entry) error {
+	keys, args, err := l.push(workspace, e)
+	if err != nil {
 		return err
 	}
-	_, err := pipe.Exec(ctx)
-	return err
+	return pushScript.Run(ctx, l.cfg.Redis, keys, args...).Err()
 }
 
 func list[T any](ctx context.Context, rdb redis.UniversalClient, key string) ([]T, error) {

@@ -2,6 +2,10 @@
 -- KEYS[1] due index, KEYS[2] ready index, then four per window: the window, its
 -- bundle, its chat's queue, its chat's state; ARGV[1] now (ms), then three per
 -- window: its member, its chat ref, its end (ms).
+-- A chat becomes ready at its window's flush time (or now, if earlier): chats
+-- sealed together are then claimed in the order of their flush times, whose
+-- stagger mixes workspaces, rather than by name, which groups them by
+-- workspace and leaves a claim with the chats of workspaces at their cap.
 -- Removing the window from the due index is the claim: whoever removes it seals it,
 -- so two flushers (or a zombie) can never seal one window twice. The window's hash
 -- becomes an immutable bundle queued behind the chat's earlier bundles, and the
@@ -11,6 +15,7 @@ local n = 0
 for j = 0, (#ARGV - 1) / 3 - 1 do
   local member, chat, wend = ARGV[2 + 3 * j], ARGV[3 + 3 * j], ARGV[4 + 3 * j]
   local w, b, q, c = KEYS[3 + 4 * j], KEYS[4 + 4 * j], KEYS[5 + 4 * j], KEYS[6 + 4 * j]
+  local due = tonumber(redis.call('ZSCORE', KEYS[1], member))
   local removed = redis.call('ZREM', KEYS[1], member) == 1
   if removed then waiting('w', chat, -1) end
   if removed and redis.call('EXISTS', w) == 1 then
@@ -20,7 +25,7 @@ for j = 0, (#ARGV - 1) / 3 - 1 do
     if tonumber(wend) > tonumber(redis.call('HGET', c, 'sealed') or '0') then
       redis.call('HSET', c, 'sealed', wend)
     end
-    redis.call('ZADD', KEYS[2], 'NX', ARGV[1], chat)
+    redis.call('ZADD', KEYS[2], 'NX', math.min(due, tonumber(ARGV[1])), chat)
     n = n + 1
   end
 end
