@@ -40,7 +40,7 @@ func entry(off int64, ws, chat, id string, at time.Time, g webhook.Granularity) 
 func drain(t *testing.T, s *Store, partition int, upTo time.Time) []Bundle {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.Seal(ctx, partition, upTo, 10000); err != nil {
+	if _, err := s.Seal(ctx, partition, upTo, -1, 10000); err != nil {
 		t.Fatal(err)
 	}
 	var out []Bundle
@@ -82,7 +82,7 @@ func ids(b Bundle) []string {
 
 func mustAppend(t *testing.T, s *Store, partition int, es ...Entry) AppendResult {
 	t.Helper()
-	res, err := s.Append(context.Background(), partition, es, es[len(es)-1].Offset)
+	res, err := s.Append(context.Background(), partition, es, es[len(es)-1].Offset, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 			// Time moves on while messages of the closing window keep arriving.
 			clk.Advance(base.Add(time.Duration(i) * 3 * time.Second).Sub(clk.Now()))
 			e := entry(int64(i), "ws", fmt.Sprint("c", i%4), fmt.Sprint("m", i), base.Add(time.Duration(i)*2*time.Second), webhook.H1)
-			if _, err := s.Append(ctx, 0, []Entry{e}, int64(i)); err != nil {
+			if _, err := s.Append(ctx, 0, []Entry{e}, int64(i), -1); err != nil {
 				t.Error(err)
 				return
 			}
@@ -378,7 +378,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 			defer wg.Done()
 			var got []Bundle
 			for range 400 {
-				if _, err := s.Seal(ctx, 0, clk.Now(), 50); err != nil {
+				if _, err := s.Seal(ctx, 0, clk.Now(), -1, 50); err != nil {
 					t.Error(err)
 					return
 				}
@@ -482,7 +482,7 @@ func TestWaitingFollowsSealsDeliveriesAndDrops(t *testing.T) {
 	want("ws", Waiting{Windows: 3, Bundles: 2})
 
 	clk.Advance(2 * time.Hour)
-	if n, err := s.Seal(ctx, 0, clk.Now(), 100); err != nil || n != 2 {
+	if n, err := s.Seal(ctx, 0, clk.Now(), -1, 100); err != nil || n != 2 {
 		t.Fatalf("Seal = %d, %v; want 2", n, err)
 	}
 	want("ws", Waiting{Windows: 1, Bundles: 4})
