@@ -95,15 +95,17 @@ for i = a + 1, #ARGV, 12 do
       local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
       local w = key('w' .. member)
       if redis.call('HSETNX', w, id, data) == 1 then
-        -- Batches apply in offset order: the first message keeps its offset.
-        redis.call('ZADD', key('o'), 'NX', off, member)
         if written[w] ~= det then
           redis.call('HSET', w, '\0d', det)
           written[w] = det
         end
         if isnew == '1' then redis.call('HSET', w, '\0n', '1') end
         local opened = redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1
-        if opened then waiting('w', chat, 1) end
+        if opened then
+          waiting('w', chat, 1)
+          -- a new window: its first message's offset is the one to keep.
+          redis.call('ZADD', key('o'), off, member)
+        end
         if opened and start >= tonumber(st[2] or '0') then
           redis.call('HSET', c, 'os', string.format('%d', start), 'oe', string.format('%d', wend), 'og', gname, 'oep', epoch)
         end

@@ -3,8 +3,9 @@
 -- them from the indexes and queues.
 -- KEYS[1] due index, KEYS[2] ready index, then the windows' keys, then per chat
 -- its queue and its bundles' keys, then the partition's buffered index (first
--- offsets, for the offset commit) and last the waiting hash. ARGV[1] how many windows, then their
--- members, then per chat its ref and how many bundles, then their members.
+-- offsets, for the offset commit) and last the waiting hash. ARGV[1] how many
+-- windows, then their members, then per chat its ref and how many bundles, then
+-- their members.
 -- Returns {windows dropped, bundles dropped}, or {-1, -1} without a change when a
 -- queue no longer holds what the caller read (a seal or an ack ran between): the
 -- caller reads again. A bundle being delivered right now is dropped too; its ack
