@@ -135,6 +135,7 @@ func checkReplayed(t *testing.T, p *pipeline, ids []string) {
 // a copy of its AOF taken a moment earlier: every write since is gone, the
 // watermark among them.
 func TestRedisRestartedFromOlderAOFLosesNothing(t *testing.T) {
+	ownRedisOnly(t)
 	srv := testenv.StartRedisServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -160,6 +161,7 @@ func TestRedisRestartedFromOlderAOFLosesNothing(t *testing.T) {
 // is frozen and cut off while writes go on, its master is killed, and it takes
 // over: the writes of that moment are gone.
 func TestRedisFailoverToLaggingReplicaLosesNothing(t *testing.T) {
+	ownRedisOnly(t)
 	nodes := testenv.StartRedisCluster(t, 3)
 	byAddr := map[string]*testenv.RedisServer{}
 	var addrs []string
@@ -228,6 +230,14 @@ func TestRedisFailoverToLaggingReplicaLosesNothing(t *testing.T) {
 		},
 	})
 	checkReplayed(t, p, ids)
+}
+
+// ownRedisOnly skips the cluster pass of make test: these tests start Redis of
+// their own, so running them again adds only time.
+func ownRedisOnly(t *testing.T) {
+	if testenv.Cluster() {
+		t.Skip("starts Redis of its own; the pass on the single node runs it")
+	}
 }
 
 func copyDir(t *testing.T, from, to string) {
