@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/outbound-webhooks/outbound/internal/redisconn"
+	"github.com/outbound-webhooks/outbound/internal/redistest"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/webhook"
 	"github.com/outbound-webhooks/outbound/windowing"
@@ -136,12 +136,13 @@ func checkReplayed(t *testing.T, p *pipeline, ids []string) {
 // watermark among them.
 func TestRedisRestartedFromOlderAOFLosesNothing(t *testing.T) {
 	ownRedisOnly(t)
-	srv := testenv.StartRedisServer(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	// Every write fsynced before it is acknowledged, no rewrite: the copy is
+	// exactly what Redis had acknowledged when it was taken.
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always", "--auto-aof-rewrite-percentage", "0")
+	rdb := srv.Client()
 	p := startLossPipeline(t, rdb)
 
-	aof, older := filepath.Join(srv.Dir, "appendonlydir"), filepath.Join(t.TempDir(), "appendonlydir")
+	aof, older := filepath.Join(srv.Dir(), "appendonlydir"), filepath.Join(t.TempDir(), "appendonlydir")
 	ids := produceWithFaults(t, p.topic, map[int]func(){
 		40: func() { copyDir(t, aof, older) },
 		100: func() {
@@ -150,7 +151,7 @@ func TestRedisRestartedFromOlderAOFLosesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			copyDir(t, older, aof)
-			srv.Start()
+			srv.Restart()
 		},
 	})
 	checkReplayed(t, p, ids)
@@ -162,15 +163,13 @@ func TestRedisRestartedFromOlderAOFLosesNothing(t *testing.T) {
 // over: the writes of that moment are gone.
 func TestRedisFailoverToLaggingReplicaLosesNothing(t *testing.T) {
 	ownRedisOnly(t)
-	nodes := testenv.StartRedisCluster(t, 3)
-	byAddr := map[string]*testenv.RedisServer{}
-	var addrs []string
+	nodes, url := redistest.StartReplicatedCluster(t, 3)
+	byAddr := map[string]*redistest.Server{}
 	for _, n := range nodes {
 		byAddr[n.Addr()] = n
-		addrs = append(addrs, n.Addr())
 	}
 	// Opened as the worker opens it, whose slot map must follow the failover.
-	rdb, err := redisconn.Open("redis://"+addrs[0]+"?addr="+strings.Join(addrs[1:], "&addr="), true)
+	rdb, err := redisconn.Open(redisconn.Config{URL: url, Cluster: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +183,7 @@ func TestRedisFailoverToLaggingReplicaLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var master, replica *testenv.RedisServer
+	var master, replica *redistest.Server
 	for _, s := range slots {
 		if int64(s.Start) <= slot && slot <= int64(s.End) {
 			master = byAddr[s.Nodes[0].Addr]
@@ -194,8 +193,7 @@ func TestRedisFailoverToLaggingReplicaLosesNothing(t *testing.T) {
 		t.Fatalf("no node holds slot %d: %+v", slot, slots)
 	}
 	// The master names its replica ("slave0:ip=127.0.0.1,port=P,...").
-	mc := redis.NewClient(&redis.Options{Addr: master.Addr()})
-	defer mc.Close()
+	mc := master.Client()
 	repl, err := mc.Info(ctx, "replication").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -214,17 +212,15 @@ func TestRedisFailoverToLaggingReplicaLosesNothing(t *testing.T) {
 		// Frozen, then cut off: the replica cannot reconnect, and the master
 		// goes on acknowledging writes that only it holds.
 		50: func() {
-			replica.Signal(syscall.SIGSTOP)
+			replica.Pause()
 			if err := mc.ClientKillByFilter(ctx, "TYPE", "replica").Err(); err != nil {
 				t.Fatal(err)
 			}
 		},
 		80: func() {
 			master.Kill()
-			replica.Signal(syscall.SIGCONT)
-			c := redis.NewClient(&redis.Options{Addr: replica.Addr()})
-			defer c.Close()
-			if err := c.Do(ctx, "CLUSTER", "FAILOVER", "TAKEOVER").Err(); err != nil {
+			replica.Resume()
+			if err := replica.Client().Do(ctx, "CLUSTER", "FAILOVER", "TAKEOVER").Err(); err != nil {
 				t.Fatal(err)
 			}
 		},
