@@ -74,6 +74,9 @@ type Stats struct {
 	// Undeliverable counts invalid records that the dead-letter topic refused
 	// for good (logged with their source offset and skipped).
 	Undeliverable atomic.Int64
+	// Replays counts the times a partition was read again from Kafka because
+	// Redis had lost acknowledged writes (see resumeAt).
+	Replays atomic.Int64
 }
 
 // Consumer is one member of the events consumer group.
@@ -82,6 +85,9 @@ type Consumer struct {
 	dlq      *kafka.Writer
 	stats    Stats
 	applying *semaphore.Weighted // see Config.Applying
+	// client commits offsets with metadata and reads them back, which the
+	// consumer group's own CommitOffsets cannot.
+	client *kafka.Client
 
 	mu    sync.Mutex
 	owned map[int]*partitionState
@@ -145,6 +151,7 @@ func New(cfg Config) (*Consumer, error) {
 		},
 		owned:    map[int]*partitionState{},
 		applying: semaphore.NewWeighted(int64(cfg.Applying)),
+		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: cfg.Kafka.Transport()},
 	}, nil
 }
 
@@ -240,7 +247,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.cfg.Logger.Info("partitions assigned", zap.Int32("generation", gen.ID), zap.Ints("partitions", parts))
 		for _, a := range assigned {
 			gen.Start(func(gctx context.Context) {
-				c.runPartition(gctx, gen, a.ID, a.Offset)
+				c.runPartition(gctx, gen, a.ID)
 			})
 		}
 	}
@@ -259,10 +266,15 @@ type partitionState struct {
 	// lag is how many records the partition's end was past the last applied
 	// record, as of that record's fetch: kept only for metrics, it costs the
 	// hot path one atomic store per batch and no broker request.
-	lag      atomic.Int64
+	lag atomic.Int64
+	// applied is the partition's watermark as the applier last saw it: the
+	// last offset it applied, or what Redis held when it started.
+	applied  atomic.Int64
 	appended chan struct{}
 	clock    clockwork.Clock
 }
+
+func (s *partitionState) Applied() int64 { return s.applied.Load() }
 
 func (s *partitionState) CaughtUpTo() time.Time {
 	if s.caughtUp.Load() {
@@ -282,10 +294,30 @@ func (s *partitionState) notify() {
 
 // runPartition owns one partition for the life of a generation. It never returns
 // before gctx ends: kafka-go ends the whole generation when any partition
-// function returns.
-func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, partition int, committed int64) {
+// function returns. Should Redis lose writes while it runs, it replays them
+// from Kafka and goes on (see resume).
+func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, partition int) {
 	log := c.cfg.Logger.With(zap.Int("partition", partition))
+	applied := int64(-1) // the watermark this member last saw; -1 before it looked
+	for {
+		start, wm, err := c.resume(gctx, log, partition, applied)
+		if err != nil {
+			return // generation ended
+		}
+		var lost bool
+		applied, lost = c.consume(gctx, gen, partition, start, wm, log)
+		if !lost {
+			return
+		}
+	}
+}
+
+// consume reads the partition from start into Redis, whose watermark is wm,
+// until gctx ends or Redis turns out to have lost writes (lost). It returns the
+// last offset it applied.
+func (c *Consumer) consume(gctx context.Context, gen *kafka.Generation, partition int, start, wm int64, log *zap.Logger) (applied int64, lost bool) {
 	state := &partitionState{appended: make(chan struct{}, 1), clock: c.cfg.Clock}
+	state.applied.Store(wm)
 	c.mu.Lock()
 	c.owned[partition] = state
 	c.mu.Unlock()
@@ -294,21 +326,6 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 		delete(c.owned, partition)
 		c.mu.Unlock()
 	}()
-
-	var wm int64
-	err := untilDurable.Do(gctx, log, "reading watermark", func() (err error) {
-		wm, err = c.cfg.Store.Watermark(gctx, partition)
-		return err
-	})
-	if err != nil {
-		return // generation ended
-	}
-	// Resume after whatever Redis already holds: the committed offset may lag
-	// behind the watermark after a crash, and re-reading that gap is wasted work.
-	start := committed
-	if wm >= 0 && (start < 0 || start <= wm) {
-		start = wm + 1
-	}
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   c.cfg.Brokers,
@@ -333,7 +350,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 	if err := reader.SetOffset(start); err != nil {
 		log.Error("seeking partition", zap.Int64("offset", start), zap.Error(err))
 		<-gctx.Done()
-		return
+		return wm, false
 	}
 	if lag, err := reader.ReadLag(gctx); err == nil {
 		state.lag.Store(lag)
@@ -365,13 +382,7 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 		}
 	})
 	g.Go(func() error { return c.cfg.Flusher.RunPartition(ctx, partition, state) })
-
-	var applied atomic.Int64
-	applied.Store(wm)
-	g.Go(func() error {
-		c.commitLoop(ctx, gen, partition, &applied, log)
-		return nil
-	})
+	g.Go(func() error { return c.commitLoop(ctx, gen, partition, state, log) })
 	g.Go(func() error {
 		for {
 			batch, ok := nextBatch(ctx, records, c.cfg.MaxBatch, c.applying)
@@ -380,23 +391,33 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, par
 			}
 			last := batch[len(batch)-1]
 			if err := c.apply(ctx, log, partition, batch, wm); err != nil {
-				return nil // generation ended while Redis or the DLQ was failing
+				return err // Redis lost writes, or the generation ended while Redis or the DLQ was failing
 			}
 			faults.Crash(faults.AfterAppend)
 			wm = last.Offset
-			applied.Store(wm)
+			state.applied.Store(wm)
 			state.lastTime.Store(last.Time.UnixMilli())
 			state.lag.Store(last.HighWaterMark - last.Offset - 1)
 			state.caughtUp.Store(last.HighWaterMark == last.Offset+1 && len(records) == 0)
 			state.notify()
 		}
 	})
-	_ = g.Wait()
+	err := g.Wait()
+	applied = state.applied.Load()
+	var lostErr *windowing.LostError
+	if errors.As(err, &lostErr) && gctx.Err() == nil {
+		return applied, true
+	}
 	// The generation may already be over; a failed final commit only means the
 	// next owner re-reads records that the watermark turns into no-ops.
-	if off := applied.Load(); off >= 0 {
-		_ = gen.CommitOffsets(map[string]map[int]int64{c.cfg.Topic: {partition: off + 1}})
+	if applied >= 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.SessionTimeout)
+		defer cancel()
+		if cp, err := c.cfg.Store.Checkpoint(ctx, partition); err == nil && cp.Watermark >= applied {
+			_ = c.commit(ctx, gen, partition, applied, cp)
+		}
 	}
+	return applied, false
 }
 
 // nextBatch blocks for one record, then for an apply slot (apply releases it),
@@ -430,21 +451,36 @@ func nextBatch(ctx context.Context, records <-chan kafka.Message, max int, slots
 	return batch, true
 }
 
-func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, partition int, applied *atomic.Int64, log *zap.Logger) {
+// commitLoop commits the applied offset every CommitInterval, with the
+// partition's checkpoint as metadata. Each tick also checks that Redis still
+// holds what was applied, so that a loss on an idle partition is found too; it
+// returns a *windowing.LostError when it does not.
+func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, partition int, state *partitionState, log *zap.Logger) error {
 	t := c.cfg.Clock.NewTicker(c.cfg.CommitInterval)
 	defer t.Stop()
-	committed := applied.Load()
+	committed := state.applied.Load()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.Chan():
 		}
-		off := applied.Load()
+		// Applied first: the checkpoint read after it covers every record up to it.
+		off := state.applied.Load()
+		cp, err := c.cfg.Store.Checkpoint(ctx, partition)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("reading the checkpoint to commit", zap.Error(err))
+			}
+			continue
+		}
+		if cp.Watermark < off {
+			return &windowing.LostError{Partition: partition, Applied: off, Watermark: cp.Watermark}
+		}
 		if off == committed {
 			continue
 		}
-		if err := gen.CommitOffsets(map[string]map[int]int64{c.cfg.Topic: {partition: off + 1}}); err != nil {
+		if err := c.commit(ctx, gen, partition, off, cp); err != nil {
 			if ctx.Err() == nil {
 				log.Warn("committing offset", zap.Int64("offset", off+1), zap.Error(err))
 			}

@@ -56,18 +56,23 @@ const timeScale = 43200 // 1h lasts 83ms, 24h lasts 2s
 // client and its Config before it starts.
 func startPipeline(t *testing.T, hooks webhook.Fixed, partitions int, options ...func(redis.UniversalClient, *processor.Config)) *pipeline {
 	t.Helper()
-	p := &pipeline{topic: testenv.NewTopic(t, partitions), dlq: testenv.NewTopic(t, 1), got: &collector{}, done: make(chan error, 1)}
-	var err error
-	rdb := testenv.Redis(t)
-	var cfg processor.Config
-	for _, o := range options {
-		o(rdb, &cfg)
-	}
 	// A nominal grace of an hour is 83ms here: enough for a record produced at a
 	// window's end to be appended before the window is sealed. A future skew of
 	// two days (4s) lets a test stamp its events a few seconds ahead.
-	p.store, err = windowing.NewStore(windowing.Config{Redis: rdb, Prefix: testenv.KeyPrefix(), TimeScale: timeScale, Grace: time.Hour,
-		FutureSkew: 48 * time.Hour})
+	return startPipelineOn(t, hooks, partitions, windowing.Config{Redis: testenv.Redis(t), Prefix: testenv.KeyPrefix(),
+		TimeScale: timeScale, Grace: time.Hour, FutureSkew: 48 * time.Hour}, options...)
+}
+
+// startPipelineOn is startPipeline with a store of the given configuration.
+func startPipelineOn(t *testing.T, hooks webhook.Fixed, partitions int, store windowing.Config, options ...func(redis.UniversalClient, *processor.Config)) *pipeline {
+	t.Helper()
+	p := &pipeline{topic: testenv.NewTopic(t, partitions), dlq: testenv.NewTopic(t, 1), got: &collector{}, done: make(chan error, 1)}
+	var cfg processor.Config
+	for _, o := range options {
+		o(store.Redis, &cfg)
+	}
+	var err error
+	p.store, err = windowing.NewStore(store)
 	if err != nil {
 		t.Fatal(err)
 	}

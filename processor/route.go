@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/outbound-webhooks/outbound/internal/clip"
+	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/windowing"
 )
@@ -132,7 +133,8 @@ func (c *Consumer) route(batch []kafka.Message, wm int64) routed {
 // its own: dead letters first, then the Redis append that also advances the
 // watermark to the batch's last offset. A Redis error therefore never writes
 // the dead letters again, and the counters move once per record. It returns an
-// error only when ctx ends.
+// error only when ctx ends, or a *windowing.LostError when Redis's watermark is
+// below wm: Redis lost writes, and the caller replays them.
 //
 // It is called holding an apply slot (Config.Applying) and returns with it
 // released. A failed step gives the slot back while it waits to be retried: a
@@ -168,7 +170,10 @@ func (c *Consumer) apply(ctx context.Context, log *zap.Logger, partition int, ba
 	}
 	var res windowing.AppendResult
 	err := untilDurable.Do(ctx, log, "appending batch", inSlot(func() (err error) {
-		res, err = c.cfg.Store.Append(ctx, partition, r.entries, batch[len(batch)-1].Offset)
+		res, err = c.cfg.Store.Append(ctx, partition, r.entries, batch[len(batch)-1].Offset, wm)
+		if lost := (*windowing.LostError)(nil); errors.As(err, &lost) {
+			return retry.Permanent(err) // no retry brings the lost writes back: replay
+		}
 		return err
 	}))
 	if err != nil {

@@ -32,7 +32,7 @@ func TestSweepLogsADisableButNotADelete(t *testing.T) {
 			Chat:    schemas.Chat{ChatID: ws, FullName: "Chat"},
 			Message: windowing.Message{ID: ws, Direction: schemas.DirectionSent, At: time.Now(), Text: "hi"}})
 	}
-	if res, err := p.store.Append(context.Background(), 0, es, 1); err != nil || res.Applied != 2 {
+	if res, err := p.store.Append(context.Background(), 0, es, 1, -1); err != nil || res.Applied != 2 {
 		t.Fatalf("Append: %+v, %v; want both applied", res, err)
 	}
 

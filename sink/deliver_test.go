@@ -79,6 +79,7 @@ type caughtUp struct{}
 
 func (caughtUp) CaughtUpTo() time.Time     { return time.Now() }
 func (caughtUp) Appended() <-chan struct{} { return nil }
+func (caughtUp) Applied() int64            { return -1 }
 
 // send buffers messages of granularity none for ws, chat by chat.
 func (r *rig) send(ws string, chats, perChat int) {
@@ -92,7 +93,7 @@ func (r *rig) send(ws string, chats, perChat int) {
 				Message: windowing.Message{ID: fmt.Sprintf("%s-c%d-m%03d", ws, c, i), Direction: "sent", At: time.Now(), Text: "hi"}})
 		}
 	}
-	if _, err := r.store.Append(context.Background(), 0, es, r.offset); err != nil {
+	if _, err := r.store.Append(context.Background(), 0, es, r.offset, -1); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -452,7 +453,7 @@ func TestRequestLogEntryOfAHugeBundleIsSmall(t *testing.T) {
 			Chat:    schemas.Chat{ChatID: "chat", FullName: "Chat"},
 			Message: windowing.Message{ID: fmt.Sprintf("m%03d", i), Direction: "sent", At: time.Now().Add(-2 * time.Hour), Text: text}})
 	}
-	if _, err := r.store.Append(context.Background(), 0, es, r.offset); err != nil {
+	if _, err := r.store.Append(context.Background(), 0, es, r.offset, -1); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "the delivery", 30*time.Second, func() bool { return r.sink.Stats().Delivered.Load() == 1 })

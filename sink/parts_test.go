@@ -70,7 +70,7 @@ func TestLargeWindowArrivesInOrderedParts(t *testing.T) {
 					Message: windowing.Message{ID: fmt.Sprintf("m%04d", i), Direction: "sent", At: start.Add(time.Duration(i) * time.Second),
 						Sender: schemas.Party{FullName: "Agent"}, Text: strings.Repeat("x", tc.textBytes)}})
 			}
-			if _, err := r.store.Append(context.Background(), 0, es, total); err != nil {
+			if _, err := r.store.Append(context.Background(), 0, es, total, -1); err != nil {
 				t.Fatal(err)
 			}
 			delivered := func() int {

@@ -23,6 +23,9 @@ type Progress interface {
 	// Appended signals (without blocking the sender) that messages were
 	// appended, so granularity none is delivered without waiting for a poll.
 	Appended() <-chan struct{}
+	// Applied is the partition's watermark as its consumer last saw it (-1:
+	// none): a seal waits while Redis holds a lower one (see Store.Seal).
+	Applied() int64
 }
 
 // FlusherConfig configures a Flusher.
@@ -156,7 +159,7 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 			upTo = now
 		}
 		for {
-			n, err := f.cfg.Store.Seal(ctx, partition, upTo, f.cfg.Batch)
+			n, err := f.cfg.Store.Seal(ctx, partition, upTo, progress.Applied(), f.cfg.Batch)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ type progress struct{ ch chan struct{} }
 
 func (p progress) CaughtUpTo() time.Time     { return time.Now() }
 func (p progress) Appended() <-chan struct{} { return p.ch }
+func (p progress) Applied() int64            { return -1 }
 
 // recorder is a Deliverer that fails the first attempts of chosen messages.
 type recorder struct {

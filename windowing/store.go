@@ -188,6 +188,7 @@ func (s *Store) keys(partition int) keys {
 }
 
 func (k keys) watermark() string           { return string(k) + "wm" }
+func (k keys) buffered() string            { return string(k) + "buf" }   // first offset of each open window and queued bundle
 func (k keys) due() string                 { return string(k) + "due" }   // open windows by flush time
 func (k keys) ready() string               { return string(k) + "ready" } // chats with a queued bundle by due time
 func (k keys) queue(chat string) string    { return string(k) + "q:" + chat }
@@ -228,15 +229,63 @@ func (s *Store) Watermark(ctx context.Context, partition int) (int64, error) {
 	return v, nil
 }
 
+// LostError says that a partition's watermark in Redis is behind the offset
+// its consumer already applied there: Redis lost acknowledged writes (a failover
+// to a replica that lagged, a restart from an older AOF). Nothing was changed;
+// the consumer replays from Kafka.
+type LostError struct {
+	Partition int
+	Applied   int64 // what the caller applied, as it last saw the watermark
+	Watermark int64 // what Redis holds now (-1: none)
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("partition %d: Redis holds watermark %d, behind offset %d already applied: Redis lost acknowledged writes",
+		e.Partition, e.Watermark, e.Applied)
+}
+
+// Checkpoint is what Redis holds of a partition's consumption, read at once:
+// the watermark, and the oldest offset whose message still waits in an open
+// window or a queued bundle (-1 when none does). Every record below Oldest was
+// delivered (or dropped); it goes into the offset commit's metadata.
+type Checkpoint struct {
+	Watermark, Oldest int64
+}
+
+// Checkpoint reads the partition's watermark and oldest buffered offset in one
+// transaction.
+func (s *Store) Checkpoint(ctx context.Context, partition int) (Checkpoint, error) {
+	k := s.keys(partition)
+	var wm *redis.StringCmd
+	var oldest *redis.ZSliceCmd
+	_, err := s.cfg.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		wm = p.Get(ctx, k.watermark())
+		oldest = p.ZRangeWithScores(ctx, k.buffered(), 0, 0)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Checkpoint{}, fmt.Errorf("reading checkpoint of partition %d: %w", partition, err)
+	}
+	cp := Checkpoint{Watermark: -1, Oldest: -1}
+	if v, err := wm.Int64(); err == nil {
+		cp.Watermark = v
+	}
+	if z := oldest.Val(); len(z) > 0 {
+		cp.Oldest = int64(z[0].Score)
+	}
+	return cp, nil
+}
+
 // Append stores a fetched batch of one partition in one atomic script and moves
 // the partition's watermark to through, the batch's last offset (records that
 // were skipped or dead-lettered advance it too). Entries at or below the
 // watermark are ignored, so re-appending a batch after a crash is a no-op. Once
 // Append returns nil the batch is durable in Redis and its offsets may be
-// committed.
-func (s *Store) Append(ctx context.Context, partition int, entries []Entry, through int64) (AppendResult, error) {
+// committed. applied is the watermark the caller last saw (-1: none); a lower
+// one in Redis makes Append change nothing and return a *LostError.
+func (s *Store) Append(ctx context.Context, partition int, entries []Entry, through, applied int64) (AppendResult, error) {
 	for {
-		res, err := s.appendOnce(ctx, partition, entries, through)
+		res, err := s.appendOnce(ctx, partition, entries, through, applied)
 		if err != nil {
 			return AppendResult{}, fmt.Errorf("appending %d messages to partition %d: %w", len(entries), partition, err)
 		}
@@ -251,7 +300,7 @@ func (s *Store) Append(ctx context.Context, partition int, entries []Entry, thro
 // appendOnce is one attempt of Append: it reads the state of the batch's chats,
 // names every key the script may touch from it, and runs the script, which
 // reports -1 applied if that state changed meanwhile.
-func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, through int64) (AppendResult, error) {
+func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, through, applied int64) (AppendResult, error) {
 	k := s.keys(partition)
 	now := s.cfg.Clock.Now()
 	type details struct {
@@ -293,6 +342,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 			keys = append(keys, key)
 		}
 	}
+	declare("o", k.buffered())
 	window := func(ref, gname string, start, end int64, epoch string) {
 		member := strings.Join([]string{ref, gname, strconv.FormatInt(start, 10), strconv.FormatInt(end, 10), epoch}, sep)
 		declare("w"+member, k.window(member))
@@ -348,7 +398,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 			encodeMessage(e.Message, e.Offset), encoded)
 	}
 	args := make([]any, 0, 6+len(labels)+6*len(order)+len(groups))
-	args = append(args, now.UnixMilli(), through, s.cfg.SeenPerChat, len(labels))
+	args = append(args, now.UnixMilli(), through, applied, s.cfg.SeenPerChat, len(labels))
 	args = append(args, labels...)
 	args = append(args, len(order))
 	for _, ref := range order {
@@ -360,24 +410,30 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if res[0] == -2 {
+		return AppendResult{}, &LostError{Partition: partition, Applied: applied, Watermark: res[1]}
+	}
 	return AppendResult{Applied: int(res[0]), Duplicates: int(res[1])}, nil
 }
 
 // Seal turns the partition's windows whose flush time is at or before upTo into
 // bundles ready for delivery and returns how many it sealed. The caller passes the
 // earlier of now and the time up to which the partition has been consumed, so a
-// lagging consumer never seals a window whose messages are still unread.
-func (s *Store) Seal(ctx context.Context, partition int, upTo time.Time, limit int) (int, error) {
+// lagging consumer never seals a window whose messages are still unread, and the
+// watermark its consumer applied (-1: none): should Redis hold a lower one, it
+// lost writes that the replay from Kafka has yet to restore, and Seal returns a
+// *LostError without sealing anything.
+func (s *Store) Seal(ctx context.Context, partition int, upTo time.Time, applied int64, limit int) (int, error) {
 	k := s.keys(partition)
 	due, err := s.cfg.Redis.ZRangeByScore(ctx, k.due(), &redis.ZRangeBy{Min: "-inf",
 		Max: strconv.FormatInt(upTo.UnixMilli(), 10), Count: int64(limit)}).Result()
 	if err != nil || len(due) == 0 {
 		return 0, wrapSeal(partition, err)
 	}
-	keys := make([]string, 0, 2+4*len(due))
-	keys = append(keys, k.due(), k.ready())
-	args := make([]any, 0, 1+3*len(due))
-	args = append(args, s.cfg.Clock.Now().UnixMilli())
+	keys := make([]string, 0, 3+4*len(due))
+	keys = append(keys, k.due(), k.ready(), k.watermark())
+	args := make([]any, 0, 2+3*len(due))
+	args = append(args, s.cfg.Clock.Now().UnixMilli(), applied)
 	for _, member := range due {
 		parts := strings.Split(member, sep)
 		if len(parts) != 6 {
@@ -388,6 +444,10 @@ func (s *Store) Seal(ctx context.Context, partition int, upTo time.Time, limit i
 		args = append(args, member, chat, parts[4])
 	}
 	n, err := sealScript.Run(ctx, s.cfg.Redis, append(keys, k.waiting()), args...).Int()
+	if err == nil && n < 0 {
+		wm, werr := s.Watermark(ctx, partition)
+		err = errors.Join(&LostError{Partition: partition, Applied: applied, Watermark: wm}, werr)
+	}
 	return n, wrapSeal(partition, err)
 }
 
@@ -655,7 +715,7 @@ func (s *Store) settlement(c Claimed, out Outcome) (*redis.Script, []string, []a
 	k := s.keys(c.partition)
 	keys := []string{k.ready(), k.queue(c.chat), k.bundle(c.member)}
 	if out.Done {
-		return ackScript, append(keys, k.waiting()), []any{c.chat, c.member, s.cfg.Clock.Now().UnixMilli()}
+		return ackScript, append(keys, k.buffered(), k.waiting()), []any{c.chat, c.member, s.cfg.Clock.Now().UnixMilli()}
 	}
 	if out.PartMessages > 0 {
 		c.Part++
@@ -782,7 +842,7 @@ func (s *Store) dropWorkspace(ctx context.Context, partition int, workspace stri
 			args = append(args, m)
 		}
 	}
-	n, err := dropScript.Run(ctx, s.cfg.Redis, append(keys, k.waiting()), args...).Int64Slice()
+	n, err := dropScript.Run(ctx, s.cfg.Redis, append(keys, k.buffered(), k.waiting()), args...).Int64Slice()
 	if err != nil {
 		return 0, 0, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
 	"github.com/outbound-webhooks/outbound/webhook"
+	"github.com/redis/go-redis/v9"
 )
 
 func newTestStore(t *testing.T, clk clockwork.Clock) *Store {
@@ -40,7 +41,7 @@ func entry(off int64, ws, chat, id string, at time.Time, g webhook.Granularity) 
 func drain(t *testing.T, s *Store, partition int, upTo time.Time) []Bundle {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.Seal(ctx, partition, upTo, 10000); err != nil {
+	if _, err := s.Seal(ctx, partition, upTo, -1, 10000); err != nil {
 		t.Fatal(err)
 	}
 	var out []Bundle
@@ -82,7 +83,7 @@ func ids(b Bundle) []string {
 
 func mustAppend(t *testing.T, s *Store, partition int, es ...Entry) AppendResult {
 	t.Helper()
-	res, err := s.Append(context.Background(), partition, es, es[len(es)-1].Offset)
+	res, err := s.Append(context.Background(), partition, es, es[len(es)-1].Offset, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 			// Time moves on while messages of the closing window keep arriving.
 			clk.Advance(base.Add(time.Duration(i) * 3 * time.Second).Sub(clk.Now()))
 			e := entry(int64(i), "ws", fmt.Sprint("c", i%4), fmt.Sprint("m", i), base.Add(time.Duration(i)*2*time.Second), webhook.H1)
-			if _, err := s.Append(ctx, 0, []Entry{e}, int64(i)); err != nil {
+			if _, err := s.Append(ctx, 0, []Entry{e}, int64(i), -1); err != nil {
 				t.Error(err)
 				return
 			}
@@ -378,7 +379,7 @@ func TestMessagesRacingTheSealAreNeverLost(t *testing.T) {
 			defer wg.Done()
 			var got []Bundle
 			for range 400 {
-				if _, err := s.Seal(ctx, 0, clk.Now(), 50); err != nil {
+				if _, err := s.Seal(ctx, 0, clk.Now(), -1, 50); err != nil {
 					t.Error(err)
 					return
 				}
@@ -453,6 +454,25 @@ func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
 	}
 }
 
+// A chat whose last bundle is acknowledged between the drop's read of the
+// ready index and its read of the queue has nothing left to drop: the drop
+// still succeeds (its count change is zero, which Lua would format as "-0").
+func TestDropWorkspaceOfAChatWithAnEmptyQueue(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	s := newTestStore(t, clockwork.NewFakeClockAt(base))
+	ctx := context.Background()
+	mustAppend(t, s, 0, entry(0, "ws", "c1", "a", base, webhook.H1))
+	k := s.keys(0)
+	// The state the race leaves: the chat still in the ready index, its queue empty.
+	if err := s.cfg.Redis.ZAdd(ctx, k.ready(), redis.Z{Score: 0, Member: chatRef("ws", "c2")}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	windows, bundles, err := s.DropWorkspace(ctx, 0, "ws")
+	if err != nil || windows != 1 || bundles != 0 {
+		t.Fatalf("DropWorkspace = %d windows, %d bundles, %v; want 1, 0", windows, bundles, err)
+	}
+}
+
 // TestWaitingFollowsSealsDeliveriesAndDrops checks the per-workspace counts
 // that the workspace page shows, over two partitions, through every script
 // that opens, seals, delivers or drops.
@@ -482,7 +502,7 @@ func TestWaitingFollowsSealsDeliveriesAndDrops(t *testing.T) {
 	want("ws", Waiting{Windows: 3, Bundles: 2})
 
 	clk.Advance(2 * time.Hour)
-	if n, err := s.Seal(ctx, 0, clk.Now(), 100); err != nil || n != 2 {
+	if n, err := s.Seal(ctx, 0, clk.Now(), -1, 100); err != nil || n != 2 {
 		t.Fatalf("Seal = %d, %v; want 2", n, err)
 	}
 	want("ws", Waiting{Windows: 1, Bundles: 4})

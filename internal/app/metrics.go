@@ -71,6 +71,7 @@ func newMetrics(w *Worker) *metrics {
 		counter("outbound_events_skipped_total", skippedHelp, prometheus.Labels{"reason": "no_text"}, ps.SkippedNoText.Load),
 		counter("outbound_events_skipped_total", skippedHelp, prometheus.Labels{"reason": "no_webhook"}, ps.DroppedNoWebhook.Load),
 		counter("outbound_events_skipped_total", skippedHelp, prometheus.Labels{"reason": "disabled"}, ps.DroppedDisabled.Load),
+		counter("outbound_redis_loss_replays_total", "Times a partition was read again from Kafka because Redis had lost acknowledged writes.", nil, ps.Replays.Load),
 
 		counter("outbound_bundles_delivered_total", "Bundles (or single messages) a receiver accepted with a 2xx.", nil, ss.Delivered.Load),
 		counter("outbound_delivery_attempts_failed_total", "Failed delivery attempts (each one counts toward auto-disable).", nil, ss.Failed.Load),

@@ -111,6 +111,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		{`outbound_events_skipped_total{reason="no_text"}`, 0},
 		{`outbound_events_skipped_total{reason="no_webhook"}`, 1},
 		{`outbound_events_skipped_total{reason="disabled"}`, 0},
+		{"outbound_redis_loss_replays_total", 0},
 		{"outbound_bundles_delivered_total", 3},
 		{`outbound_delivery_duration_seconds_count{outcome="success"}`, 3},
 		{"outbound_bundles_dropped_total", 0},

@@ -247,7 +247,7 @@ func (r *run) fill(ctx context.Context, store *windowing.Store, s deliverySet) e
 		if len(es) == 0 {
 			return nil
 		}
-		if _, err := store.Append(ctx, p, es, es[len(es)-1].Offset); err != nil {
+		if _, err := store.Append(ctx, p, es, es[len(es)-1].Offset, -1); err != nil {
 			return err
 		}
 		parts[p] = es[:0]
@@ -292,6 +292,9 @@ func (c caughtUp) CaughtUpTo() time.Time { return c.now() }
 
 // Appended never fires: nothing is appended while a drain runs.
 func (caughtUp) Appended() <-chan struct{} { return nil }
+
+// Applied is -1: the bench appends without a consumer, nothing to fence.
+func (caughtUp) Applied() int64 { return -1 }
 
 // plainPosts is the delivery baseline: the same bodies posted by a plain
 // http.Client with as many requests in flight as the flusher allows.

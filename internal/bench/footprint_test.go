@@ -66,7 +66,7 @@ func BenchmarkRedisFootprint(b *testing.B) {
 		for p, es := range batches {
 			for len(es) > 0 {
 				n := min(500, len(es))
-				if _, err := store.Append(ctx, p, es[:n], es[n-1].Offset); err != nil {
+				if _, err := store.Append(ctx, p, es[:n], es[n-1].Offset, -1); err != nil {
 					b.Fatal(err)
 				}
 				es = es[n:]
@@ -89,7 +89,7 @@ func BenchmarkRedisFootprint(b *testing.B) {
 	clock.Advance(48 * time.Hour) // past every close, grace and stagger
 	var bundles []windowing.Bundle
 	for p := range partitions {
-		if _, err := store.Seal(ctx, p, clock.Now(), chats); err != nil {
+		if _, err := store.Seal(ctx, p, clock.Now(), -1, chats); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -42,6 +43,9 @@ func (c *Config) Register(fs *cli.FlagSet, url, usage string) {
 	fs.StringVar(&c.PasswordFile, "redis-password-file", "", "file that holds the Redis password, instead of one in --redis-url")
 }
 
+// clusterStateReload is how often a cluster client reads the slot map again.
+const clusterStateReload = 2 * time.Second
+
 // Open returns a client for c. It reads the password file, but nothing
 // connects yet.
 func Open(c Config) (redis.UniversalClient, error) {
@@ -64,6 +68,10 @@ func Open(c Config) (redis.UniversalClient, error) {
 		if password != "" {
 			o.Password = password
 		}
+		// go-redis asks the cluster which node serves which slot every
+		// minute by default, and not when a master stops answering: after a
+		// failover, its slots would stay unreachable for up to that minute.
+		o.ClusterStateReloadInterval = clusterStateReload
 		return redis.NewClusterClient(o), nil
 	case c.Sentinel:
 		o, err := redis.ParseFailoverURL(c.URL)

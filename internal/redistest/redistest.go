@@ -69,6 +69,9 @@ func start(t testing.TB, argv func(port int, dir string) []string) *Server {
 	return s
 }
 
+// Dir is the server's data directory (its AOF is in Dir()/appendonlydir).
+func (s *Server) Dir() string { return s.dir }
+
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
@@ -173,8 +176,25 @@ func (s *Server) Resume() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
 // them, in go-redis's ParseClusterURL form.
 func StartCluster(t testing.TB, masters int, args ...string) ([]*Server, string) {
 	t.Helper()
-	nodes := make([]*Server, masters)
-	addrs := make([]string, masters)
+	return startCluster(t, masters, 0, args)
+}
+
+// StartReplicatedCluster is StartCluster with one replica per master
+// (asynchronous replication, as in production), and waits until every
+// replication link is up. It returns all nodes, masters first as created.
+func StartReplicatedCluster(t testing.TB, masters int, args ...string) ([]*Server, string) {
+	t.Helper()
+	nodes, url := startCluster(t, masters, 1, args)
+	for _, n := range nodes {
+		n.waitReplicating()
+	}
+	return nodes, url
+}
+
+func startCluster(t testing.TB, masters, replicas int, args []string) ([]*Server, string) {
+	t.Helper()
+	nodes := make([]*Server, masters*(1+replicas))
+	addrs := make([]string, len(nodes))
 	for i := range nodes {
 		bus := freePort(t)
 		nodes[i] = Start(t, append([]string{"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
@@ -182,7 +202,7 @@ func StartCluster(t testing.TB, masters int, args ...string) ([]*Server, string)
 		addrs[i] = nodes[i].Addr()
 	}
 	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...),
-		"--cluster-replicas", "0", "--cluster-yes")...)
+		"--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")...)
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -190,6 +210,24 @@ func StartCluster(t testing.TB, masters int, args ...string) ([]*Server, string)
 		n.WaitClusterOK()
 	}
 	return nodes, redisconn.ClusterURL(addrs)
+}
+
+// waitReplicating waits until a master has its replica connected, or a
+// replica its link to the master up.
+func (s *Server) waitReplicating() {
+	s.t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer c.Close()
+	s.waitFor("replication", func(ctx context.Context) error {
+		info, err := c.Info(ctx, "replication").Result()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "connected_slaves:1") && !strings.Contains(info, "master_link_status:up") {
+			return fmt.Errorf("no replication link yet")
+		}
+		return nil
+	})
 }
 
 // WaitClusterOK waits until the node reports cluster_state:ok: it knows

@@ -2,9 +2,11 @@
 -- KEYS[1] offset watermark, KEYS[2] due index (windows), KEYS[3] ready index
 -- (chats), then every other key the batch may touch, each named by a label in
 -- ARGV: 'c'/'s'/'q' .. chat ref for a chat's state, dedupe set and queue, 'w' ..
--- member for a window, 'b' .. member for a bundle.
--- ARGV[1] now (ms), ARGV[2] last offset of the batch, ARGV[3] how many message
--- ids a chat remembers in granularity none, ARGV[4] n, then the n labels of
+-- member for a window, 'b' .. member for a bundle, 'o' for the partition's
+-- buffered index (first offset of every open window and queued bundle).
+-- ARGV[1] now (ms), ARGV[2] last offset of the batch, ARGV[3] the watermark the
+-- caller last saw, ARGV[4] how many message ids a chat remembers in granularity
+-- none, ARGV[5] n, then the n labels of
 -- KEYS[4..3+n]; then how many chats, and per chat its ref and the sealed, os,
 -- oe, og and oep fields of its state as the caller read them ('' for none);
 -- then one group of 12 per message: offset, chat ref, message id, timestamp
@@ -15,6 +17,10 @@
 -- The caller chose the window keys from the chats' state; if a chat's state
 -- changed since (a flusher sealed a window), the script changes nothing and
 -- returns {-1, -1}: the caller reads the state again.
+-- A watermark below the one the caller last saw means that Redis lost
+-- acknowledged writes (a failover to a lagging replica, an older AOF): the
+-- script changes nothing and returns {-2, watermark}, and the caller replays
+-- from Kafka (see processor).
 -- A window's details are the latest seen; writing them again is skipped when this
 -- batch already wrote the same bytes to the same window.
 -- Records at or below the watermark were applied before (a replay after a crash, a
@@ -22,14 +28,15 @@
 -- batch is idempotent as a whole.
 -- The last key is the waiting hash (waiting.prelude.lua).
 local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if wm < tonumber(ARGV[3]) then return {-2, wm} end
 if tonumber(ARGV[2]) <= wm then return {0, 0} end
 local K = {}
-local nk = tonumber(ARGV[4])
-for i = 1, nk do K[ARGV[4 + i]] = KEYS[3 + i] end
+local nk = tonumber(ARGV[5])
+for i = 1, nk do K[ARGV[5 + i]] = KEYS[3 + i] end
 local function key(label)
   return K[label] or error('append: undeclared key ' .. label)
 end
-local a = 5 + nk
+local a = 6 + nk
 for _ = 1, tonumber(ARGV[a]) do
   local st = redis.call('HMGET', key('c' .. ARGV[a + 1]), 'sealed', 'os', 'oe', 'og', 'oep')
   for j = 1, 5 do
@@ -37,7 +44,7 @@ for _ = 1, tonumber(ARGV[a]) do
   end
   a = a + 6
 end
-local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[3]), '\31'
+local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
 local chatDet, written = {}, {}
 for i = a + 1, #ARGV, 12 do
@@ -63,6 +70,7 @@ for i = a + 1, #ARGV, 12 do
         if isnew == '1' then redis.call('HSET', b, '\0n', '1') end
         redis.call('RPUSH', key('q' .. chat), member)
         waiting('b', chat, 1)
+        redis.call('ZADD', key('o'), off, member)
         redis.call('ZADD', KEYS[3], 'NX', now, chat)
         applied = applied + 1
       end
@@ -93,7 +101,11 @@ for i = a + 1, #ARGV, 12 do
         end
         if isnew == '1' then redis.call('HSET', w, '\0n', '1') end
         local opened = redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1
-        if opened then waiting('w', chat, 1) end
+        if opened then
+          waiting('w', chat, 1)
+          -- a new window: its first message's offset is the one to keep.
+          redis.call('ZADD', key('o'), off, member)
+        end
         if opened and start >= tonumber(st[2] or '0') then
           redis.call('HSET', c, 'os', string.format('%d', start), 'oe', string.format('%d', wend), 'og', gname, 'oep', epoch)
         end

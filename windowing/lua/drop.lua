@@ -2,14 +2,17 @@
 -- webhook was disabled or deleted: the integration stops), as the caller read
 -- them from the indexes and queues.
 -- KEYS[1] due index, KEYS[2] ready index, then the windows' keys, then per chat
--- its queue and its bundles' keys. ARGV[1] how many windows, then their members,
--- then per chat its ref and how many bundles, then their members.
+-- its queue and its bundles' keys, then the partition's buffered index (first
+-- offsets, for the offset commit) and last the waiting hash. ARGV[1] how many
+-- windows, then their members, then per chat its ref and how many bundles, then
+-- their members.
 -- Returns {windows dropped, bundles dropped}, or {-1, -1} without a change when a
 -- queue no longer holds what the caller read (a seal or an ack ran between): the
 -- caller reads again. A bundle being delivered right now is dropped too; its ack
 -- then finds another head and changes nothing.
 -- The last key is the waiting hash (waiting.prelude.lua).
 local nw = tonumber(ARGV[1])
+local buffered = KEYS[#KEYS - 1]
 local chats = {}
 local a, k = 2 + nw, 3 + nw
 while a <= #ARGV do
@@ -29,12 +32,14 @@ for i = 1, nw do
   if redis.call('ZREM', KEYS[1], ARGV[1 + i]) == 1 then
     redis.call('DEL', KEYS[2 + i])
     waiting('w', ARGV[1 + i], -1)
+    redis.call('ZREM', buffered, ARGV[1 + i])
     windows = windows + 1
   end
 end
 for _, c in ipairs(chats) do
   for i = 1, c.n do
     redis.call('DEL', KEYS[c.keys + i - 1])
+    redis.call('ZREM', buffered, ARGV[c.args + i - 1])
   end
   bundles = bundles + c.n
   waiting('b', c.chat, -c.n)

@@ -1,20 +1,25 @@
 -- Seals due windows that the caller read from the due index.
--- KEYS[1] due index, KEYS[2] ready index, then four per window: the window, its
--- bundle, its chat's queue, its chat's state; ARGV[1] now (ms), then three per
+-- KEYS[1] due index, KEYS[2] ready index, KEYS[3] the partition's watermark, then
+-- four per window: the window, its bundle, its chat's queue, its chat's state;
+-- ARGV[1] now (ms), ARGV[2] the watermark the caller applied, then three per
 -- window: its member, its chat ref, its end (ms).
 -- A chat becomes ready at its window's flush time (or now, if earlier): chats
 -- sealed together are then claimed in the order of their flush times, whose
 -- stagger mixes workspaces, rather than by name, which groups them by
 -- workspace and leaves a claim with the chats of workspaces at their cap.
+-- A watermark below the caller's means that Redis lost writes: sealing now would
+-- close windows before the replay from Kafka refills them, so nothing is sealed
+-- and the script returns -1.
 -- Removing the window from the due index is the claim: whoever removes it seals it,
 -- so two flushers (or a zombie) can never seal one window twice. The window's hash
 -- becomes an immutable bundle queued behind the chat's earlier bundles, and the
 -- chat's sealed mark routes any later message of that period to the open window.
 -- The last key is the waiting hash (waiting.prelude.lua).
+if tonumber(redis.call('GET', KEYS[3]) or '-1') < tonumber(ARGV[2]) then return -1 end
 local n = 0
-for j = 0, (#ARGV - 1) / 3 - 1 do
-  local member, chat, wend = ARGV[2 + 3 * j], ARGV[3 + 3 * j], ARGV[4 + 3 * j]
-  local w, b, q, c = KEYS[3 + 4 * j], KEYS[4 + 4 * j], KEYS[5 + 4 * j], KEYS[6 + 4 * j]
+for j = 0, (#ARGV - 2) / 3 - 1 do
+  local member, chat, wend = ARGV[3 + 3 * j], ARGV[4 + 3 * j], ARGV[5 + 3 * j]
+  local w, b, q, c = KEYS[4 + 4 * j], KEYS[5 + 4 * j], KEYS[6 + 4 * j], KEYS[7 + 4 * j]
   local due = tonumber(redis.call('ZSCORE', KEYS[1], member))
   local removed = redis.call('ZREM', KEYS[1], member) == 1
   if removed then waiting('w', chat, -1) end
