@@ -260,7 +260,7 @@ func find(fs []field, key string, start int) int {
 
 func (d *eventDecoder) root(ev *Event) error {
 	return d.fields(rootPath, false, []field{
-		{key: "workspace_id", required: true, read: func(p, k string) error { return d.id(p, k, &ev.WorkspaceID) }},
+		{key: "workspace_id", required: true, read: func(_, k string) error { return d.id(k, &ev.WorkspaceID) }},
 		{key: "whatsapp_account", required: true, read: func(_, k string) error { return d.account(k, &ev.WhatsAppAccount) }},
 		{key: "chat", required: true, read: func(_, k string) error { return d.chat(k, &ev.Chat) }},
 		{key: "message", required: true, read: func(_, k string) error { return d.message(k, &ev.Message) }},
@@ -277,7 +277,7 @@ func (d *eventDecoder) account(path string, a *Account) error {
 
 func (d *eventDecoder) chat(path string, c *Chat) error {
 	return d.fields(path, false, []field{
-		{key: "chat_id", required: true, read: func(p, k string) error { return d.id(p, k, &c.ChatID) }},
+		{key: "chat_id", required: true, read: func(string, string) error { return d.id("chat.chat_id", &c.ChatID) }},
 		{key: "full_name", detail: &c.FullName},
 		{key: "responsible_name", detail: &c.ResponsibleName},
 		{key: "responsible_email", detail: &c.ResponsibleEmail},
@@ -291,9 +291,9 @@ func (d *eventDecoder) chat(path string, c *Chat) error {
 // message reads the event's message, whose objects have fixed paths.
 func (d *eventDecoder) message(path string, m *EventMessage) error {
 	return d.fields(path, false, []field{
-		{key: "message_id", required: true, read: func(p, k string) error { return d.id(p, k, &m.MessageID) }},
-		{key: "direction", required: true, read: func(p, k string) error { return d.direction(p, k, &m.Direction) }},
-		{key: "timestamp", required: true, read: func(p, k string) error { return d.timestamp(p, k, &m.Timestamp) }},
+		{key: "message_id", required: true, read: func(string, string) error { return d.id("message.message_id", &m.MessageID) }},
+		{key: "direction", required: true, read: func(string, string) error { return d.direction("message.direction", &m.Direction) }},
+		{key: "timestamp", required: true, read: func(string, string) error { return d.timestamp("message.timestamp", &m.Timestamp) }},
 		{key: "sender", read: func(string, string) error { return d.party("message.sender", &m.Sender) }},
 		{key: "recipient", read: func(string, string) error { return d.party("message.recipient", &m.Recipient) }},
 		{key: "text", read: func(p, k string) error { return d.text(p, k, &m.Text) }},
@@ -371,36 +371,39 @@ func (d *eventDecoder) flag(parent, key string, dst *bool) error {
 
 // id reads an identifier by the schema's "id" definition: 1 to 256 characters,
 // none a control character or U+FFFD (DecodeEvent then applies CheckID).
-func (d *eventDecoder) id(parent, key string, dst *string) error {
+func (d *eventDecoder) id(path string, dst *string) error {
 	if d.kindAt() != "string" {
-		return d.mismatch(childPath(parent, key), "string")
+		return d.mismatch(path, "string")
 	}
 	s, err := d.str()
 	if err != nil {
 		return err
 	}
 	if s == "" {
-		d.fail(childPath(parent, key), emptyMessage)
+		d.fail(path, emptyMessage)
 	}
-	d.atMost(parent, key, s, maxIDChars)
+	if msg, ok := tooLong(s, maxIDChars); ok {
+		d.fail(path, msg)
+	}
 	if ctrlchar.Contains(s) || strings.ContainsRune(s, utf8.RuneError) {
-		d.fail(childPath(parent, key), idCharsMessage)
+		d.fail(path, idCharsMessage)
 	}
 	*dst = s
 	return nil
 }
 
-// atMost reports a string of more than max code points.
-func (d *eventDecoder) atMost(parent, key, s string, max int) {
+// tooLong says what is wrong with s when it has more than max code points.
+func tooLong(s string, max int) (string, bool) {
 	if len(s) <= max { // no more bytes than max, so no more code points
-		return
+		return "", false
 	}
 	if n := utf8.RuneCountInString(s); n > max {
-		d.fail(childPath(parent, key), tooLongMessage(n, max))
+		return tooLongMessage(n, max), true
 	}
+	return "", false
 }
 
-func (d *eventDecoder) direction(parent, key string, dst *string) error {
+func (d *eventDecoder) direction(path string, dst *string) error {
 	if d.kindAt() == "string" {
 		s, err := d.str()
 		if err != nil {
@@ -409,13 +412,13 @@ func (d *eventDecoder) direction(parent, key string, dst *string) error {
 		if s == DirectionSent || s == DirectionReceived {
 			*dst = s
 		} else {
-			d.fail(childPath(parent, key), directionMessage)
+			d.fail(path, directionMessage)
 		}
 		return nil
 	}
 	// An enum refuses any other type with the same words.
 	if d.kindAt() != "" {
-		d.fail(childPath(parent, key), directionMessage)
+		d.fail(path, directionMessage)
 	}
 	return d.skip()
 }
@@ -423,14 +426,16 @@ func (d *eventDecoder) direction(parent, key string, dst *string) error {
 // text reads message.text: a detail of at most maxTextChars code points.
 func (d *eventDecoder) text(parent, key string, dst *string) error {
 	err := d.detail(parent, key, dst)
-	d.atMost(parent, key, *dst, maxTextChars)
+	if msg, ok := tooLong(*dst, maxTextChars); ok {
+		d.fail(childPath(parent, key), msg)
+	}
 	return err
 }
 
 // timestamp reads message.timestamp: a string of the schema's pattern or a
 // number > 0, which ParseTimestamp must then accept (the pattern lets a month 13
 // through, and a number can be beyond year 9999).
-func (d *eventDecoder) timestamp(parent, key string, dst *Timestamp) error {
+func (d *eventDecoder) timestamp(path string, dst *Timestamp) error {
 	var err error
 	switch d.kindAt() {
 	case "string":
@@ -439,7 +444,7 @@ func (d *eventDecoder) timestamp(parent, key string, dst *Timestamp) error {
 			return serr
 		}
 		if !isEventTimestampShape(s) {
-			d.fail(childPath(parent, key), patternMessages[eventTimestampPattern])
+			d.fail(path, patternMessages[eventTimestampPattern])
 			return nil
 		}
 		dst.Time, err = parseTimestampString(s)
@@ -449,12 +454,12 @@ func (d *eventDecoder) timestamp(parent, key string, dst *Timestamp) error {
 			return nerr
 		}
 		if !positive(lit) {
-			d.fail(childPath(parent, key), wantPositive)
+			d.fail(path, wantPositive)
 			return nil
 		}
 		dst.Time, err = parseEpochLiteral(lit)
 	default:
-		return d.mismatch(childPath(parent, key), "number or string")
+		return d.mismatch(path, "number or string")
 	}
 	if err != nil {
 		d.badTime = err
