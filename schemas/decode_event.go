@@ -170,7 +170,8 @@ func (s *keySet) add(key string) bool {
 // A field is a key of one of the event's objects and where its value goes:
 // into detail when it is a free-form string that may be null (most are), else
 // by read. read gets the object's path and the key, so that a value's own path
-// is built only when the value is at fault.
+// is built only when the value is at fault; a value at a fixed path (the
+// message's, chat_id) is given that path as a constant instead.
 type field struct {
 	key      string
 	required bool
@@ -288,7 +289,7 @@ func (d *eventDecoder) chat(path string, c *Chat) error {
 	})
 }
 
-// message reads the event's message, whose objects have fixed paths.
+// message reads the event's message: its fields are at fixed paths.
 func (d *eventDecoder) message(path string, m *EventMessage) error {
 	return d.fields(path, false, []field{
 		{key: "message_id", required: true, read: func(string, string) error { return d.id("message.message_id", &m.MessageID) }},
