@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -133,32 +134,23 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 	if _, err := mail.ParseAddress(cfg.From); err != nil {
 		return nil, fmt.Errorf("configuring notifier: parsing From: %w", err)
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	if cfg.Topic == "" {
-		cfg.Topic = DefaultTopic
-	}
-	if cfg.GroupID == "" {
-		cfg.GroupID = DefaultNotifierGroup
-	}
+	cfg.Topic = cmp.Or(cfg.Topic, DefaultTopic)
+	cfg.GroupID = cmp.Or(cfg.GroupID, DefaultNotifierGroup)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	def(&cfg.LookupWait, 10*time.Second)
-	def(&cfg.ClaimTTL, 2*time.Minute)
-	def(&cfg.SentTTL, 7*24*time.Hour)
-	def(&cfg.MaxAge, cfg.SentTTL)
-	def(&cfg.SendTimeout, 30*time.Second)
-	def(&cfg.MinBackoff, time.Second)
-	def(&cfg.MaxBackoff, time.Minute)
-	def(&cfg.SessionTimeout, 10*time.Second)
-	def(&cfg.HeartbeatInterval, time.Second)
+	defaultDuration(&cfg.LookupWait, 10*time.Second)
+	defaultDuration(&cfg.ClaimTTL, 2*time.Minute)
+	defaultDuration(&cfg.SentTTL, 7*24*time.Hour)
+	defaultDuration(&cfg.MaxAge, cfg.SentTTL)
+	defaultDuration(&cfg.SendTimeout, 30*time.Second)
+	defaultDuration(&cfg.MinBackoff, time.Second)
+	defaultDuration(&cfg.MaxBackoff, time.Minute)
+	defaultDuration(&cfg.SessionTimeout, 10*time.Second)
+	defaultDuration(&cfg.HeartbeatInterval, time.Second)
 	switch {
 	case cfg.ClaimTTL <= cfg.SendTimeout:
 		return nil, fmt.Errorf("configuring notifier: ClaimTTL %s must exceed SendTimeout %s", cfg.ClaimTTL, cfg.SendTimeout)

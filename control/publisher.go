@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -44,15 +45,11 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("configuring control publisher: no Kafka brokers")
 	}
-	if cfg.Topic == "" {
-		cfg.Topic = DefaultTopic
-	}
+	cfg.Topic = cmp.Or(cfg.Topic, DefaultTopic)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 10 * time.Second
-	}
+	defaultDuration(&cfg.WriteTimeout, 10*time.Second)
 	log := cfg.Logger.With(zap.String("topic", cfg.Topic))
 	return &Publisher{
 		w: &kafka.Writer{

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,24 +112,14 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 	if cfg.Registry == nil {
 		return nil, errors.New("configuring control reader: no Registry")
 	}
-	if cfg.Topic == "" {
-		cfg.Topic = DefaultTopic
-	}
+	cfg.Topic = cmp.Or(cfg.Topic, DefaultTopic)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = 2 * time.Second
-	}
-	if cfg.PartitionRefresh <= 0 {
-		cfg.PartitionRefresh = 30 * time.Second
-	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = 100 * time.Millisecond
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 5 * time.Second
-	}
+	defaultDuration(&cfg.MaxWait, 2*time.Second)
+	defaultDuration(&cfg.PartitionRefresh, 30*time.Second)
+	defaultDuration(&cfg.MinBackoff, 100*time.Millisecond)
+	defaultDuration(&cfg.MaxBackoff, 5*time.Second)
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		return nil, fmt.Errorf("configuring control reader: MaxBackoff %s is below MinBackoff %s", cfg.MaxBackoff, cfg.MinBackoff)
 	}
@@ -143,6 +134,14 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 		running:  make(map[int]bool),
 		rejected: make(map[string]int64),
 	}, nil
+}
+
+// defaultDuration sets *d to v unless *d is positive: a config's zero value,
+// or a negative one, means the default.
+func defaultDuration(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
 }
 
 // Run loads the materialised state into the Registry, then consumes every

@@ -94,13 +94,6 @@ func (d *eventDecoder) fail(path, msg string) {
 	d.errs = append(d.errs, fieldError{path, msg})
 }
 
-// require reports a required field that the object did not have.
-func (d *eventDecoder) require(seen bool, parent, key string) {
-	if !seen {
-		d.fail(childPath(parent, key), missingMessage)
-	}
-}
-
 // kindAt names the JSON type of the value at d.i as the validator does, or ""
 // when no value starts there (d.value then reports the syntax error).
 func (d *eventDecoder) kindAt() string {
@@ -140,33 +133,6 @@ func (d *eventDecoder) skip() error {
 	return err
 }
 
-// object reads the object at d.i, calling field with each key and d.i at its
-// value, which field must read. A key seen twice is a syntax error.
-func (d *eventDecoder) object(field func(key string) error) error {
-	empty, err := d.open('}')
-	if err != nil || empty {
-		return err
-	}
-	var seen keySet
-	for {
-		keyAt := d.i
-		key, err := d.key()
-		if err != nil {
-			return err
-		}
-		if !seen.add(key) {
-			return duplicateKey(keyAt)
-		}
-		if err := field(key); err != nil {
-			return err
-		}
-		more, err := d.more('}', "after object key:value pair")
-		if err != nil || !more {
-			return err
-		}
-	}
-}
-
 // keySet holds the keys of one object. An event's objects have a handful of
 // keys, compared in a small array; a map takes over beyond that, so that a
 // hostile object of many keys costs linear time.
@@ -201,136 +167,146 @@ func (s *keySet) add(key string) bool {
 	return true
 }
 
-func (d *eventDecoder) root(ev *Event) error {
-	if d.kindAt() != "object" {
-		return d.mismatch(rootPath, "object")
-	}
-	var ws, account, chat, msg bool
-	err := d.object(func(key string) error {
-		switch key {
-		case "workspace_id":
-			ws = true
-			return d.id(key, &ev.WorkspaceID)
-		case "whatsapp_account":
-			account = true
-			return d.account(key, &ev.WhatsAppAccount)
-		case "chat":
-			chat = true
-			return d.chat(&ev.Chat)
-		case "message":
-			msg = true
-			return d.message(&ev.Message)
-		}
+// A field is a key of one of the event's objects and where its value goes:
+// into detail when it is a free-form string that may be null (most are), else
+// by read. read gets the object's path and the key, so that a value's own path
+// is built only when the value is at fault; a value at a fixed path (the
+// message's, chat_id) is given that path as a constant instead.
+type field struct {
+	key      string
+	required bool
+	detail   *string
+	read     func(parent, key string) error
+}
+
+// fields reads the object at d.i, found at path, by the table of its known
+// keys: other keys are skipped, and each required key it lacks is reported.
+// With nullable, a null may stand in its place.
+func (d *eventDecoder) fields(path string, nullable bool, fs []field) error {
+	switch kind := d.kindAt(); {
+	case kind == "object":
+	case nullable && kind == "null":
 		return d.skip()
-	})
-	d.require(ws, rootPath, "workspace_id")
-	d.require(account, rootPath, "whatsapp_account")
-	d.require(chat, rootPath, "chat")
-	d.require(msg, rootPath, "message")
+	case nullable:
+		return d.mismatch(path, "null or object")
+	default:
+		return d.mismatch(path, "object")
+	}
+	seen, err := d.members(path, fs)
+	for i := range fs {
+		if seen&(1<<i) == 0 && fs[i].required {
+			// A clone of the key, so that the table does not escape to the
+			// heap with it: escape analysis does not tell a struct's fields
+			// apart, and the table's closures would go along.
+			d.fail(childPath(path, strings.Clone(fs[i].key)), missingMessage)
+		}
+	}
 	return err
+}
+
+// members reads the members of the object at d.i: a key of fs by its read,
+// any other key skipped. Bit i of seen tells whether fs[i]'s key was there.
+// A key seen twice is a syntax error.
+func (d *eventDecoder) members(path string, fs []field) (seen uint64, err error) {
+	empty, err := d.open('}')
+	if err != nil || empty {
+		return 0, err
+	}
+	var others keySet // the keys not in fs
+	next := 0         // where find starts: keys tend to come in the table's order
+	for {
+		keyAt := d.i
+		key, err := d.key()
+		if err != nil {
+			return seen, err
+		}
+		switch i := find(fs, key, next); {
+		case i >= 0 && seen&(1<<i) != 0, i < 0 && !others.add(key):
+			return seen, duplicateKey(keyAt)
+		case i < 0:
+			err = d.skip()
+		default:
+			seen |= 1 << i
+			next = i + 1
+			if fs[i].detail != nil {
+				err = d.detail(path, key, fs[i].detail)
+			} else {
+				err = fs[i].read(path, key)
+			}
+		}
+		if err != nil {
+			return seen, err
+		}
+		more, err := d.more('}', "after object key:value pair")
+		if err != nil || !more {
+			return seen, err
+		}
+	}
+}
+
+// find returns the index of key in fs, or -1. It looks from start on, and
+// then from the beginning.
+func find(fs []field, key string, start int) int {
+	for j := range fs {
+		i := start + j
+		if i >= len(fs) {
+			i -= len(fs)
+		}
+		if fs[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *eventDecoder) root(ev *Event) error {
+	return d.fields(rootPath, false, []field{
+		{key: "workspace_id", required: true, read: func(_, k string) error { return d.id(k, &ev.WorkspaceID) }},
+		{key: "whatsapp_account", required: true, read: func(_, k string) error { return d.account(k, &ev.WhatsAppAccount) }},
+		{key: "chat", required: true, read: func(_, k string) error { return d.chat(k, &ev.Chat) }},
+		{key: "message", required: true, read: func(_, k string) error { return d.message(k, &ev.Message) }},
+	})
 }
 
 func (d *eventDecoder) account(path string, a *Account) error {
-	if d.kindAt() != "object" {
-		return d.mismatch(path, "object")
-	}
-	return d.object(func(key string) error {
-		switch key {
-		case "full_name":
-			return d.detail(path, key, &a.FullName)
-		case "email":
-			return d.detail(path, key, &a.Email)
-		case "phone":
-			return d.detail(path, key, &a.Phone)
-		}
-		return d.skip()
+	return d.fields(path, false, []field{
+		{key: "full_name", detail: &a.FullName},
+		{key: "email", detail: &a.Email},
+		{key: "phone", detail: &a.Phone},
 	})
 }
 
-func (d *eventDecoder) chat(c *Chat) error {
-	const path = "chat"
-	if d.kindAt() != "object" {
-		return d.mismatch(path, "object")
-	}
-	var id bool
-	err := d.object(func(key string) error {
-		switch key {
-		case "chat_id":
-			id = true
-			return d.id("chat.chat_id", &c.ChatID)
-		case "full_name":
-			return d.detail(path, key, &c.FullName)
-		case "responsible_name":
-			return d.detail(path, key, &c.ResponsibleName)
-		case "responsible_email":
-			return d.detail(path, key, &c.ResponsibleEmail)
-		case "chat_url":
-			return d.detail(path, key, &c.ChatURL)
-		case "is_new_chat":
-			return d.flag(path, key, &c.IsNewChat)
-		case "is_group":
-			return d.flag(path, key, &c.IsGroup)
-		case "phone":
-			return d.detail(path, key, &c.Phone)
-		}
-		return d.skip()
+func (d *eventDecoder) chat(path string, c *Chat) error {
+	return d.fields(path, false, []field{
+		{key: "chat_id", required: true, read: func(string, string) error { return d.id("chat.chat_id", &c.ChatID) }},
+		{key: "full_name", detail: &c.FullName},
+		{key: "responsible_name", detail: &c.ResponsibleName},
+		{key: "responsible_email", detail: &c.ResponsibleEmail},
+		{key: "chat_url", detail: &c.ChatURL},
+		{key: "is_new_chat", read: func(p, k string) error { return d.flag(p, k, &c.IsNewChat) }},
+		{key: "is_group", read: func(p, k string) error { return d.flag(p, k, &c.IsGroup) }},
+		{key: "phone", detail: &c.Phone},
 	})
-	d.require(id, path, "chat_id")
-	return err
 }
 
-func (d *eventDecoder) message(m *EventMessage) error {
-	const path = "message"
-	if d.kindAt() != "object" {
-		return d.mismatch(path, "object")
-	}
-	var id, direction, timestamp bool
-	err := d.object(func(key string) error {
-		switch key {
-		case "message_id":
-			id = true
-			return d.id("message.message_id", &m.MessageID)
-		case "direction":
-			direction = true
-			return d.direction("message.direction", &m.Direction)
-		case "timestamp":
-			timestamp = true
-			return d.timestamp("message.timestamp", &m.Timestamp)
-		case "sender":
-			return d.party("message.sender", &m.Sender)
-		case "recipient":
-			return d.party("message.recipient", &m.Recipient)
-		case "text":
-			return d.text("message.text", &m.Text)
-		case "attachments":
-			return d.attachments("message.attachments", &m.Attachments)
-		case "permalink":
-			return d.detail(path, key, &m.Permalink)
-		}
-		return d.skip()
+// message reads the event's message: its fields are at fixed paths.
+func (d *eventDecoder) message(path string, m *EventMessage) error {
+	return d.fields(path, false, []field{
+		{key: "message_id", required: true, read: func(string, string) error { return d.id("message.message_id", &m.MessageID) }},
+		{key: "direction", required: true, read: func(string, string) error { return d.direction("message.direction", &m.Direction) }},
+		{key: "timestamp", required: true, read: func(string, string) error { return d.timestamp("message.timestamp", &m.Timestamp) }},
+		{key: "sender", read: func(string, string) error { return d.party("message.sender", &m.Sender) }},
+		{key: "recipient", read: func(string, string) error { return d.party("message.recipient", &m.Recipient) }},
+		{key: "text", read: func(p, k string) error { return d.text(p, k, &m.Text) }},
+		{key: "attachments", read: func(string, string) error { return d.attachments("message.attachments", &m.Attachments) }},
+		{key: "permalink", detail: &m.Permalink},
 	})
-	d.require(id, path, "message_id")
-	d.require(direction, path, "direction")
-	d.require(timestamp, path, "timestamp")
-	return err
 }
 
 func (d *eventDecoder) party(path string, p *Party) error {
-	switch d.kindAt() {
-	case "null":
-		return d.skip()
-	case "object":
-	default:
-		return d.mismatch(path, "null or object")
-	}
-	return d.object(func(key string) error {
-		switch key {
-		case "full_name":
-			return d.detail(path, key, &p.FullName)
-		case "phone":
-			return d.detail(path, key, &p.Phone)
-		}
-		return d.skip()
+	return d.fields(path, true, []field{
+		{key: "full_name", detail: &p.FullName},
+		{key: "phone", detail: &p.Phone},
 	})
 }
 
@@ -360,28 +336,16 @@ func (d *eventDecoder) attachments(path string, list *[]Attachment) error {
 }
 
 func (d *eventDecoder) attachment(path string, a *Attachment) error {
-	if d.kindAt() != "object" {
-		return d.mismatch(path, "object")
-	}
-	return d.object(func(key string) error {
-		switch key {
-		case "type":
-			return d.detail(path, key, &a.Type)
-		case "filename":
-			return d.detail(path, key, &a.Filename)
-		case "mimetype":
-			return d.detail(path, key, &a.Mimetype)
-		case "size":
-			return d.size(path+".size", &a.Size)
-		case "url":
-			return d.detail(path, key, &a.URL)
-		}
-		return d.skip()
+	return d.fields(path, false, []field{
+		{key: "type", detail: &a.Type},
+		{key: "filename", detail: &a.Filename},
+		{key: "mimetype", detail: &a.Mimetype},
+		{key: "size", read: func(p, k string) error { return d.size(p, k, &a.Size) }},
+		{key: "url", detail: &a.URL},
 	})
 }
 
-// detail reads a free-form string that may be null; parent and key make its
-// path, built only when it is at fault.
+// detail reads a free-form string that may be null.
 func (d *eventDecoder) detail(parent, key string, dst *string) error {
 	switch d.kindAt() {
 	case "string":
@@ -398,13 +362,12 @@ func (d *eventDecoder) detail(parent, key string, dst *string) error {
 func (d *eventDecoder) flag(parent, key string, dst *bool) error {
 	switch d.kindAt() {
 	case "boolean":
-		v, err := d.value()
-		*dst = v == true
-		return err
+		*dst = d.s[d.i] == 't' // skip checks the rest of true or false
 	case "null":
-		return d.skip()
+	default:
+		return d.mismatch(childPath(parent, key), "null or boolean")
 	}
-	return d.mismatch(childPath(parent, key), "null or boolean")
+	return d.skip()
 }
 
 // id reads an identifier by the schema's "id" definition: 1 to 256 characters,
@@ -420,16 +383,25 @@ func (d *eventDecoder) id(path string, dst *string) error {
 	if s == "" {
 		d.fail(path, emptyMessage)
 	}
-	if len(s) > maxIDChars {
-		if n := utf8.RuneCountInString(s); n > maxIDChars {
-			d.fail(path, tooLongMessage(n, maxIDChars))
-		}
+	if msg, ok := tooLong(s, maxIDChars); ok {
+		d.fail(path, msg)
 	}
 	if ctrlchar.Contains(s) || strings.ContainsRune(s, utf8.RuneError) {
 		d.fail(path, idCharsMessage)
 	}
 	*dst = s
 	return nil
+}
+
+// tooLong says what is wrong with s when it has more than max code points.
+func tooLong(s string, max int) (string, bool) {
+	if len(s) <= max { // no more bytes than max, so no more code points
+		return "", false
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return tooLongMessage(n, max), true
+	}
+	return "", false
 }
 
 func (d *eventDecoder) direction(path string, dst *string) error {
@@ -452,25 +424,13 @@ func (d *eventDecoder) direction(path string, dst *string) error {
 	return d.skip()
 }
 
-// text reads message.text: a string of at most maxTextChars code points, or null.
-func (d *eventDecoder) text(path string, dst *string) error {
-	switch d.kindAt() {
-	case "string":
-		s, err := d.str()
-		if err != nil {
-			return err
-		}
-		if len(s) > maxTextChars {
-			if n := utf8.RuneCountInString(s); n > maxTextChars {
-				d.fail(path, tooLongMessage(n, maxTextChars))
-			}
-		}
-		*dst = s
-		return nil
-	case "null":
-		return d.skip()
+// text reads message.text: a detail of at most maxTextChars code points.
+func (d *eventDecoder) text(parent, key string, dst *string) error {
+	err := d.detail(parent, key, dst)
+	if msg, ok := tooLong(*dst, maxTextChars); ok {
+		d.fail(childPath(parent, key), msg)
 	}
-	return d.mismatch(path, "null or string")
+	return err
 }
 
 // timestamp reads message.timestamp: a string of the schema's pattern or a
@@ -571,13 +531,13 @@ func isEventTimestampShape(s string) bool {
 
 // size reads an attachment size: an integer from 0 to 2^53-1, or null. The
 // validator counts 3.0 and 3e2 as integers, and so does this.
-func (d *eventDecoder) size(path string, dst *int64) error {
+func (d *eventDecoder) size(parent, key string, dst *int64) error {
 	switch d.kindAt() {
 	case "number":
 	case "null":
 		return d.skip()
 	default:
-		return d.mismatch(path, "null or integer")
+		return d.mismatch(childPath(parent, key), "null or integer")
 	}
 	lit, err := d.number()
 	if err != nil {
@@ -591,14 +551,14 @@ func (d *eventDecoder) size(path string, dst *int64) error {
 		sign, inRange = r.Sign(), r.Cmp(big.NewRat(maxSafeInteger, 1)) <= 0
 		*dst = r.Num().Int64()
 	} else {
-		d.fail(path, typeMessage("number", "null or integer"))
+		d.fail(childPath(parent, key), typeMessage("number", "null or integer"))
 		return nil
 	}
 	if sign < 0 {
-		d.fail(path, wantNonNegative)
+		d.fail(childPath(parent, key), wantNonNegative)
 	}
 	if !inRange {
-		d.fail(path, wantAtMostMaxSafeInt)
+		d.fail(childPath(parent, key), wantAtMostMaxSafeInt)
 	}
 	return nil
 }

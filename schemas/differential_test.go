@@ -23,14 +23,9 @@ import (
 // referenceDecodeEvent is DecodeEvent as it was before eventDecoder: the generic
 // parser, the validator, eventFromDoc, then CheckID.
 func referenceDecodeEvent(data []byte) (Event, error) {
-	const what = "event"
-	doc, err := validate(compiled.event, what, data)
+	ev, err := validateInto(compiled.event, "event", data, eventFromDoc, "message.timestamp")
 	if err != nil {
 		return Event{}, err
-	}
-	ev, err := eventFromDoc(doc)
-	if err != nil {
-		return Event{}, badInstant(what, "message.timestamp", err)
 	}
 	if err := checkEventIDs(ev); err != nil {
 		return Event{}, err

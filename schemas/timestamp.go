@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -61,22 +62,12 @@ func ParseTimestamp(v any) (time.Time, error) {
 		return parseTimestampString(v)
 	case json.Number:
 		return parseEpochLiteral(string(v))
-	case float64:
-		return epochFloat(v)
-	case float32:
-		return epochFloat(float64(v))
-	case int:
-		return epochInt(int64(v))
-	case int32:
-		return epochInt(int64(v))
-	case int64:
-		return epochInt(v)
-	case uint32:
-		return epochInt(int64(v))
-	case uint:
-		return epochUint(uint64(v))
-	case uint64:
-		return epochUint(v)
+	case float32, float64:
+		return epochFloat(reflect.ValueOf(v).Float())
+	case int, int32, int64:
+		return epochInt(reflect.ValueOf(v).Int())
+	case uint, uint32, uint64:
+		return epochUint(reflect.ValueOf(v).Uint())
 	case time.Time:
 		return v.UTC(), nil
 	case Timestamp:

@@ -10,31 +10,37 @@ import (
 
 var wantInstant = time.Date(2021, 2, 24, 16, 25, 29, 0, time.UTC)
 
+// acceptedInputs are Go values of every accepted form, each wantInstant.
+var acceptedInputs = []struct {
+	name string
+	in   any
+}{
+	{"rfc3339 Z", "2021-02-24T16:25:29Z"},
+	{"rfc3339 +00:00", "2021-02-24T16:25:29+00:00"},
+	{"rfc3339 +02:00", "2021-02-24T18:25:29+02:00"},
+	{"rfc3339 negative offset", "2021-02-24T11:25:29-05:00"},
+	{"rfc3339 fractional zero", "2021-02-24T16:25:29.000Z"},
+	{"wire layout", "2021-02-24T16:25:29+0000"},
+	{"wire layout other offset", "2021-02-24T18:25:29+0200"},
+	{"space separated", "2021-02-24 18:25:29 +0200"},
+	{"epoch seconds int64", int64(1614183929)},
+	{"epoch seconds int", 1614183929},
+	{"epoch seconds int32", int32(1614183929)},
+	{"epoch seconds uint", uint(1614183929)},
+	{"epoch seconds uint32", uint32(1614183929)},
+	{"epoch milliseconds uint64", uint64(1614183929000)},
+	{"epoch seconds float64", float64(1614183929)},
+	{"epoch milliseconds int64", int64(1614183929000)},
+	{"epoch milliseconds float64", float64(1614183929000)},
+	{"epoch seconds json.Number", json.Number("1614183929")},
+	{"epoch milliseconds json.Number", json.Number("1614183929000")},
+	{"epoch seconds exponent json.Number", json.Number("1.614183929e9")},
+	{"time.Time in another zone", wantInstant.In(time.FixedZone("x", 3600))},
+	{"Timestamp", Timestamp{wantInstant}},
+}
+
 func TestParseTimestampAcceptedForms(t *testing.T) {
-	tests := []struct {
-		name string
-		in   any
-	}{
-		{"rfc3339 Z", "2021-02-24T16:25:29Z"},
-		{"rfc3339 +00:00", "2021-02-24T16:25:29+00:00"},
-		{"rfc3339 +02:00", "2021-02-24T18:25:29+02:00"},
-		{"rfc3339 negative offset", "2021-02-24T11:25:29-05:00"},
-		{"rfc3339 fractional zero", "2021-02-24T16:25:29.000Z"},
-		{"wire layout", "2021-02-24T16:25:29+0000"},
-		{"wire layout other offset", "2021-02-24T18:25:29+0200"},
-		{"space separated", "2021-02-24 18:25:29 +0200"},
-		{"epoch seconds int64", int64(1614183929)},
-		{"epoch seconds int", 1614183929},
-		{"epoch seconds float64", float64(1614183929)},
-		{"epoch milliseconds int64", int64(1614183929000)},
-		{"epoch milliseconds float64", float64(1614183929000)},
-		{"epoch seconds json.Number", json.Number("1614183929")},
-		{"epoch milliseconds json.Number", json.Number("1614183929000")},
-		{"epoch seconds exponent json.Number", json.Number("1.614183929e9")},
-		{"time.Time in another zone", wantInstant.In(time.FixedZone("x", 3600))},
-		{"Timestamp", Timestamp{wantInstant}},
-	}
-	for _, tt := range tests {
+	for _, tt := range acceptedInputs {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseTimestamp(tt.in)
 			if err != nil {
@@ -50,32 +56,27 @@ func TestParseTimestampAcceptedForms(t *testing.T) {
 	}
 }
 
+// TestTimestampUnmarshalJSONAcceptedForms: every accepted input, as JSON, and
+// what only JSON has.
 func TestTimestampUnmarshalJSONAcceptedForms(t *testing.T) {
-	tests := []struct {
-		name string
-		json string
-	}{
-		{"rfc3339 Z", `"2021-02-24T16:25:29Z"`},
-		{"rfc3339 +00:00", `"2021-02-24T16:25:29+00:00"`},
-		{"rfc3339 +02:00", `"2021-02-24T18:25:29+02:00"`},
-		{"rfc3339 fractional", `"2021-02-24T16:25:29.000Z"`},
-		{"wire layout", `"2021-02-24T16:25:29+0000"`},
-		{"space separated", `"2021-02-24 18:25:29 +0200"`},
-		{"escaped string", `"2021-02-24T16:25:29\u002B0000"`},
-		{"epoch seconds", `1614183929`},
-		{"epoch milliseconds", `1614183929000`},
-		{"epoch seconds with zero fraction", `1614183929.0`},
+	inputs := []string{
+		`"2021-02-24T16:25:29\u002B0000"`, // an escaped string
+		`1614183929.0`,                    // epoch seconds with a zero fraction
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var ts Timestamp
-			if err := json.Unmarshal([]byte(tt.json), &ts); err != nil {
-				t.Fatalf("unmarshalling %s: %v", tt.json, err)
-			}
-			if !ts.Equal(wantInstant) {
-				t.Errorf("unmarshalling %s = %s, want %s", tt.json, ts.Time, wantInstant)
-			}
-		})
+	for _, tt := range acceptedInputs {
+		data, err := json.Marshal(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, string(data))
+	}
+	for _, in := range inputs {
+		var ts Timestamp
+		if err := json.Unmarshal([]byte(in), &ts); err != nil {
+			t.Errorf("unmarshalling %s: %v", in, err)
+		} else if !ts.Equal(wantInstant) {
+			t.Errorf("unmarshalling %s = %s, want %s", in, ts.Time, wantInstant)
+		}
 	}
 }
 
@@ -97,6 +98,8 @@ func TestParseTimestampRejects(t *testing.T) {
 		{"zero", 0},
 		{"negative", int64(-1614183929)},
 		{"negative float", -1.5},
+		{"negative float32", float32(-1.5)},
+		{"uint64 beyond int64", uint64(1 << 63)},
 		{"milliseconds beyond year 9999", int64(1e15)},
 		{"year 0 in UTC", "0000-01-01T00:30:00+01:00"},
 		{"bool", true},

@@ -179,13 +179,9 @@ func schemaURL(name string) string {
 // validator: the schema's formats (uri, email) and if/then variants stay its job.
 func DecodeControl(data []byte) (ControlMessage, error) {
 	const what = "control message"
-	doc, err := validate(compiled.control, what, data)
+	msg, err := validateInto(compiled.control, what, data, controlFromDoc, "at")
 	if err != nil {
 		return ControlMessage{}, err
-	}
-	msg, err := controlFromDoc(doc)
-	if err != nil {
-		return ControlMessage{}, badInstant(what, "at", err)
 	}
 	ids := []idField{{"workspace_id", msg.WorkspaceID}}
 	if msg.ID != "" { // optional; the schema refuses an empty one
@@ -224,6 +220,22 @@ func validate(s *jsonschema.Schema, what string, data []byte) (any, error) {
 		return nil, newWireError(ErrSchema, nil, "validating "+what+": "+ErrSchema.Error()+": "+describe(verr, doc))
 	}
 	return doc, nil
+}
+
+// validateInto validates data against s and converts the document with fromDoc;
+// an instant that fromDoc refuses is a schema violation of the field at
+// timePath.
+func validateInto[T any](s *jsonschema.Schema, what string, data []byte, fromDoc func(any) (T, error), timePath string) (T, error) {
+	var zero T
+	doc, err := validate(s, what, data)
+	if err != nil {
+		return zero, err
+	}
+	v, err := fromDoc(doc)
+	if err != nil {
+		return zero, badInstant(what, timePath, err)
+	}
+	return v, nil
 }
 
 // errValidatorPanicked is the cause of the error validate returns when the

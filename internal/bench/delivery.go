@@ -150,15 +150,11 @@ func (d drainResult) rate() float64 { return float64(d.delivered) / d.seconds }
 // which then jumps past their close) and times the flushers of every partition
 // delivering all of them through the real sink.
 func (r *run) drain(ctx context.Context, rec *receiver, s deliverySet, name string, clk *clock) (drainResult, error) {
-	rdb, _, err := r.r.fresh(ctx)
+	rdb, _, drop, err := r.database(ctx, name)
 	if err != nil {
 		return drainResult{}, err
 	}
-	defer func() {
-		if err := r.r.drop(context.WithoutCancel(ctx), rdb); err != nil {
-			r.say("%s: %v", name, err)
-		}
-	}()
+	defer drop()
 	var storeClock clockwork.Clock = clockwork.NewRealClock()
 	if clk != nil {
 		storeClock = clk

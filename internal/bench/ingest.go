@@ -230,15 +230,11 @@ func (d *noopDeliverer) Deliver(context.Context, windowing.Bundle) windowing.Out
 // consume measures the real consumer (processor.Consumer, windowing.Store and
 // Flusher) on the ingest topic, into windows of g.
 func (r *run) consume(ctx context.Context, t *ingestTopic, g webhook.Granularity, name string) (ingestResult, error) {
-	rdb, _, err := r.r.fresh(ctx)
+	rdb, _, drop, err := r.database(ctx, name)
 	if err != nil {
 		return ingestResult{}, err
 	}
-	defer func() {
-		if err := r.r.drop(context.WithoutCancel(ctx), rdb); err != nil {
-			r.say("%s: %v", name, err)
-		}
-	}()
+	defer drop()
 	memBefore, err := r.r.usedMemory(ctx)
 	if err != nil {
 		return ingestResult{}, err
@@ -353,15 +349,11 @@ type ceilingResult struct {
 // partitions. It is what Redis can absorb of these writes with nothing else to
 // do: no Lua, no de-duplication, no due index, no watermark.
 func (r *run) redisCeiling(ctx context.Context, t *ingestTopic, samples []string) (ceilingResult, error) {
-	rdb, _, err := r.r.fresh(ctx)
+	rdb, _, drop, err := r.database(ctx, "redis ceiling")
 	if err != nil {
 		return ceilingResult{}, err
 	}
-	defer func() {
-		if err := r.r.drop(context.WithoutCancel(ctx), rdb); err != nil {
-			r.say("redis ceiling: %v", err)
-		}
-	}()
+	defer drop()
 	const batch = 500 // processor.Config.MaxBatch's default
 	// At least a million writes, so the measurement lasts about a second even
 	// in a quick run; each pass writes keys of its own, as new events would.

@@ -161,7 +161,7 @@ func (r *run) latency(ctx context.Context, n int, ours bool) (latencyResult, err
 // consumer, store, flusher and sink, delivering granularity none to the
 // receiver.
 func (r *run) latencyWorker(ctx context.Context, topic, group, receiverURL string) (*task, error) {
-	rdb, _, err := r.r.fresh(ctx)
+	rdb, _, drop, err := r.database(ctx, "latency")
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (r *run) latencyWorker(ctx context.Context, topic, group, receiverURL strin
 		return nil, err
 	}
 	return newTask(func() error {
-		defer r.r.drop(context.WithoutCancel(ctx), rdb)
+		defer drop()
 		return stopped(ctx, consumer.Run(ctx), "the consumer")
 	}), nil
 }

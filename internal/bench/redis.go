@@ -99,6 +99,21 @@ func (r *redisEnv) drop(ctx context.Context, c redis.UniversalClient) error {
 	return nil
 }
 
+// database is fresh for one measurement: it returns the database and the func
+// that drops it, which says under name why a drop failed. The drop runs even
+// when ctx is cancelled, so that a stopped run leaves no data behind.
+func (r *run) database(ctx context.Context, name string) (redis.UniversalClient, int, func(), error) {
+	rdb, db, err := r.r.fresh(ctx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return rdb, db, func() {
+		if err := r.r.drop(context.WithoutCancel(ctx), rdb); err != nil {
+			r.say("%s: %v", name, err)
+		}
+	}, nil
+}
+
 // flushCluster empties every master of the cluster.
 func (r *redisEnv) flushCluster(ctx context.Context) error {
 	err := r.cluster.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushDB(ctx).Err() })

@@ -10,20 +10,12 @@ import (
 )
 
 func TestFormatValue(t *testing.T) {
-	for _, tc := range []struct {
-		in   float64
-		want string
-	}{
-		{0.123, "0.12"},
-		{9.876, "9.88"},
-		{12.34, "12.3"},
-		{123.4, "123"},
-		{1234.5, "1 235"},
-		{1234567, "1 234 567"},
-		{-2500, "-2 500"},
+	for in, want := range map[float64]string{
+		0.123: "0.12", 9.876: "9.88", 12.34: "12.3", 123.4: "123",
+		1234.5: "1 235", 1234567: "1 234 567", -2500: "-2 500",
 	} {
-		if got := formatValue(tc.in); got != tc.want {
-			t.Errorf("formatValue(%v) = %q, want %q", tc.in, got, tc.want)
+		if got := formatValue(in); got != want {
+			t.Errorf("formatValue(%v) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -39,11 +39,11 @@ func (r *run) phaseRSS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rdb, db, err := r.r.fresh(ctx)
+	_, db, drop, err := r.database(ctx, "rss")
 	if err != nil {
 		return err
 	}
-	defer r.r.drop(context.WithoutCancel(ctx), rdb)
+	defer drop()
 	s := workerSetup{topic: topic, control: ctl, group: r.k.name("rss"), db: db}
 	w, err := r.startWorker(s)
 	if err != nil {
@@ -140,11 +140,11 @@ func (r *run) phaseScaleout(ctx context.Context) error {
 
 // scaleout times n workers consuming the whole ingest topic in one group.
 func (r *run) scaleout(ctx context.Context, t *ingestTopic, ctl string, n int) (float64, string, error) {
-	rdb, db, err := r.r.fresh(ctx)
+	rdb, db, drop, err := r.database(ctx, "scaleout")
 	if err != nil {
 		return 0, "", err
 	}
-	defer r.r.drop(context.WithoutCancel(ctx), rdb)
+	defer drop()
 	s := workerSetup{topic: t.name, control: ctl, group: r.k.name("scaleout-" + strconv.Itoa(n)), db: db}
 	var ws []*workerProc
 	defer func() { stopWorkers(ws) }()
