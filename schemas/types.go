@@ -1,5 +1,7 @@
 package schemas
 
+import "encoding/json"
+
 // The Go side of the wire contract. Field order follows the product spec so that
 // encoding/json produces the payloads exactly as documented.
 
@@ -129,4 +131,18 @@ type ControlMessage struct {
 	// Epoch is the configuration epoch the publishing worker saw, so that an
 	// auto-disable racing with a newer webhook.configure can be recognised as stale.
 	Epoch int64 `json:"epoch,omitempty"`
+}
+
+// MarshalJSON writes an auto-disabled event's last_error even when it is empty:
+// the schema requires the field there, and its omitempty tag, right for the
+// other types, would drop it and make the event invalid.
+func (m ControlMessage) MarshalJSON() ([]byte, error) {
+	type fields ControlMessage // without this method
+	if m.Type != TypeAutoDisabled {
+		return json.Marshal(fields(m))
+	}
+	return json.Marshal(struct {
+		fields
+		LastError string `json:"last_error"`
+	}{fields(m), m.LastError})
 }
