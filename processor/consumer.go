@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/outbound-webhooks/outbound/internal/chanbatch"
 	"github.com/outbound-webhooks/outbound/internal/faults"
 	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/retry"
@@ -423,31 +424,12 @@ func (c *Consumer) consume(gctx context.Context, gen *kafka.Generation, partitio
 // nextBatch blocks for one record, then for an apply slot (apply releases it),
 // then takes whatever else is fetched by then.
 func nextBatch(ctx context.Context, records <-chan kafka.Message, max int, slots *semaphore.Weighted) ([]kafka.Message, bool) {
-	var first kafka.Message
-	select {
-	case m, ok := <-records:
-		if !ok {
-			return nil, false
-		}
-		first = m
-	case <-ctx.Done():
+	first, ok := chanbatch.First(ctx, records)
+	if !ok || slots.Acquire(ctx, 1) != nil {
 		return nil, false
 	}
-	if slots.Acquire(ctx, 1) != nil {
-		return nil, false
-	}
-	batch := []kafka.Message{first}
-	for len(batch) < max {
-		select {
-		case m, ok := <-records:
-			if !ok {
-				return batch, true
-			}
-			batch = append(batch, m)
-		default:
-			return batch, true
-		}
-	}
+	// A channel found closed ends the next call.
+	batch, _ := chanbatch.Fill(records, []kafka.Message{first}, max)
 	return batch, true
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/outbound-webhooks/outbound/internal/chanbatch"
 	"github.com/outbound-webhooks/outbound/internal/cli"
 	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -206,26 +207,9 @@ func readLines(ctx context.Context, r io.Reader) (<-chan inputLine, <-chan error
 // nextLines blocks for one line, then takes whatever else has been read, up to
 // produceBatch. It reports false once the input is over or ctx ended.
 func nextLines(ctx context.Context, lines <-chan inputLine) ([]inputLine, bool) {
-	var batch []inputLine
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			return nil, false
-		}
-		batch = append(batch, l)
-	case <-ctx.Done():
+	l, ok := chanbatch.First(ctx, lines)
+	if !ok {
 		return nil, false
 	}
-	for len(batch) < produceBatch {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				return batch, false
-			}
-			batch = append(batch, l)
-		default:
-			return batch, true
-		}
-	}
-	return batch, true
+	return chanbatch.Fill(lines, []inputLine{l}, produceBatch)
 }

@@ -17,6 +17,7 @@ const module = "github.com/outbound-webhooks/outbound/"
 var allowed = map[string][]string{
 	"schemas":             {"internal/ctrlchar", "internal/clip"},
 	"internal/clip":       {},
+	"internal/chanbatch":  {},
 	"internal/bgserve":    {},
 	"webhook":             {"schemas"},
 	"internal/webhooklog": {"internal/urls", "internal/redisconn"},
@@ -33,7 +34,7 @@ var allowed = map[string][]string{
 	"internal/ctrlchar":   {},
 	"internal/urls":       {"internal/ctrlchar"},
 	"internal/faults":     {},
-	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/faults", "internal/clip", "internal/kafkaconn"},
+	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/faults", "internal/clip", "internal/kafkaconn", "internal/chanbatch"},
 	"windowing":           {"schemas", "webhook", "internal/faults"},
 	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/urls", "internal/faults"},
 	"control":             {"schemas", "webhook", "internal/webhooklog", "internal/retry", "internal/ctrlchar", "internal/urls", "internal/kafkaconn"},
