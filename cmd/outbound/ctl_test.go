@@ -36,7 +36,7 @@ func TestCtlRoundTrip(t *testing.T) {
 		ws     = "ws_ctl"
 		secret = "whsec_Y3RsLXNlY3JldC1uZXZlci1wcmludGVk"
 	)
-	brokers := testenv.KafkaBrokers(t)
+	k := testenv.Kafka(t)
 	topic := testenv.NewTopic(t, 1)
 	// The Redis a worker would write; on the cluster, under a prefix of its own.
 	rc, prefix := testenv.RedisConfig(t), testenv.KeyPrefix()
@@ -47,16 +47,18 @@ func TestCtlRoundTrip(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	keys := control.Keys(prefix)
 	logs := webhooklog.New(rdb, prefix)
-	reader, err := control.NewReader(control.ReaderConfig{Brokers: brokers, Topic: topic, Redis: rdb, Keys: keys,
+	reader, err := control.NewReader(control.ReaderConfig{Brokers: k.Brokers, Kafka: k.Conn, Topic: topic, Redis: rdb, Keys: keys,
 		Registry: control.NewRegistry(), Activity: logs, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	apptest.RunUntilCleanup(t, "control reader", reader.Run)
 
-	back := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 500 * time.Millisecond})
+	back := kafka.NewReader(kafka.ReaderConfig{Brokers: k.Brokers, Dialer: k.Conn.Dialer(), Topic: topic, Partition: 0,
+		MaxWait: 500 * time.Millisecond})
 	t.Cleanup(func() { back.Close() })
-	publishFlags := []string{"--kafka-brokers", strings.Join(brokers, ","), "--control-topic", topic}
+	kafkaFlags, kafkaEnv := apptest.KafkaArgs(k.Brokers, k.Config)
+	publishFlags := append(kafkaFlags, "--control-topic", topic)
 	ctx := context.Background()
 
 	status := func(t *testing.T, extra ...string) (string, string, int) {
@@ -188,7 +190,7 @@ func TestCtlRoundTrip(t *testing.T) {
 	}
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
-			out, errOut, code := runCLI(t, nil, nil, append(append([]string{"ctl"}, step.args...), publishFlags...)...)
+			out, errOut, code := runCLI(t, nil, kafkaEnv, append(append([]string{"ctl"}, step.args...), publishFlags...)...)
 			if code != 0 {
 				t.Fatalf("ctl %s: exit %d\nstdout: %s\nstderr: %s", step.name, code, out, errOut)
 			}

@@ -77,14 +77,14 @@ func (s *syncBuffer) String() string {
 
 // startWorker runs `outbound worker` as a child process.
 func (c *cluster) startWorker(name string) *proc {
-	args := append(append([]string{"worker",
-		"--kafka-brokers", strings.Join(c.Brokers, ","), "--group-id", c.Group,
+	kafkaFlags, kafkaEnv := apptest.KafkaArgs(c.Brokers, c.Kafka)
+	args := append(append(append([]string{"worker", "--group-id", c.Group,
 		"--events-topic", c.Events, "--control-topic", c.Control, "--dlq-topic", c.DLQ, "--http-addr", "",
 		"--time-scale", "43200", "--grace", "1h", "--session-timeout", "6s", "--request-timeout", "2s",
 		"--allow-private-targets", "--shutdown-timeout", "20s",
-	}, c.RedisFlags()...), c.extraFlags...)
+	}, kafkaFlags...), c.RedisFlags()...), c.extraFlags...)
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Env = append(append(os.Environ(), kafkaEnv...), c.env...)
 	p := &proc{cmd: cmd, exited: make(chan struct{}), log: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {

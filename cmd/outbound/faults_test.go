@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/outbound-webhooks/outbound/internal/app/apptest"
 	"github.com/outbound-webhooks/outbound/internal/faults"
 	"github.com/outbound-webhooks/outbound/internal/smtptest"
@@ -135,31 +133,12 @@ func TestCrashAfterTheAlertClaimStillAlertsOnce(t *testing.T) {
 // of its webhook.auto_disabled events.
 func autoDisabledIDs(t *testing.T, c *cluster) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	seen := map[string]bool{}
-	for p := range 3 {
-		conn, err := kafka.DialLeader(ctx, "tcp", c.Brokers[0], c.Control, p)
-		if err != nil {
-			t.Fatal(err)
+	for _, m := range readTopic(t, c.Brokers, c.KafkaConn, c.Control, 3) {
+		msg, err := schemas.DecodeControl(m.Value)
+		if err == nil && msg.Type == schemas.TypeAutoDisabled {
+			seen[msg.ID] = true
 		}
-		end, err := conn.ReadLastOffset()
-		conn.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Topic: c.Control, Partition: p})
-		for range end {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, err := schemas.DecodeControl(m.Value)
-			if err == nil && msg.Type == schemas.TypeAutoDisabled {
-				seen[msg.ID] = true
-			}
-		}
-		r.Close()
 	}
 	return slices.Sorted(maps.Keys(seen))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/outbound-webhooks/outbound/internal/app/apptest"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 )
 
@@ -47,26 +48,27 @@ func runCLI(t *testing.T, stdin io.Reader, env []string, args ...string) (stdout
 	return out.String(), errOut.String(), code
 }
 
-// readTopic returns every record of topic, partition by partition.
-func readTopic(t *testing.T, brokers []string, topic string, partitions int) []kafka.Message {
+// readTopic returns every record of topic, partition by partition, read over conn.
+func readTopic(t *testing.T, brokers []string, conn kafkaconn.Conn, topic string, partitions int) []kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out []kafka.Message
 	for p := range partitions {
-		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p)
+		leader, err := conn.Dialer().DialLeader(ctx, "tcp", brokers[0], topic, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, last, err := conn.ReadOffsets()
-		conn.Close()
+		first, last, err := leader.ReadOffsets()
+		leader.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if first == last {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 500 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Dialer: conn.Dialer(), Topic: topic, Partition: p,
+			MaxWait: 500 * time.Millisecond})
 		if err := r.SetOffset(first); err != nil {
 			t.Fatal(err)
 		}
@@ -118,13 +120,14 @@ func TestProduce(t *testing.T) {
 			wantOut:  "published 4 event(s)",
 			wantErr:  []string{"line 4: validating event"}},
 	}
-	brokers := testenv.KafkaBrokers(t)
+	k := testenv.Kafka(t)
+	kafkaFlags, kafkaEnv := apptest.KafkaArgs(k.Brokers, k.Config)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			const partitions = 3
 			topic := testenv.NewTopic(t, partitions)
-			args := append([]string{"produce", "--kafka-brokers", strings.Join(brokers, ","), "--events-topic", topic}, tc.flags...)
-			stdout, stderr, code := runCLI(t, strings.NewReader(input), nil, args...)
+			args := append(append([]string{"produce", "--events-topic", topic}, kafkaFlags...), tc.flags...)
+			stdout, stderr, code := runCLI(t, strings.NewReader(input), kafkaEnv, args...)
 			if code != tc.wantCode {
 				t.Fatalf("exit status %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, stdout, stderr)
 			}
@@ -137,7 +140,7 @@ func TestProduce(t *testing.T) {
 				}
 			}
 
-			records := readTopic(t, brokers, topic, partitions)
+			records := readTopic(t, k.Brokers, k.Conn, topic, partitions)
 			if len(records) != len(tc.wantKeys) {
 				t.Fatalf("%d records on the topic, want %d", len(records), len(tc.wantKeys))
 			}

@@ -24,7 +24,7 @@ import (
 // set, when given, changes the config before the worker is built.
 func newInProcessWorker(t *testing.T, c *apptest.Cluster, set ...func(*Config)) *Worker {
 	t.Helper()
-	cfg := Config{Brokers: c.Brokers, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
+	cfg := Config{Brokers: c.Brokers, Kafka: c.Kafka, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
 		EventsTopic: c.Events, ControlTopic: c.Control, DLQTopic: c.DLQ,
 		AllowPrivate: true, SessionTimeout: 6 * time.Second}
 	for _, f := range set {

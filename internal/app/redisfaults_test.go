@@ -45,7 +45,7 @@ func newFaultRig(t *testing.T) *faultRig {
 	core, logs := observer.New(zap.InfoLevel)
 	r.logs = logs
 	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
-	w, err := New(Config{Brokers: c.Brokers, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
+	w, err := New(Config{Brokers: c.Brokers, Kafka: c.Kafka, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
 		EventsTopic: c.Events, ControlTopic: c.Control, DLQTopic: c.DLQ, AllowPrivate: true,
 		SessionTimeout: 6 * time.Second, TimeScale: 3600}, log)
 	if err != nil {

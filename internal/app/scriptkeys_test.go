@@ -54,7 +54,7 @@ func TestEveryScriptDeclaresItsKeysInOneSlot(t *testing.T) {
 		apptest.Configure("ws_1h", recv.Srv.URL+"/ws_1h", "1h"),
 		apptest.Configure("ws_bad", recv.Srv.URL+"/ws_bad", "none"),
 		apptest.Configure("ws_24h", recv.Srv.URL+"/ws_24h", "24h"))
-	w, err := New(Config{Brokers: c.Brokers, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
+	w, err := New(Config{Brokers: c.Brokers, Kafka: c.Kafka, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
 		EventsTopic: c.Events, ControlTopic: c.Control, DLQTopic: c.DLQ, AllowPrivate: true,
 		SessionTimeout: 6 * time.Second, TimeScale: 3600, SMTPURL: mail.URL()}, zaptest.NewLogger(t))
 	if err != nil {

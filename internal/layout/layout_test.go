@@ -42,7 +42,7 @@ var allowed = map[string][]string{
 	// below the commands; it is linked into the worker binary, so it may import
 	// no test or demo machinery.
 	"internal/app":         {"schemas", "webhook", "processor", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/retry", "internal/console", "internal/redisconn", "internal/kafkaconn"},
-	"internal/app/apptest": {"schemas", "control", "internal/testenv", "internal/redisconn"},
+	"internal/app/apptest": {"schemas", "control", "internal/testenv", "internal/redisconn", "internal/kafkaconn"},
 	// The workspace page: reads what the stages keep, publishes through control.
 	"internal/console": {"schemas", "webhook", "windowing", "sink", "control", "internal/webhooklog", "internal/urls", "internal/settings"},
 	// What a person may type as a webhook's settings: ctl and the console share it.

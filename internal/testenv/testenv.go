@@ -18,6 +18,11 @@
 // With OUTBOUND_TEST_REDIS=cluster, Redis hands out a client of the three-master
 // Redis Cluster that scripts/with-services also starts (OUTBOUND_TEST_REDIS_CLUSTER_ADDRS).
 // A cluster has only database 0, so there a test isolates its keys by KeyPrefix.
+//
+// With OUTBOUND_TEST_KAFKA=sasl, Kafka hands out the broker's SASL_SSL listener
+// with SCRAM-SHA-512 (OUTBOUND_TEST_KAFKA_SASL_*) instead of the plaintext one,
+// and NewTopic creates topics through it: the end-to-end tests reach Kafka only
+// through Kafka, so that they run with every client authenticated.
 package testenv
 
 import (
@@ -46,6 +51,8 @@ const (
 	EnvRedisClusterAddrs = "OUTBOUND_TEST_REDIS_CLUSTER_ADDRS"
 	// EnvRedis selects what Redis hands out: "cluster", or the single node.
 	EnvRedis = "OUTBOUND_TEST_REDIS"
+	// EnvKafka selects what Kafka hands out: "sasl", or the plaintext listener.
+	EnvKafka = "OUTBOUND_TEST_KAFKA"
 	// The test broker's SASL_SSL listener: its address, the CA of its
 	// certificate, and the user that PLAIN and SCRAM accept.
 	EnvKafkaSASLBrokers  = "OUTBOUND_TEST_KAFKA_SASL_BROKERS"
@@ -80,6 +87,35 @@ func KafkaSASL(t testing.TB, mechanism string) ([]string, kafkaconn.Config) {
 	return brokers, cfg
 }
 
+// KafkaClient is the test Kafka a run selected and how its clients reach it.
+type KafkaClient struct {
+	Brokers []string
+	// Config holds the settings for code and processes that take them as
+	// flags; the zero Config on the plaintext listener.
+	Config kafkaconn.Config
+	// Conn is Config made ready, closed at the test's cleanup.
+	Conn kafkaconn.Conn
+}
+
+// Kafka returns the test broker's plaintext listener or, with
+// OUTBOUND_TEST_KAFKA=sasl, its SASL_SSL listener with SCRAM-SHA-512.
+func Kafka(t testing.TB) KafkaClient {
+	t.Helper()
+	k := KafkaClient{}
+	if os.Getenv(EnvKafka) == "sasl" {
+		k.Brokers, k.Config = KafkaSASL(t, kafkaconn.ScramSHA512)
+	} else {
+		k.Brokers = KafkaBrokers(t)
+	}
+	conn, err := kafkaconn.New(k.Config)
+	if err != nil {
+		t.Fatalf("testenv: the Kafka client settings: %v", err)
+	}
+	t.Cleanup(conn.Close)
+	k.Conn = conn
+	return k
+}
+
 // brokersOf returns the comma-separated addresses in env, or fails the test.
 func brokersOf(t testing.TB, env string) []string {
 	t.Helper()
@@ -93,22 +129,23 @@ func brokersOf(t testing.TB, env string) []string {
 }
 
 // NewTopic creates a uniquely named topic with the given number of partitions
-// (replication 1), waits until it is usable, also by writers on
-// kafka.DefaultTransport (see topics.Create), and deletes it at cleanup. Name has a
+// (replication 1) through Kafka, waits until it is usable, on the plaintext
+// listener also by writers on kafka.DefaultTransport (see topics.Create), and
+// deletes it at cleanup. Name has a
 // readable prefix from t.Name() (sanitised) + random suffix.
 func NewTopic(t testing.TB, partitions int) string {
 	t.Helper()
-	brokers := KafkaBrokers(t)
+	k := Kafka(t)
 	name := topicName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 	defer cancel()
-	if err := topics.Create(ctx, kafkaconn.Conn{}, brokers, name, partitions); err != nil {
+	if err := topics.Create(ctx, k.Conn, k.Brokers, name, partitions); err != nil {
 		t.Fatalf("testenv.NewTopic: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 		defer cancel()
-		if err := topics.Delete(ctx, kafkaconn.Conn{}, brokers, name); err != nil {
+		if err := topics.Delete(ctx, k.Conn, k.Brokers, name); err != nil {
 			t.Logf("testenv: %v", err)
 		}
 	})

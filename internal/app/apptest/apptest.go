@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/outbound-webhooks/outbound/control"
+	"github.com/outbound-webhooks/outbound/internal/kafkaconn"
 	"github.com/outbound-webhooks/outbound/internal/redisconn"
 	"github.com/outbound-webhooks/outbound/internal/testenv"
 	"github.com/outbound-webhooks/outbound/schemas"
@@ -112,8 +113,12 @@ func (r *Receiver) Unique() map[string]int {
 // database (on the Redis Cluster, with OUTBOUND_TEST_REDIS=cluster: a key
 // prefix of their own) and a consumer group of their own.
 type Cluster struct {
-	T                           *testing.T
-	Brokers                     []string
+	T       *testing.T
+	Brokers []string
+	// Kafka and KafkaConn are how a worker and the cluster's own clients
+	// reach Brokers: plaintext, or SASL_SSL with OUTBOUND_TEST_KAFKA=sasl.
+	Kafka                       kafkaconn.Config
+	KafkaConn                   kafkaconn.Conn
 	Events, Control, DLQ, Group string
 	Redis                       redisconn.Config
 	KeyPrefix                   string
@@ -121,11 +126,27 @@ type Cluster struct {
 
 // NewCluster makes a cluster whose events topic has partitions partitions.
 func NewCluster(t *testing.T, partitions int) *Cluster {
+	k := testenv.Kafka(t)
 	return &Cluster{
-		T: t, Brokers: testenv.KafkaBrokers(t),
+		T: t, Brokers: k.Brokers, Kafka: k.Config, KafkaConn: k.Conn,
 		Events: testenv.NewTopic(t, partitions), Control: testenv.NewTopic(t, 3), DLQ: testenv.NewTopic(t, 1),
 		Redis: testenv.RedisConfig(t), KeyPrefix: testenv.KeyPrefix(), Group: fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
 	}
+}
+
+// KafkaArgs returns the flags and environment that point `outbound worker`,
+// `ctl` or `produce` at brokers with k; the password goes by environment, as
+// docs/operations.md tells operators to pass it.
+func KafkaArgs(brokers []string, k kafkaconn.Config) (flags, env []string) {
+	flags = []string{"--kafka-brokers", strings.Join(brokers, ",")}
+	if k.TLS {
+		flags = append(flags, "--kafka-tls", "--kafka-tls-ca", k.CAFile)
+	}
+	if k.SASLMechanism != "" {
+		flags = append(flags, "--kafka-sasl-mechanism", k.SASLMechanism, "--kafka-sasl-user", k.Username)
+		env = []string{"OUTBOUND_KAFKA_SASL_PASSWORD=" + k.Password}
+	}
+	return flags, env
 }
 
 // RedisFlags are the flags that point `outbound worker` or `outbound ctl` at
@@ -152,7 +173,7 @@ func (c *Cluster) OpenRedis() redis.UniversalClient {
 // Publish writes msgs to the control topic, as `outbound ctl` would.
 func (c *Cluster) Publish(msgs ...schemas.ControlMessage) {
 	c.T.Helper()
-	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: c.Brokers, Topic: c.Control})
+	pub, err := control.NewPublisher(control.PublisherConfig{Brokers: c.Brokers, Kafka: c.KafkaConn, Topic: c.Control})
 	if err != nil {
 		c.T.Fatal(err)
 	}
@@ -166,7 +187,7 @@ func (c *Cluster) Publish(msgs ...schemas.ControlMessage) {
 
 // Writer returns a writer to the events topic keyed like upstream: by chat id.
 func (c *Cluster) Writer() *kafka.Writer {
-	return &kafka.Writer{Addr: kafka.TCP(c.Brokers...), Topic: c.Events, Balancer: &kafka.Hash{},
+	return &kafka.Writer{Addr: kafka.TCP(c.Brokers...), Transport: c.KafkaConn.Transport(), Topic: c.Events, Balancer: &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
 }
 
