@@ -12,7 +12,7 @@
 GO ?= go
 WITH_SERVICES := bash scripts/with-services
 # The suites that isolate their keys by testenv.KeyPrefix, as the cluster needs.
-CLUSTER_PKGS := ./windowing ./sink ./processor ./control
+CLUSTER_PKGS := ./windowing ./sink ./processor ./control ./internal/webhooklog ./internal/console
 
 .PHONY: all test build lint vulncheck demo bench bench-quick chaos services kafka-install redis-install chromium-install clean
 

@@ -201,7 +201,7 @@ func TestWorkspacePageInABrowser(t *testing.T) {
 		apptest.Configure("ws_failing", recv.Srv.URL+"/ws_failing", "none"),
 		apptest.Configure("ws_busy", recv.Srv.URL+"/ws_busy", "none"),
 		apptest.Configure("ws_held", held.URL+"/ws_held", "none"))
-	w, err := app.New(app.Config{Brokers: c.Brokers, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
+	w, err := app.New(app.Config{Brokers: c.Brokers, Kafka: c.Kafka, Redis: c.Redis, RedisKeyPrefix: c.KeyPrefix, GroupID: c.Group,
 		EventsTopic: c.Events, ControlTopic: c.Control, DLQTopic: c.DLQ, SessionTimeout: 6 * time.Second,
 		// Receivers are on loopback; the time scale makes backoff take
 		// milliseconds, so that eleven failures take no minutes.

@@ -17,7 +17,7 @@ import (
 
 func TestLogsKeepTheNewestFirstAndAreBounded(t *testing.T) {
 	ctx := context.Background()
-	l := webhooklog.New(testenv.Redis(t), "")
+	l := webhooklog.New(testenv.Redis(t), testenv.KeyPrefix())
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 130 {
 		at := base.Add(time.Duration(i) * time.Second)
@@ -54,7 +54,8 @@ func TestLogsKeepTheNewestFirstAndAreBounded(t *testing.T) {
 func TestRequestEntryKeepsABoundedBody(t *testing.T) {
 	ctx := context.Background()
 	rdb := testenv.Redis(t)
-	l := webhooklog.New(rdb, "")
+	prefix := testenv.KeyPrefix()
+	l := webhooklog.New(rdb, prefix)
 	body := strings.Repeat("é", 200*32<<10) // 12.8 MB of two-byte runes
 	err := l.RecordRequest(ctx, "ws", webhooklog.Request{BundleID: "b", Body: body,
 		Response: &webhooklog.Response{Status: 200, Body: strings.Repeat("r", 100<<10)}})
@@ -73,7 +74,7 @@ func TestRequestEntryKeepsABoundedBody(t *testing.T) {
 	if !r.Response.Truncated || len(r.Response.Body) != webhooklog.MaxBody {
 		t.Errorf("response body kept %d bytes, truncated %v; want %d, true", len(r.Response.Body), r.Response.Truncated, webhooklog.MaxBody)
 	}
-	raw, err := rdb.LIndex(ctx, webhooklog.WorkspaceKey("", "ws", "requests"), 0).Result()
+	raw, err := rdb.LIndex(ctx, webhooklog.WorkspaceKey(prefix, "ws", "requests"), 0).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +94,9 @@ func TestRequestLogStaysUnderItsByteCap(t *testing.T) {
 	ctx := context.Background()
 	rdb := testenv.Redis(t)
 	const maxBytes = 1 << 20
-	l := webhooklog.NewWithConfig(webhooklog.Config{Redis: rdb, MaxRequestBytes: maxBytes, TTL: time.Hour})
-	key := webhooklog.WorkspaceKey("", "ws", "requests")
+	prefix := testenv.KeyPrefix()
+	l := webhooklog.NewWithConfig(webhooklog.Config{Redis: rdb, Prefix: prefix, MaxRequestBytes: maxBytes, TTL: time.Hour})
+	key := webhooklog.WorkspaceKey(prefix, "ws", "requests")
 	for i := range 300 {
 		if err := l.RecordRequest(ctx, "ws", webhooklog.Request{BundleID: fmt.Sprint("b", i), Body: strings.Repeat("<p>&amp;</p>", 10<<10)}); err != nil {
 			t.Fatal(err)
@@ -128,7 +130,7 @@ func TestRequestLogStaysUnderItsByteCap(t *testing.T) {
 	if len(a) == 0 || len(a[0].Detail) != webhooklog.MaxDetail {
 		t.Errorf("activity detail kept %d bytes, want %d", len(a[0].Detail), webhooklog.MaxDetail)
 	}
-	for _, k := range []string{key, key + "_bytes", webhooklog.WorkspaceKey("", "ws", "activity")} {
+	for _, k := range []string{key, key + "_bytes", webhooklog.WorkspaceKey(prefix, "ws", "activity")} {
 		if ttl, err := rdb.TTL(ctx, k).Result(); err != nil || ttl <= 0 || ttl > time.Hour {
 			t.Errorf("TTL of %s = %s (%v), want up to an hour", k, ttl, err)
 		}
