@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/outbound-webhooks/outbound/internal/faults"
+	"github.com/outbound-webhooks/outbound/internal/redisbatch"
 	"github.com/outbound-webhooks/outbound/internal/retry"
 	"github.com/outbound-webhooks/outbound/internal/urls"
 	"github.com/outbound-webhooks/outbound/internal/webhooklog"
@@ -88,6 +89,9 @@ type Sink struct {
 	cfg    Config
 	client *http.Client
 	stats  Stats
+	// batch sends the books of concurrent successful deliveries as one
+	// pipeline.
+	batch *redisbatch.Batcher
 
 	// Observe, when set, is called after every HTTP attempt (metrics).
 	Observe func(workspace string, ok bool, took time.Duration)
@@ -141,7 +145,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, err
 	}
 	cfg.Client = cfg.Client.WithDefaults()
-	return &Sink{cfg: cfg, client: client}, nil
+	return &Sink{cfg: cfg, client: client, batch: redisbatch.New(cfg.Redis, 0)}, nil
 }
 
 // Stats returns live counters.
@@ -208,29 +212,29 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	if errors.Is(ctx.Err(), context.Canceled) && !res.ok() {
 		// Our own shutdown is not the receiver's fault: release the probe, retry.
 		// (A request that ran out of time is: its deadline is the receiver's.)
-		pipe := s.cfg.Redis.TxPipeline()
-		pipe.HSet(bg, health, "probe", 0)
-		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: res.id,
+		s.record(bg, s.tx, b.Workspace, func(pipe redis.Pipeliner) { pipe.HSet(bg, health, "probe", 0) }, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: res.id,
 			ChatID: b.ChatID, Messages: res.messages, Detail: "interrupted by shutdown; not counted: " + res.reason})
 		return windowing.Outcome{RetryAt: now}
 	}
 	if res.ok() {
-		// One round trip: reset the count (any success does), log, and let
-		// the flusher acknowledge the bundle (or record the part) with them.
+		// One round trip, shared with the deliveries that finish meanwhile:
+		// reset the count (any success does), log, and let the flusher
+		// acknowledge the bundle (or record the part) with them.
 		out := windowing.Outcome{Done: true}
 		if !res.last {
 			// The chat's next claim sends the next part; nothing else of the
 			// chat can go between.
 			out = windowing.Outcome{PartMessages: res.messages, RetryAt: now}
 		}
-		pipe := s.cfg.Redis.Pipeline()
-		reset := pipe.EvalSha(bg, resultScript.Hash(), []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0, "", 0)
-		if b.Settle != nil {
-			b.Settle(bg, pipe, out)
-			out.Settled = true
-		}
-		s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: res.id,
+		var reset *redis.Cmd
+		s.record(bg, s.batch.Do, b.Workspace, func(pipe redis.Pipeliner) {
+			reset = pipe.EvalSha(bg, resultScript.Hash(), []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0, "", 0)
+			if b.Settle != nil {
+				b.Settle(bg, pipe, out)
+			}
+		}, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionDelivered, BundleID: res.id,
 			ChatID: b.ChatID, Messages: res.messages, Status: res.status, DurationMS: res.took.Milliseconds()})
+		out.Settled = b.Settle != nil
 		if redis.HasErrorPrefix(reset.Err(), "NOSCRIPT") {
 			// Redis lost its script cache (restart): load it by running it once.
 			reset = resultScript.Run(bg, s.cfg.Redis, []string{health}, 1, s.cfg.MaxErrors, 0, int(healthTTL.Seconds()), 0, "", 0)
@@ -253,9 +257,7 @@ func (s *Sink) Deliver(ctx context.Context, b windowing.Bundle) windowing.Outcom
 	errs, disabledNow := int(r[0]), r[1] == 1
 	wait := s.backoff(errs, res.retryAfter, res.hasRetryAfter)
 	next := now.Add(wait)
-	pipe := s.cfg.Redis.TxPipeline()
-	pipe.HSet(bg, health, "next", next.UnixMilli(), "probe", 0)
-	s.record(bg, pipe, b.Workspace, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: res.id,
+	s.record(bg, s.tx, b.Workspace, func(pipe redis.Pipeliner) { pipe.HSet(bg, health, "next", next.UnixMilli(), "probe", 0) }, entry, webhooklog.Activity{At: now, Action: webhooklog.ActionFailed, BundleID: res.id,
 		ChatID: b.ChatID, Messages: res.messages, Status: res.status, DurationMS: res.took.Milliseconds(),
 		Detail: fmt.Sprintf("%s (consecutive errors: %d)", res.reason, errs)})
 	if disabledNow {
@@ -386,21 +388,38 @@ func (s *Sink) attempt(ctx context.Context, b windowing.Bundle, wh webhook.Webho
 	return res, entry
 }
 
-// record sends pipe with the attempt's request log entry and activity. The
-// pipe is sent even when the entries cannot be encoded: it may carry the
-// flusher's record of the outcome (Bundle.Settle).
-func (s *Sink) record(ctx context.Context, pipe redis.Pipeliner, ws string, r webhooklog.Request, a webhooklog.Activity) {
-	queued, err := s.cfg.Log.Queue(ctx, pipe, ws, r, a)
-	if _, xerr := pipe.Exec(ctx); !redis.HasErrorPrefix(xerr, "NOSCRIPT") {
+// record sends, with what books queues, the attempt's request log entry and
+// activity. They are sent even when the entries cannot be encoded: books may
+// carry the flusher's record of the outcome (Bundle.Settle).
+func (s *Sink) record(ctx context.Context, send func(context.Context, func(redis.Pipeliner)) error, ws string,
+	books func(redis.Pipeliner), r webhooklog.Request, a webhooklog.Activity) {
+	// Encoded here, not in the shared pipeline's sender: each delivery pays
+	// for its own.
+	w, err := s.cfg.Log.Encode(ws, r, a)
+	xerr := send(ctx, func(pipe redis.Pipeliner) {
+		books(pipe)
+		if w != nil {
+			w.Queue(ctx, pipe)
+		}
+	})
+	if !redis.HasErrorPrefix(xerr, "NOSCRIPT") {
 		// A script Redis had lost is run again by whoever queued it.
 		err = errors.Join(err, xerr)
 	}
 	if err == nil {
-		err = queued.Check(ctx, s.cfg.Redis)
+		err = w.Check(ctx, s.cfg.Redis)
 	}
 	if err != nil {
 		s.cfg.Logger.Warn("recording delivery attempt", zap.String("workspace", ws), zap.Error(err))
 	}
+}
+
+// tx sends what queue adds as one transaction of its own.
+func (s *Sink) tx(ctx context.Context, queue func(redis.Pipeliner)) error {
+	pipe := s.cfg.Redis.TxPipeline()
+	queue(pipe)
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 func (s *Sink) send(ctx context.Context, part Part, wh webhook.Webhook, entry *webhooklog.Request) attemptResult {

@@ -503,3 +503,62 @@ func TestTheRequestEndsAtTheContextDeadline(t *testing.T) {
 		t.Fatalf("consecutive errors = %d (%v), want the timeout counted", n, err)
 	}
 }
+
+// TestConcurrentDeliveriesSettleInSharedPipelines: many deliveries finishing
+// at once share their books' pipelines, and each still gets its own: every
+// bundle is delivered and acknowledged once, and one workspace whose request
+// log Redis refuses (a key of the wrong type) loses only its own log entries.
+func TestConcurrentDeliveriesSettleInSharedPipelines(t *testing.T) {
+	const workspaces, chats, perChat = 16, 4, 5
+	var mu sync.Mutex
+	seen := map[string]int{} // webhook-id -> deliveries
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		seen[req.Header.Get("webhook-id")]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	hooks := webhook.Fixed{}
+	for w := range workspaces {
+		ws := fmt.Sprint("ws", w)
+		hooks[ws] = hook(ws, srv.URL)
+	}
+	r := newRig(t, hooks)
+	ctx := context.Background()
+	if err := r.rdb.Set(ctx, webhooklog.WorkspaceKey(r.prefix, "ws0", "requests"), "not a list", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for ws := range hooks {
+		r.send(ws, chats, perChat)
+	}
+	const total = workspaces * chats * perChat
+	testenv.Eventually(t, "every bundle acknowledged", 60*time.Second, func() bool {
+		_, queued, err := r.store.Pending(ctx, 0)
+		return err == nil && queued == 0 && r.sink.Stats().Delivered.Load() >= total
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != total {
+		t.Errorf("%d distinct bundles delivered, want %d", len(seen), total)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("bundle %s delivered %d times, want once", id, n)
+		}
+	}
+	if n := r.sink.Stats().Delivered.Load(); n != total {
+		t.Errorf("%d deliveries, want %d", n, total)
+	}
+	for ws := range hooks {
+		reqs, err := r.logs.Requests(ctx, ws)
+		switch {
+		case ws == "ws0" && err == nil:
+			t.Errorf("%s: request log readable (%d entries), want the refused key", ws, len(reqs))
+		case ws != "ws0" && (err != nil || len(reqs) != chats*perChat):
+			t.Errorf("%s: %d requests logged (%v), want %d", ws, len(reqs), err, chats*perChat)
+		}
+		if n, err := sink.ConsecutiveErrors(ctx, r.rdb, r.prefix, ws, 1); err != nil || n != 0 {
+			t.Errorf("%s: consecutive errors %d (%v), want 0", ws, n, err)
+		}
+	}
+}

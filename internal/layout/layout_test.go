@@ -34,9 +34,10 @@ var allowed = map[string][]string{
 	"internal/ctrlchar":   {},
 	"internal/urls":       {"internal/ctrlchar"},
 	"internal/faults":     {},
+	"internal/redisbatch": {},
 	"processor":           {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/faults", "internal/clip", "internal/kafkaconn", "internal/chanbatch"},
 	"windowing":           {"schemas", "webhook", "internal/faults"},
-	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/urls", "internal/faults"},
+	"sink":                {"schemas", "webhook", "windowing", "internal/webhooklog", "internal/retry", "internal/urls", "internal/faults", "internal/redisbatch"},
 	"control":             {"schemas", "webhook", "internal/webhooklog", "internal/retry", "internal/ctrlchar", "internal/urls", "internal/kafkaconn"},
 	// The worker's builder sits above the stages and the control plane and
 	// below the commands; it is linked into the worker binary, so it may import

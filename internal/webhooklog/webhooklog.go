@@ -281,42 +281,51 @@ func (l *Log) push(workspace string, entries ...entry) ([]string, []any, error) 
 	return keys, args, nil
 }
 
-// Queued is a write that Queue added to a pipeline.
-type Queued struct {
-	cmd  *redis.Cmd
-	keys []string
-	args []any
-}
-
-// Queue adds a request and an action to pipe, in one script call, for a
+// Write is a push encoded and waiting to be queued on a pipeline, for a
 // caller that has more to send in the same round trip (the sink records a
-// delivery's outcome with them). All of a workspace's keys share one hash
-// slot. Once pipe is sent, Check says how the write went.
-func (l *Log) Queue(ctx context.Context, pipe redis.Pipeliner, workspace string, r Request, a Activity) (Queued, error) {
-	return l.queue(ctx, pipe, workspace, &r, l.request(r), activity(a))
+// delivery's outcome with it, in a pipeline shared with other deliveries:
+// encoding first keeps that work off the goroutine that sends them all). All
+// of a workspace's keys share one hash slot.
+type Write struct {
+	l         *Log
+	workspace string
+	r         *Request // counted in its hour when set
+	keys      []string
+	args      []any
+	cmd       *redis.Cmd
 }
 
-// queue adds entries to pipe in one push.lua call and, when r is not nil,
-// counts r in its hour.
-func (l *Log) queue(ctx context.Context, pipe redis.Pipeliner, workspace string, r *Request, entries ...entry) (Queued, error) {
+// Encode encodes a request and an action for one script call. Queue adds it to
+// a pipeline; once that is sent, Check says how the write went.
+func (l *Log) Encode(workspace string, r Request, a Activity) (*Write, error) {
+	return l.encode(workspace, &r, l.request(r), activity(a))
+}
+
+// encode encodes entries for one push.lua call which, when r is not nil,
+// also counts r in its hour.
+func (l *Log) encode(workspace string, r *Request, entries ...entry) (*Write, error) {
 	keys, args, err := l.push(workspace, entries...)
 	if err != nil {
-		return Queued{}, err
+		return nil, err
 	}
-	q := Queued{pushScript.EvalSha(ctx, pipe, keys, args...), keys, args}
-	if r != nil {
-		l.countHour(ctx, pipe, workspace, *r)
+	return &Write{l: l, workspace: workspace, r: r, keys: keys, args: args}, nil
+}
+
+// Queue adds the write to pipe.
+func (w *Write) Queue(ctx context.Context, pipe redis.Pipeliner) {
+	w.cmd = pushScript.EvalSha(ctx, pipe, w.keys, w.args...)
+	if w.r != nil {
+		w.l.countHour(ctx, pipe, w.workspace, *w.r)
 	}
-	return q, nil
 }
 
 // Check reports how a queued write went once its pipeline was sent, and
 // writes it again when Redis had lost the script (a restart empties its
 // cache, and a pipeline cannot load it).
-func (q Queued) Check(ctx context.Context, rdb redis.Scripter) error {
-	err := q.cmd.Err()
+func (w *Write) Check(ctx context.Context, rdb redis.Scripter) error {
+	err := w.cmd.Err()
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		err = pushScript.Run(ctx, rdb, q.keys, q.args...).Err()
+		err = pushScript.Run(ctx, rdb, w.keys, w.args...).Err()
 	}
 	return err
 }
@@ -383,12 +392,13 @@ func (l *Log) RecordActivity(ctx context.Context, workspace string, a Activity) 
 
 // RecordRequest adds an attempt to the workspace's request log.
 func (l *Log) RecordRequest(ctx context.Context, workspace string, r Request) error {
-	pipe := l.cfg.Redis.Pipeline()
-	q, err := l.queue(ctx, pipe, workspace, &r, l.request(r))
+	w, err := l.encode(workspace, &r, l.request(r))
 	if err == nil {
+		pipe := l.cfg.Redis.Pipeline()
+		w.Queue(ctx, pipe)
 		_, err = pipe.Exec(ctx)
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			err = q.Check(ctx, l.cfg.Redis)
+			err = w.Check(ctx, l.cfg.Redis)
 		}
 	}
 	if err != nil {

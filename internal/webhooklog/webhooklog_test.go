@@ -138,7 +138,7 @@ func TestRequestLogStaysUnderItsByteCap(t *testing.T) {
 }
 
 // Every attempt counts in its hour, far beyond the 100 the request log keeps,
-// through the sink's path (Queue) as through RecordRequest, and the counts
+// through the sink's path (Encode, Queue) as through RecordRequest, and the counts
 // expire once the chart no longer draws their hour.
 func TestEveryAttemptCountsInItsHour(t *testing.T) {
 	ctx := context.Background()
@@ -148,11 +148,12 @@ func TestEveryAttemptCountsInItsHour(t *testing.T) {
 	now := time.Now()
 	delivered := webhooklog.Request{At: now, Response: &webhooklog.Response{Status: 204}}
 	for range 150 {
-		pipe := rdb.Pipeline()
-		q, err := l.Queue(ctx, pipe, "ws", delivered, webhooklog.Activity{Action: webhooklog.ActionDelivered})
+		q, err := l.Encode("ws", delivered, webhooklog.Activity{Action: webhooklog.ActionDelivered})
 		if err != nil {
 			t.Fatal(err)
 		}
+		pipe := rdb.Pipeline()
+		q.Queue(ctx, pipe)
 		// The first push meets NOSCRIPT (a pipeline cannot load the
 		// script): Check runs it again.
 		if _, err := pipe.Exec(ctx); err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
