@@ -152,7 +152,10 @@ func TestClusterSlotUnreachableIsRetriedWithBackoff(t *testing.T) {
 	r := newFaultRig(t)
 	victim, loaded := r.underLoad()
 	victim.Pause()
-	testenv.Eventually(t, "the append retried three times", 60*time.Second, func() bool {
+	// One attempt against a frozen master can take go-redis's read timeout (3 s)
+	// on each of its own tries (4 per command on a cluster), for each command of
+	// the append: up to about 30 s before the worker's retry is logged.
+	testenv.Eventually(t, "the append retried three times", 3*time.Minute, func() bool {
 		return len(r.retries()) >= 3
 	})
 	victim.Resume()
