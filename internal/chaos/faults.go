@@ -73,7 +73,7 @@ func (f *faults) note(format string, args ...any) {
 func (f *faults) killWorker(ctx context.Context) error {
 	i := f.ws.pick(f.r)
 	p := f.ws.kill(i)
-	f.note("SIGKILL %s (pid %d)", p.name, p.pid())
+	f.note("SIGKILL %s (pid %d)", p.Name, p.Pid())
 	if err := sleep(ctx, restartDelay); err != nil {
 		return err
 	}
@@ -100,11 +100,11 @@ func (f *faults) restart(ctx context.Context, restart func(context.Context) erro
 // a zombie with leases and fetch buffers from before.
 func (f *faults) freezeWorker(ctx context.Context) error {
 	p := f.ws.proc(f.ws.pick(f.r))
-	p.signal(syscall.SIGSTOP)
-	f.say("SIGSTOP %s (pid %d) for %s", p.name, p.pid(), f.cfg.Freeze)
+	p.Signal(syscall.SIGSTOP)
+	f.say("SIGSTOP %s (pid %d) for %s", p.Name, p.Pid(), f.cfg.Freeze)
 	err := sleep(ctx, f.cfg.Freeze)
-	p.signal(syscall.SIGCONT)
-	f.note("SIGSTOP %s (pid %d) for %s, then SIGCONT (session timeout %s)", p.name, p.pid(), f.cfg.Freeze, sessionTimeout)
+	p.Signal(syscall.SIGCONT)
+	f.note("SIGSTOP %s (pid %d) for %s, then SIGCONT (session timeout %s)", p.Name, p.Pid(), f.cfg.Freeze, sessionTimeout)
 	return err
 }
 

@@ -5,15 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/outbound-webhooks/outbound/internal/childproc"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,7 +21,7 @@ import (
 type redisServer struct {
 	dir  string
 	port int
-	proc *process
+	proc *childproc.Process
 }
 
 func startRedis(ctx context.Context, dir string) (*redisServer, error) {
@@ -32,7 +31,7 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +45,7 @@ func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port)
 // acknowledged: a SIGKILL then loses nothing a worker was told is stored, which
 // is the durability the worker's exactly-once ingest assumes.
 func (r *redisServer) start(ctx context.Context) error {
-	p, err := startProcess("redis-server", filepath.Join(r.dir, "redis.out"), "redis-server",
+	p, err := childproc.Start("redis-server", filepath.Join(r.dir, "redis.out"), "redis-server",
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port), "--dir", r.dir,
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
@@ -57,7 +56,7 @@ func (r *redisServer) start(ctx context.Context) error {
 	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
 	defer c.Close()
 	return waitUntil(ctx, 30*time.Second, "redis-server to answer PING", func() (bool, error) {
-		if !p.running() {
+		if !p.Running() {
 			return false, fmt.Errorf("redis-server exited while starting; see %s", filepath.Join(r.dir, "redis.log"))
 		}
 		// LOADING is an error too: the server answers only once the AOF is read.
@@ -67,11 +66,11 @@ func (r *redisServer) start(ctx context.Context) error {
 
 // restart kills the server with SIGKILL, as a crash would, and starts it again.
 func (r *redisServer) restart(ctx context.Context) error {
-	r.proc.kill()
+	r.proc.Kill()
 	return r.start(ctx)
 }
 
-func (r *redisServer) stop() { r.proc.kill() }
+func (r *redisServer) stop() { r.proc.Kill() }
 
 // kafkaBroker is the single-node broker of scripts/kafka.sh, whose restart keeps
 // the port and the data.
@@ -116,88 +115,6 @@ func (k *kafkaBroker) run(ctx context.Context, what string) (string, error) {
 		return "", fmt.Errorf("%s %s: %w\n%s", k.script, what, err, stderr.String())
 	}
 	return strings.TrimSpace(stdout.String()), nil
-}
-
-// freePort returns a loopback port nothing listens on right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// process is a child process whose exit is observed by one goroutine, so that
-// killing, freezing and waiting for it are safe from anywhere.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // set before done is closed
-	out  *os.File
-}
-
-// startProcess runs argv with its output appended to logPath (kept across
-// restarts, for the post-mortem) and without the OUTBOUND_* variables of the
-// harness's environment, which would change a worker behind the harness's back.
-func startProcess(name, logPath string, argv ...string) (*process, error) {
-	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = out, out
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OUTBOUND_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	// Should the harness itself die, its children die with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, done: make(chan struct{}), out: out}
-	go func() {
-		p.err = cmd.Wait()
-		out.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *process) pid() int { return p.cmd.Process.Pid }
-
-func (p *process) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *process) signal(s syscall.Signal) { _ = p.cmd.Process.Signal(s) }
-
-// kill sends SIGKILL, which ends a frozen process too, and waits for the exit.
-func (p *process) kill() {
-	p.signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// stop asks the process to exit (SIGTERM) and kills it after grace.
-func (p *process) stop(grace time.Duration) error {
-	p.signal(syscall.SIGCONT)
-	p.signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(grace):
-		p.kill()
-		return fmt.Errorf("%s ignored SIGTERM for %s", p.name, grace)
-	}
 }
 
 // waitUntil polls cond every 50 ms until it holds, returns an error, or timeout

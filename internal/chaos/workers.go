@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/outbound-webhooks/outbound/internal/childproc"
 )
 
 // workers is the group of `outbound worker` processes. Each slot keeps its log
@@ -17,13 +19,13 @@ type workers struct {
 	dir  string
 
 	mu         sync.Mutex
-	procs      []*process
+	procs      []*childproc.Process
 	unexpected []string // "w2 exited: ..." for exits the harness did not cause
 	stopping   bool
 }
 
 func (ws *workers) start(n int) error {
-	ws.procs = make([]*process, n)
+	ws.procs = make([]*childproc.Process, n)
 	for i := range n {
 		if err := ws.startSlot(i); err != nil {
 			return err
@@ -37,7 +39,7 @@ func (ws *workers) name(i int) string { return "w" + strconv.Itoa(i+1) }
 // startSlot starts the worker of slot i; ws.mu must not be held.
 func (ws *workers) startSlot(i int) error {
 	name := ws.name(i)
-	p, err := startProcess(name, filepath.Join(ws.dir, name+".log"), ws.argv...)
+	p, err := childproc.Start(name, filepath.Join(ws.dir, name+".log"), ws.argv...)
 	if err != nil {
 		return err
 	}
@@ -49,12 +51,12 @@ func (ws *workers) startSlot(i int) error {
 }
 
 // watch restarts the worker of slot i should it exit on its own.
-func (ws *workers) watch(i int, p *process) {
-	<-p.done
+func (ws *workers) watch(i int, p *childproc.Process) {
+	<-p.Done()
 	ws.mu.Lock()
 	current := ws.procs[i] == p && !ws.stopping
 	if current {
-		ws.unexpected = append(ws.unexpected, fmt.Sprintf("%s (pid %d) exited on its own: %v", p.name, p.pid(), p.err))
+		ws.unexpected = append(ws.unexpected, fmt.Sprintf("%s (pid %d) exited on its own: %v", p.Name, p.Pid(), p.Err()))
 	}
 	ws.mu.Unlock()
 	if current {
@@ -65,7 +67,7 @@ func (ws *workers) watch(i int, p *process) {
 // pick returns a random slot.
 func (ws *workers) pick(r *rand.Rand) int { return r.IntN(len(ws.procs)) }
 
-func (ws *workers) proc(i int) *process {
+func (ws *workers) proc(i int) *childproc.Process {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	return ws.procs[i]
@@ -73,12 +75,12 @@ func (ws *workers) proc(i int) *process {
 
 // kill SIGKILLs the worker of slot i: no commit, no goodbye to the group. The
 // slot is marked first so that watch does not count the exit.
-func (ws *workers) kill(i int) *process {
+func (ws *workers) kill(i int) *childproc.Process {
 	ws.mu.Lock()
 	p := ws.procs[i]
 	ws.procs[i] = nil
 	ws.mu.Unlock()
-	p.kill()
+	p.Kill()
 	return p
 }
 
@@ -87,7 +89,7 @@ func (ws *workers) kill(i int) *process {
 func (ws *workers) stopAll(grace time.Duration) []string {
 	ws.mu.Lock()
 	ws.stopping = true
-	procs := append([]*process(nil), ws.procs...)
+	procs := append([]*childproc.Process(nil), ws.procs...)
 	ws.mu.Unlock()
 	var (
 		wg   sync.WaitGroup
@@ -101,9 +103,9 @@ func (ws *workers) stopAll(grace time.Duration) []string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.stop(grace); err != nil {
+			if err := p.Stop(grace); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Sprintf("%s (pid %d) at shutdown: %v", p.name, p.pid(), err))
+				errs = append(errs, fmt.Sprintf("%s (pid %d) at shutdown: %v", p.Name, p.Pid(), err))
 				mu.Unlock()
 			}
 		}()

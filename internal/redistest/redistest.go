@@ -8,7 +8,6 @@ package redistest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outbound-webhooks/outbound/internal/childproc"
 	"github.com/outbound-webhooks/outbound/internal/redisconn"
 )
 
@@ -31,12 +31,11 @@ const startTimeout = 30 * time.Second
 // cleanup. Restart starts it again on the same port and directory, so that
 // it reloads its AOF.
 type Server struct {
-	t      testing.TB
-	Port   int
-	dir    string
-	argv   []string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	t    testing.TB
+	Port int
+	dir  string
+	argv []string
+	proc *childproc.Process
 }
 
 // Start runs redis-server on a free loopback port in a directory of its own
@@ -55,14 +54,17 @@ func start(t testing.TB, argv func(port int, dir string) []string) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server not found: run scripts/redis.sh install (or apt-get install redis-server)")
 	}
-	s := &Server{t: t, Port: freePort(t), dir: t.TempDir()}
+	port, err := childproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, Port: port, dir: t.TempDir()}
 	s.argv = argv(s.Port, s.dir)
 	// Registered before the start, so that a server that never answers is
 	// killed too.
 	t.Cleanup(func() {
-		if s.cmd != nil && s.cmd.Process != nil {
-			_ = s.cmd.Process.Kill() // also ends a paused process
-			<-s.exited
+		if s.proc != nil {
+			s.proc.Kill() // also ends a paused process
 		}
 	})
 	s.launch()
@@ -84,18 +86,11 @@ func (s *Server) Client() *redis.Client {
 
 func (s *Server) launch() {
 	s.t.Helper()
-	out, err := os.Create(filepath.Join(s.dir, "stdout.log"))
+	p, err := childproc.Start(s.argv[0], filepath.Join(s.dir, "stdout.log"), s.argv...)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd := exec.Command(s.argv[0], s.argv[1:]...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("starting %s: %v", s.argv[0], err)
-	}
-	exited := make(chan struct{})
-	s.cmd, s.exited = cmd, exited
-	go func() { _ = cmd.Wait(); out.Close(); close(exited) }()
+	s.proc = p
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer c.Close()
 	s.waitFor("PING", func(ctx context.Context) error {
@@ -119,7 +114,7 @@ func (s *Server) waitFor(what string, check func(context.Context) error) {
 			return
 		}
 		select {
-		case <-s.exited:
+		case <-s.proc.Done():
 			s.t.Fatalf("redis on port %d exited before %s: %v\n%s", s.Port, what, err, s.log())
 		default:
 		}
@@ -144,19 +139,14 @@ func (s *Server) log() string {
 
 // Stop ends the server with SIGTERM, as an orderly shutdown does, and waits.
 func (s *Server) Stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(startTimeout):
-		s.t.Fatalf("redis on port %d ignored SIGTERM for %s", s.Port, startTimeout)
+	// An exit status is no failure here; ignoring SIGTERM is.
+	if err := s.proc.Stop(startTimeout); err != nil && err != s.proc.Err() {
+		s.t.Fatalf("redis on port %d: %v", s.Port, err)
 	}
 }
 
 // Kill ends the server with SIGKILL, as a crash does, and waits.
-func (s *Server) Kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *Server) Kill() { s.proc.Kill() }
 
 // Restart starts a stopped or killed server again, with its data directory,
 // and waits until it answers PING.
@@ -167,8 +157,8 @@ func (s *Server) Restart() {
 
 // Pause freezes the process (SIGSTOP): its port accepts connections that
 // nobody answers, as a hung or partitioned node does. Resume thaws it.
-func (s *Server) Pause()  { _ = s.cmd.Process.Signal(syscall.SIGSTOP) }
-func (s *Server) Resume() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
+func (s *Server) Pause()  { s.proc.Signal(syscall.SIGSTOP) }
+func (s *Server) Resume() { s.proc.Signal(syscall.SIGCONT) }
 
 // StartCluster runs masters redis-servers in cluster mode, with AOF on and
 // args added, creates a cluster of them (no replicas) and waits until every
@@ -196,7 +186,10 @@ func startCluster(t testing.TB, masters, replicas int, args []string) ([]*Server
 	nodes := make([]*Server, masters*(1+replicas))
 	addrs := make([]string, len(nodes))
 	for i := range nodes {
-		bus := freePort(t)
+		bus, err := childproc.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
 		nodes[i] = Start(t, append([]string{"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000", "--appendonly", "yes"}, args...)...)
 		addrs[i] = nodes[i].Addr()
@@ -271,15 +264,4 @@ func StartSentinel(t testing.TB, master *Server, name, authPass string) *Server 
 		return c.GetMasterAddrByName(ctx, name).Err()
 	})
 	return s
-}
-
-// freePort returns a loopback port nobody listened on a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
