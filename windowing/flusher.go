@@ -172,9 +172,12 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 		// The claim reserves its slots, so that partitions claiming at the
 		// same moment never lease more chats than there are slots: a chat
 		// that waits for a slot holds its lease idle, and what the claim read
-		// about its webhook goes stale (Bundle.Admission). What the claim
-		// did not use is given back at once, waking the partitions that found
-		// no slot meanwhile.
+		// about its webhook goes stale (Bundle.Admission). What it cannot use
+		// is given back as soon as it knows how many chats are due, waking
+		// the partitions that found no slot meanwhile: holding every free
+		// slot for the whole claim left the other partitions none, and one
+		// claim at a time leased chats (at 1 000 events/s, a median claim got
+		// 1 chat with 62 of 64 slots reserved or busy, and p99 was 0.6 s).
 		f.mu.Lock()
 		n := min(f.cfg.Concurrency-f.busy, f.cfg.Batch)
 		if n <= 0 {
@@ -185,8 +188,12 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 		}
 		f.busy += n
 		f.mu.Unlock()
-		claimed, err := f.claim(ctx, partition, n)
-		f.unreserve(n - len(claimed))
+		reserved := n
+		claimed, err := f.claim(ctx, partition, n, func(due int) {
+			f.unreserve(reserved - due)
+			reserved = due
+		})
+		f.unreserve(reserved - len(claimed))
 		if err != nil {
 			return err
 		}
@@ -232,19 +239,19 @@ func (f *Flusher) handBack(ctx context.Context, c Claimed) {
 // (measured 196 ms against 44 ms at 2 000 events/s). Partitions claiming at the
 // same moment may both take a workspace's last slot; the loser's bundle then
 // waits in deliverInSlot for a slot, its chat still leased to us.
-func (f *Flusher) claim(ctx context.Context, partition, n int) ([]Claimed, error) {
+func (f *Flusher) claim(ctx context.Context, partition, n int, due func(n int)) ([]Claimed, error) {
 	f.mu.Lock()
 	remaining := make(map[string]int, len(f.claimed))
 	for ws, k := range f.claimed {
 		remaining[ws] = max(f.cfg.PerWorkspace-k, 0)
 	}
 	f.mu.Unlock()
-	var also func(redis.Pipeliner, []string)
+	hooks := claimHooks{due: due}
 	var admission func(string) any
 	if a, ok := f.cfg.Deliverer.(Admitter); ok {
-		also = func(pipe redis.Pipeliner, workspaces []string) { admission = a.Admission(ctx, pipe, workspaces) }
+		hooks.also = func(pipe redis.Pipeliner, workspaces []string) { admission = a.Admission(ctx, pipe, workspaces) }
 	}
-	claimed, err := f.cfg.Store.claim(ctx, partition, n, f.cfg.Timeouts.Lease(), f.cfg.PerWorkspace, remaining, also)
+	claimed, err := f.cfg.Store.claim(ctx, partition, n, f.cfg.Timeouts.Lease(), f.cfg.PerWorkspace, remaining, hooks)
 	if admission != nil {
 		for i := range claimed {
 			claimed[i].Admission = admission(claimed[i].Workspace)

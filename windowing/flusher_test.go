@@ -3,12 +3,14 @@ package windowing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/outbound-webhooks/outbound/webhook"
+	"github.com/redis/go-redis/v9"
 )
 
 type progress struct{ ch chan struct{} }
@@ -178,7 +180,7 @@ func (d *deadlines) Deliver(ctx context.Context, b Bundle) Outcome {
 func claimOne(t *testing.T, f *Flusher, s *Store, ws, chat, id string) Claimed {
 	t.Helper()
 	mustAppend(t, s, 0, entry(1, ws, chat, id, s.cfg.Clock.Now(), webhook.None))
-	claimed, err := f.claim(context.Background(), 0, 1)
+	claimed, err := f.claim(context.Background(), 0, 1, nil)
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claimed %d bundles: %v", len(claimed), err)
 	}
@@ -314,5 +316,44 @@ func TestPartitionsClaimingAtOnceLeaseNoMoreChatsThanSlots(t *testing.T) {
 	inflight.Wait()
 	if leased != 3 {
 		t.Fatalf("%d chats leased with 3 delivery slots, want 3", leased)
+	}
+}
+
+// midClaim is a Deliverer whose Admission, which a claim calls between its
+// read of the due chats and its lease of them, records how many delivery
+// slots the flusher holds at that moment.
+type midClaim struct {
+	blocked
+	f    *Flusher
+	held []int
+}
+
+func (m *midClaim) Admission(context.Context, redis.Pipeliner, []string) func(string) any {
+	m.f.mu.Lock()
+	m.held = append(m.held, m.f.busy)
+	m.f.mu.Unlock()
+	return func(string) any { return nil }
+}
+
+// TestAClaimHoldsOnlyTheSlotsOfTheChatsDue: a claim that finds two chats due
+// holds two delivery slots while it leases them, not every free slot, so
+// the other partitions claim meanwhile instead of waiting for it.
+func TestAClaimHoldsOnlyTheSlotsOfTheChatsDue(t *testing.T) {
+	s := newTestStore(t, clockwork.NewRealClock())
+	d := &midClaim{blocked: blocked{make(chan struct{})}}
+	f, err := NewFlusher(FlusherConfig{Store: s, Deliverer: d, Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.f = f
+	mustAppend(t, s, 0, entry(0, "ws", "c0", "m0", time.Now(), webhook.None), entry(1, "ws", "c1", "m1", time.Now(), webhook.None))
+	var inflight sync.WaitGroup
+	if err := f.pass(context.Background(), 0, progress{}, false, &inflight, make(chan struct{}, 1)); err != nil {
+		t.Fatal(err)
+	}
+	close(d.release)
+	inflight.Wait()
+	if !slices.Equal(d.held, []int{2}) {
+		t.Fatalf("slots held while leasing, per claim: %v; want [2] (the chats due, of 8 slots)", d.held)
 	}
 }

@@ -472,29 +472,42 @@ type Claimed struct {
 // the chat. perWorkspace (0: no cap) caps the chats claimed per workspace, and
 // remaining lowers it for the workspaces named; chats over the cap stay due.
 func (s *Store) Claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int) ([]Claimed, error) {
-	return s.claim(ctx, partition, limit, lease, perWorkspace, remaining, nil)
+	return s.claim(ctx, partition, limit, lease, perWorkspace, remaining, claimHooks{})
 }
 
-// claim is Claim with also, when not nil, adding reads of the caller's own
-// about the due chats' workspaces to the round trip that reads their heads.
+// claimHooks let the Flusher take part in a claim.
+type claimHooks struct {
+	// also, when set, adds reads of the caller's own about the due chats'
+	// workspaces to the round trip that reads their heads.
+	also func(pipe redis.Pipeliner, workspaces []string)
+	// due, when set, is told how many chats the claim may lease at most,
+	// once it has read which are due.
+	due func(n int)
+}
+
+// claim is Claim with the caller's hooks.
 func (s *Store) claim(ctx context.Context, partition, limit int, lease time.Duration, perWorkspace int, remaining map[string]int,
-	also func(pipe redis.Pipeliner, workspaces []string)) ([]Claimed, error) {
+	hooks claimHooks) ([]Claimed, error) {
 	k := s.keys(partition)
 	now := s.cfg.Clock.Now()
 	leaseEnd := now.Add(lease)
 	// Read which chats are due and their heads, then claim them in one script
 	// that checks both again: every key it touches is named here.
 	chats, err := s.dueChats(ctx, k, now, limit, perWorkspace, remaining)
+	if hooks.due != nil {
+		hooks.due(min(limit, len(chats)))
+	}
 	if err != nil || len(chats) == 0 {
 		return nil, wrapClaim(partition, err)
 	}
+	limit = min(limit, len(chats))
 	pipe := s.cfg.Redis.Pipeline()
 	heads := make([]*redis.StringCmd, len(chats))
 	for i, chat := range chats {
 		heads[i] = pipe.LIndex(ctx, k.queue(chat), 0)
 	}
-	if also != nil {
-		also(pipe, workspacesOf(chats))
+	if hooks.also != nil {
+		hooks.also(pipe, workspacesOf(chats))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrapClaim(partition, err)
@@ -533,8 +546,11 @@ func (s *Store) claim(ctx context.Context, partition, limit int, lease time.Dura
 
 // dueChats reads the due chats that a claim of up to limit may take, in the
 // ready index's order, leaving out the chats of workspaces that are at their
-// cap (perWorkspace, lowered by remaining); twice limit, as some may have
-// been leased or finished since this read. Chats due at one instant sort by
+// cap (perWorkspace, lowered by remaining); one more than limit, and one more
+// than a workspace's cap, in case one was leased or finished since this read.
+// Only one more: a partition's chats are claimed by one flusher loop, so that
+// is rare (a handover), and every candidate costs a read of its head. Chats
+// due at one instant sort by
 // workspace, so the first page may hold one workspace's chats alone; further
 // pages are read while that cap leaves the claim short, up to a few.
 func (s *Store) dueChats(ctx context.Context, k keys, now time.Time, limit, perWorkspace int, remaining map[string]int) ([]string, error) {
@@ -557,14 +573,14 @@ func (s *Store) dueChats(ctx context.Context, k keys, now time.Time, limit, perW
 				if !ok {
 					left = perWorkspace
 				}
-				// Twice the cap: a chat leased or finished since this read
+				// One over the cap: a chat leased or finished since this read
 				// leaves room for the next one.
-				if taken[ws] >= 2*left {
+				if taken[ws] > left {
 					continue
 				}
 			}
 			taken[ws]++
-			if out = append(out, chat); len(out) == 2*limit {
+			if out = append(out, chat); len(out) > limit {
 				return out, nil
 			}
 		}
