@@ -59,10 +59,9 @@ for i = a + 1, #ARGV, 12 do
     if g == 0 then
       -- granularity none: the message is a sealed bundle of one, due now.
       local seen = key('s' .. chat)
-      if redis.call('ZSCORE', seen, id) then
+      if redis.call('ZADD', seen, 'NX', off, id) == 0 then
         dups = dups + 1
       else
-        redis.call('ZADD', seen, off, id)
         if redis.call('ZCARD', seen) > cap then redis.call('ZREMRANGEBYRANK', seen, 0, 0) end
         local member = chat .. SEP .. 'none' .. SEP .. off .. SEP .. '0' .. SEP .. epoch
         local b = key('b' .. member)
