@@ -10,7 +10,8 @@ import (
 )
 
 // Health is what the sink keeps about one webhook epoch's deliveries, as people
-// read it (the console). The gate and result scripts own the fields.
+// read it (the console). The gate and failure scripts and the success reset
+// (Sink.Deliver) own the fields.
 type Health struct {
 	// ConsecutiveErrors counts failed attempts since the last success.
 	ConsecutiveErrors int

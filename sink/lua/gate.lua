@@ -4,7 +4,7 @@
 -- ARGV[4] end of an alert claim taken now (ms).
 -- Returns {verdict, until}: 1 go, 0 wait until `until`, -1 disabled (until = 1
 -- when this call claimed the unpublished auto-disable event: the caller
--- publishes it; see result.lua for the claim).
+-- publishes it; see failure.lua for the claim).
 -- A healthy webhook takes concurrent deliveries. Once it fails, the whole webhook
 -- is in backoff: one probe at a time, after the backoff, across all workers. So
 -- every attempt counts toward the consecutive-error rule, and a failing receiver
