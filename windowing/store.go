@@ -547,12 +547,12 @@ func (s *Store) claim(ctx context.Context, partition, limit int, lease time.Dura
 // dueChats reads the due chats that a claim of up to limit may take, in the
 // ready index's order, leaving out the chats of workspaces that are at their
 // cap (perWorkspace, lowered by remaining); one more than limit, and one more
-// than a workspace's cap, in case one was leased or finished since this read.
-// Only one more: a partition's chats are claimed by one flusher loop, so that
-// is rare (a handover), and every candidate costs a read of its head. Chats
-// due at one instant sort by
-// workspace, so the first page may hold one workspace's chats alone; further
-// pages are read while that cap leaves the claim short, up to a few.
+// than a workspace's headroom, in case one was leased or finished since this
+// read. Only one more: a partition's chats are claimed by one flusher loop, so
+// that is rare (a handover), and every candidate costs a read of its head.
+// Chats due at one instant sort by workspace, so the first page may hold one
+// workspace's chats alone; further pages are read while that cap leaves the
+// claim short, up to a few.
 func (s *Store) dueChats(ctx context.Context, k keys, now time.Time, limit, perWorkspace int, remaining map[string]int) ([]string, error) {
 	// Pages of at least 128: a small claim (one slot freed) still looks past
 	// a few workspaces at their cap without a round trip per chat.
@@ -573,9 +573,9 @@ func (s *Store) dueChats(ctx context.Context, k keys, now time.Time, limit, perW
 				if !ok {
 					left = perWorkspace
 				}
-				// One over the cap: a chat leased or finished since this read
-				// leaves room for the next one.
-				if taken[ws] > left {
+				// One over the headroom: a chat leased or finished since this
+				// read leaves room for the next one. None at the cap.
+				if left == 0 || taken[ws] > left {
 					continue
 				}
 			}
