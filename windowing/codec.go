@@ -64,10 +64,19 @@ func (d *decoder) num() int64 {
 	return v
 }
 
-// encodeMessage stores a message and its arrival order (the record offset), which
-// breaks timestamp ties so a bundle keeps the partition's order.
-func encodeMessage(m Message, offset int64) []byte {
-	e := encoder{b: make([]byte, 0, 64+len(m.Text)+len(m.Permalink))}
+// encodeEntry is a message as a window packs it: its id, then its record with
+// its arrival order (the record offset), which breaks timestamp ties so a
+// bundle keeps the partition's order. append.lua concatenates entries into chunks of a few KiB, because a hash
+// field of its own costs Redis about 75 B per message: a third of a typical
+// message, and buffered messages are the bulk of Redis memory.
+func encodeEntry(m Message, offset int64) []byte {
+	e := encoder{b: make([]byte, 0, 64+len(m.ID)+len(m.Text)+len(m.Permalink))}
+	e.str(m.ID)
+	e.message(m, offset)
+	return e.b
+}
+
+func (e *encoder) message(m Message, offset int64) {
 	switch m.Direction {
 	case schemas.DirectionSent:
 		e.b = append(e.b, codecV2Sent)
@@ -85,16 +94,42 @@ func encodeMessage(m Message, offset int64) []byte {
 	e.str(m.Recipient.Phone)
 	e.str(m.Text)
 	e.str(m.Permalink)
-	return e.b
 }
 
+// decodeMessage reads a record stored under its id: one hash field per message,
+// as granularity none and windows written before packing store them.
 func decodeMessage(id string, b []byte) (Message, int64, error) {
-	if len(b) == 0 {
-		return Message{}, 0, errCorrupt
+	d := decoder{b: b}
+	m, offset := d.message(id)
+	return m, offset, d.err
+}
+
+// stored is a message read back with its arrival offset.
+type stored struct {
+	m      Message
+	offset int64
+}
+
+// decodeChunk reads a chunk of entries (encodeEntry) in the order appended.
+func decodeChunk(b []byte) ([]stored, error) {
+	d := decoder{b: b}
+	var out []stored
+	for len(d.b) > 0 && d.err == nil {
+		m, offset := d.message(d.str())
+		out = append(out, stored{m, offset})
 	}
-	d := decoder{b: b[1:]}
+	return out, d.err
+}
+
+func (d *decoder) message(id string) (Message, int64) {
+	if len(d.b) == 0 {
+		d.err = errCorrupt
+		return Message{}, 0
+	}
+	version := d.b[0]
+	d.b = d.b[1:]
 	m := Message{ID: id}
-	switch b[0] {
+	switch version {
 	case codecVersion, codecV2:
 		m.Direction = d.str()
 	case codecV2Sent:
@@ -102,7 +137,9 @@ func decodeMessage(id string, b []byte) (Message, int64, error) {
 	case codecV2Received:
 		m.Direction = schemas.DirectionReceived
 	default:
-		return Message{}, 0, errCorrupt
+		d.err = errCorrupt
+		d.b = nil
+		return Message{}, 0
 	}
 	m.At = time.UnixMilli(d.num()).UTC()
 	offset := d.num()
@@ -110,7 +147,10 @@ func decodeMessage(id string, b []byte) (Message, int64, error) {
 	m.Recipient = schemas.Party{FullName: d.str(), Phone: d.str()}
 	m.Text = d.str()
 	m.Permalink = d.str()
-	return m, offset, d.err
+	if d.err != nil {
+		return Message{}, 0
+	}
+	return m, offset
 }
 
 // encodeDetails stores the account and chat details once per window. IsNewChat

@@ -8,9 +8,10 @@ import (
 	"github.com/outbound-webhooks/outbound/schemas"
 )
 
-// FuzzMessageCodec: every message the store is given comes back from its stored
-// form field for field, with its arrival offset. Strings are stored as bytes,
-// so any content survives, including what JSON could never carry.
+// FuzzMessageCodec: every message the store is given comes back from a chunk
+// field for field, with its arrival offset, however many entries the chunk
+// holds. Strings are stored as bytes, so any content survives, including what
+// JSON could never carry.
 func FuzzMessageCodec(f *testing.F) {
 	f.Add("m1", "sent", int64(1614183929000), int64(0), "John Doe", "+972540000000", "Jane Smith", "+972550000000", "lorem ipsum", "https://app.timelines.ai/permalink/x/")
 	f.Add("\x00d", "received", int64(-1), int64(-1), "", "", "", "", "", "")
@@ -22,12 +23,18 @@ func FuzzMessageCodec(f *testing.F) {
 			Recipient: schemas.Party{FullName: recipientName, Phone: recipientPhone},
 			Text:      text, Permalink: permalink,
 		}
-		got, gotOffset, err := decodeMessage(id, encodeMessage(m, offset))
+		next := Message{ID: "next", Direction: schemas.DirectionSent, At: time.UnixMilli(1).UTC(), Text: "after"}
+		want := []stored{{m, offset}, {next, offset + 1}, {m, offset}}
+		var chunk []byte
+		for _, s := range want {
+			chunk = append(chunk, encodeEntry(s.m, s.offset)...)
+		}
+		got, err := decodeChunk(chunk)
 		if err != nil {
 			t.Fatalf("decoding what was just encoded: %v", err)
 		}
-		if !reflect.DeepEqual(got, m) || gotOffset != offset {
-			t.Fatalf("round trip changed the message:\n got %+v at %d\nwant %+v at %d", got, gotOffset, m, offset)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip changed the chunk:\n got %+v\nwant %+v", got, want)
 		}
 	})
 }
@@ -53,11 +60,11 @@ func FuzzDetailsCodec(f *testing.F) {
 	})
 }
 
-// FuzzDecodeStored feeds arbitrary bytes to both decoders, as a corrupted or
+// FuzzDecodeStored feeds arbitrary bytes to the decoders, as a corrupted or
 // foreign Redis value would: they return errCorrupt or a value, never panic, and
 // a value they return is one the encoders reproduce.
 func FuzzDecodeStored(f *testing.F) {
-	f.Add(encodeMessage(Message{Direction: "sent", At: time.UnixMilli(1614183929000), Text: "hi"}, 7))
+	f.Add(encodeEntry(Message{ID: "m", Direction: "sent", At: time.UnixMilli(1614183929000), Text: "hi"}, 7))
 	f.Add(encodeDetails(schemas.Account{FullName: "A"}, schemas.Chat{ChatID: "c", IsGroup: true}))
 	f.Add([]byte{})
 	f.Add([]byte{codecVersion})
@@ -67,9 +74,19 @@ func FuzzDecodeStored(f *testing.F) {
 	f.Add([]byte(v1Record))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, off, err := decodeMessage("id", b); err == nil {
-			again, againOff, err := decodeMessage("id", encodeMessage(m, off))
-			if err != nil || !reflect.DeepEqual(again, m) || againOff != off {
-				t.Fatalf("decoded message %+v at %d does not survive re-encoding: %+v at %d, %v", m, off, again, againOff, err)
+			again, err := decodeChunk(encodeEntry(m, off))
+			if err != nil || !reflect.DeepEqual(again, []stored{{m, off}}) {
+				t.Fatalf("decoded message %+v at %d does not survive re-encoding: %+v, %v", m, off, again, err)
+			}
+		}
+		if entries, err := decodeChunk(b); err == nil {
+			var chunk []byte
+			for _, s := range entries {
+				chunk = append(chunk, encodeEntry(s.m, s.offset)...)
+			}
+			again, err := decodeChunk(chunk)
+			if err != nil || !reflect.DeepEqual(again, entries) {
+				t.Fatalf("decoded chunk %+v does not survive re-encoding: %+v, %v", entries, again, err)
 			}
 		}
 		if a, c, err := decodeDetails(b); err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -66,6 +67,8 @@ type Flusher struct {
 	claimed map[string]int      // workspace -> bundles claimed and not finished
 	perWS   map[string]*wsSlots // workspace -> its PerWorkspace delivery slots
 	starved []chan struct{}     // partitions waiting for a free delivery slot
+
+	duplicates atomic.Int64 // see Duplicates
 }
 
 // wsSlots are one workspace's delivery slots, kept while a bundle of it is
@@ -105,6 +108,11 @@ func NewFlusher(cfg FlusherConfig) (*Flusher, error) {
 	return &Flusher{cfg: cfg, slots: semaphore.NewWeighted(int64(cfg.Concurrency)),
 		claimed: map[string]int{}, perWS: map[string]*wsSlots{}}, nil
 }
+
+// Duplicates counts the upstream duplicates dropped from windowed bundles when
+// they were first claimed (granularity none drops its own on append:
+// AppendResult.Duplicates).
+func (f *Flusher) Duplicates() int64 { return f.duplicates.Load() }
 
 // RunPartition seals and delivers the partition's due work until ctx ends. It
 // returns only after its in-flight deliveries are finished, so a revoked
@@ -259,6 +267,9 @@ func (f *Flusher) claim(ctx context.Context, partition, n int, due func(n int)) 
 	}
 	f.mu.Lock()
 	for _, c := range claimed {
+		if c.Attempt == 1 {
+			f.duplicates.Add(int64(c.duplicates))
+		}
 		f.claimed[c.Workspace]++
 		ws := f.perWS[c.Workspace]
 		if ws == nil {

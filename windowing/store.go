@@ -48,17 +48,21 @@ var (
 // sep joins the parts of chat refs and window members.
 const sep = "\x1f"
 
-// Reserved hash fields of a window or bundle, next to one field per message id
-// (see the Lua scripts). Every id the store gets passed schemas.CheckID when its
-// event was decoded, and that rule refuses control characters: no workspace or
-// chat id holds sep, so a chat ref or member splits back into its parts, and no
-// message id starts with NUL, so no message can overwrite or be mistaken for
-// these fields. The store relies on that rather than checking again.
+// Reserved hash fields of a window or bundle (see the Lua scripts). Every id the
+// store gets passed schemas.CheckID when its event was decoded, and that rule
+// refuses control characters: no workspace or chat id holds sep, so a chat ref or
+// member splits back into its parts, and no message id starts with NUL, so the
+// message fields of windows written before packing (one per message id) can
+// never be mistaken for these. The store relies on that rather than checking
+// again.
 const (
-	fieldDetails = "\x00d"
-	fieldNewChat = "\x00n"
-	fieldAttempt = "\x00a"
-	fieldPart    = "\x00p" // "part sent": see Bundle.Part
+	fieldDetails    = "\x00d"
+	fieldNewChat    = "\x00n"
+	fieldAttempt    = "\x00a"
+	fieldPart       = "\x00p" // "part sent": see Bundle.Part
+	fieldOpenChunk  = "\x00o" // the chunk of message entries appended to
+	fieldFullChunks = "\x00k" // how many full chunks "\x00c1", "\x00c2" ... there are
+	fullChunkPrefix = "\x00c"
 )
 
 // Config configures a Store. Durations are nominal: TimeScale divides them, and
@@ -214,7 +218,7 @@ type Entry struct {
 // AppendResult counts what one Append did.
 type AppendResult struct {
 	Applied    int // messages stored
-	Duplicates int // messages whose id was already in their window (upstream duplicates)
+	Duplicates int // messages of granularity none whose id the chat had seen (upstream duplicates); windows drop theirs when claimed (Flusher.Duplicates)
 }
 
 // Watermark returns the last offset of the partition applied to Redis, or -1.
@@ -395,7 +399,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		groups = append(groups, e.Offset, ref, e.Message.ID, at.UnixMilli(),
 			start, string(e.Granularity), g,
 			e.Epoch, s.flushDelay(ref, length).Milliseconds(), isNew,
-			encodeMessage(e.Message, e.Offset), encoded)
+			encodeEntry(e.Message, e.Offset), encoded)
 	}
 	args := make([]any, 0, 6+len(labels)+6*len(order)+len(groups))
 	args = append(args, now.UnixMilli(), through, applied, s.cfg.SeenPerChat, len(labels))
@@ -465,6 +469,8 @@ type Claimed struct {
 	chat      string
 	member    string
 	leaseEnd  time.Time // on the Store's clock
+	// duplicates is how many upstream duplicates reading the bundle dropped.
+	duplicates int
 }
 
 // Claim leases up to limit chats of the partition whose head bundle is due and
@@ -628,41 +634,45 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 		return Claimed{}, fmt.Errorf("bundle %q: epoch: %w", member, err)
 	}
 	b.Epoch = epoch
-	type ordered struct {
-		m   Message
-		off int64
-	}
-	var msgs []ordered
+	var msgs []stored
 	isNew := false
 	for i := 0; i+1 < len(fields); i += 2 {
 		k, _ := fields[i].(string)
 		v, _ := fields[i+1].(string)
-		switch k {
-		case fieldDetails:
+		switch {
+		case k == fieldDetails:
 			if b.Account, b.Chat, err = decodeDetails([]byte(v)); err != nil {
 				return Claimed{}, fmt.Errorf("bundle %q: details: %w", member, err)
 			}
-		case fieldNewChat:
+		case k == fieldNewChat:
 			isNew = true
-		case fieldAttempt:
+		case k == fieldAttempt:
 			b.Attempt, _ = strconv.Atoi(v)
-		case fieldPart:
+		case k == fieldPart:
 			if _, err := fmt.Sscan(v, &b.Part, &b.Sent); err != nil {
 				return Claimed{}, fmt.Errorf("bundle %q: progress %q: %w", member, v, err)
 			}
-		default:
+		case k == fieldFullChunks:
+		case k == fieldOpenChunk || strings.HasPrefix(k, fullChunkPrefix):
+			entries, err := decodeChunk([]byte(v))
+			if err != nil {
+				return Claimed{}, fmt.Errorf("bundle %q: chunk %q: %w", member, k, err)
+			}
+			msgs = append(msgs, entries...)
+		default: // a message of a window written before packing, under its id
 			m, off, err := decodeMessage(k, []byte(v))
 			if err != nil {
 				return Claimed{}, fmt.Errorf("bundle %q: message %q: %w", member, k, err)
 			}
-			msgs = append(msgs, ordered{m, off})
+			msgs = append(msgs, stored{m, off})
 		}
 	}
+	msgs, c.duplicates = firstOfEachID(msgs)
 	sort.Slice(msgs, func(i, j int) bool {
 		if !msgs[i].m.At.Equal(msgs[j].m.At) {
 			return msgs[i].m.At.Before(msgs[j].m.At)
 		}
-		return msgs[i].off < msgs[j].off
+		return msgs[i].offset < msgs[j].offset
 	})
 	b.Messages = make([]Message, len(msgs))
 	for i, m := range msgs {
@@ -683,6 +693,25 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 		b.ID = bundleID(b.Workspace, b.ChatID, parts[2], parts[3], parts[5])
 	}
 	return c, nil
+}
+
+// firstOfEachID keeps, of the messages that share an id (an upstream duplicate,
+// or a record appended again after Redis lost writes), the first appended: the
+// lowest offset. It returns how many it dropped.
+func firstOfEachID(msgs []stored) ([]stored, int) {
+	first := make(map[string]int, len(msgs)) // id -> index in out
+	out := msgs[:0]
+	for _, s := range msgs {
+		if i, ok := first[s.m.ID]; ok {
+			if s.offset < out[i].offset {
+				out[i] = s
+			}
+			continue
+		}
+		first[s.m.ID] = len(out)
+		out = append(out, s)
+	}
+	return out, len(msgs) - len(out)
 }
 
 // bundleID is the stable webhook-id of a bundle: the same whichever worker

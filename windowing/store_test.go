@@ -148,20 +148,59 @@ func TestReplayedBatchIsANoOp(t *testing.T) {
 	}
 }
 
+// TestUpstreamDuplicatesAppearOnce: a message id published again at a new offset
+// is delivered once, and counted as a duplicate where it is dropped: on append
+// in granularity none, when its bundle is read for a window (windows pack their
+// messages and keep no index of ids).
 func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
 	for _, g := range []webhook.Granularity{webhook.None, webhook.H1} {
 		t.Run(string(g), func(t *testing.T) {
 			clk := clockwork.NewFakeClockAt(base)
 			s := newTestStore(t, clk)
-			mustAppend(t, s, 0, entry(0, "ws", "c", "dup", base, g), entry(1, "ws", "c", "x", base, g))
-			res := mustAppend(t, s, 0, entry(5, "ws", "c", "dup", base, g))
-			if res.Duplicates != 1 || res.Applied != 0 {
-				t.Fatalf("duplicate append = %+v", res)
+			first := entry(0, "ws", "c", "dup", base, g)
+			first.Message.Text = "first copy"
+			mustAppend(t, s, 0, first, entry(1, "ws", "c", "x", base, g))
+			again := entry(5, "ws", "c", "dup", base, g)
+			again.Message.Text = "second copy"
+			res := mustAppend(t, s, 0, again)
+			onAppend := 0
+			if g == webhook.None {
+				onAppend = 1
+			}
+			if res.Duplicates != onAppend || res.Applied != 1-onAppend {
+				t.Fatalf("duplicate append = %+v, want %d duplicates", res, onAppend)
 			}
 			clk.Advance(base.Add(2 * time.Hour).Sub(clk.Now()))
-			if all := drainIDs(t, s, 0, clk.Now()); fmt.Sprint(all) != "[dup x]" {
-				t.Fatalf("delivered %v, want [dup x]", all)
+			ctx := context.Background()
+			if _, err := s.Seal(ctx, 0, clk.Now(), -1, 100); err != nil {
+				t.Fatal(err)
+			}
+			var texts []string
+			dropped := 0
+			for {
+				claimed, err := s.Claim(ctx, 0, 100, time.Minute, 0, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(claimed) == 0 {
+					break
+				}
+				for _, c := range claimed {
+					dropped += c.duplicates
+					for _, m := range c.Messages {
+						texts = append(texts, m.ID+": "+m.Text)
+					}
+					if err := s.Ack(ctx, c); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if want := "[dup: first copy x: text of x]"; fmt.Sprint(texts) != want {
+				t.Fatalf("delivered %v, want %s", texts, want)
+			}
+			if dropped != 1-onAppend {
+				t.Fatalf("reading the bundles dropped %d duplicates, want %d", dropped, 1-onAppend)
 			}
 		})
 	}
@@ -600,11 +639,16 @@ func TestWindowBufferedBeforeTheUpgradeIsDeliveredWhole(t *testing.T) {
 	old := entry(7, "ws", "c", v1Message.ID, v1Message.At, webhook.H1)
 	old.Message = v1Message
 	mustAppend(t, s, 0, old)
-	// Rewrite the record as the previous version wrote it.
+	// Store the record as the previous version did: in a field of its own
+	// named by its id, not packed into a chunk.
 	member := strings.Join([]string{chatRef("ws", "c"), "1h", fmt.Sprint(base.UnixMilli()),
 		fmt.Sprint(base.Add(time.Hour).UnixMilli()), "1"}, sep)
-	if n, err := s.cfg.Redis.HSet(ctx, s.keys(0).window(member), v1Message.ID, v1Record).Result(); err != nil || n != 0 {
-		t.Fatalf("rewriting the stored record: %d new fields, %v (want 0: the field exists)", n, err)
+	w := s.keys(0).window(member)
+	if n, err := s.cfg.Redis.HDel(ctx, w, fieldOpenChunk).Result(); err != nil || n != 1 {
+		t.Fatalf("removing the packed record: %d fields removed, %v (want 1)", n, err)
+	}
+	if err := s.cfg.Redis.HSet(ctx, w, v1Message.ID, v1Record).Err(); err != nil {
+		t.Fatal(err)
 	}
 	first := entry(8, "ws", "c", "new-first", base.Add(time.Minute), webhook.H1)
 	received := entry(9, "ws", "c", "new-received", base.Add(3*time.Minute), webhook.H1)
@@ -677,5 +721,44 @@ func TestClaimLooksPastWorkspacesAtTheirCap(t *testing.T) {
 	next, err := s.Claim(ctx, 0, 10, time.Minute, 0, nil)
 	if err != nil || len(next) != 1 || ids(next[0].Bundle)[0] != "second" {
 		t.Fatalf("after the acks claimed %d bundles (%v), want b/c0's second", len(next), err)
+	}
+}
+
+// TestAWindowPacksItsMessages: a window of a few hundred messages, appended in
+// batches as a consumer does, delivers every one of them in order, and holds
+// them in Redis at little more than their own bytes. A field per message cost
+// about 75 B of Redis's own per message; buffered messages are the bulk of
+// Redis memory.
+func TestAWindowPacksItsMessages(t *testing.T) {
+	base := utc("2024-01-01T10:00:00Z")
+	clk := clockwork.NewFakeClockAt(base)
+	s := newTestStore(t, clk)
+	var batch []Entry
+	var want []string
+	entryBytes := 0
+	for i := range 400 {
+		e := entry(int64(i), "ws", "c", fmt.Sprintf("wamid.%024d", i), base.Add(time.Duration(i)*time.Second), webhook.H1)
+		e.Message.Text = strings.Repeat("word ", 20+i%7*30) // 100 to 1 000 bytes
+		entryBytes += len(encodeEntry(e.Message, e.Offset))
+		want = append(want, e.Message.ID)
+		if batch = append(batch, e); len(batch) == 7 || i == 399 {
+			mustAppend(t, s, 0, batch...)
+			batch = nil
+		}
+	}
+	member := strings.Join([]string{chatRef("ws", "c"), "1h", fmt.Sprint(base.UnixMilli()),
+		fmt.Sprint(base.Add(time.Hour).UnixMilli()), "1"}, sep)
+	used, err := s.cfg.Redis.MemoryUsage(context.Background(), s.keys(0).window(member), 0).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	over := float64(used-int64(entryBytes)) / 400
+	t.Logf("the window takes %d B for %d B of messages: %.1f B per message of its own", used, entryBytes, over)
+	if over > 30 {
+		t.Errorf("the window takes %d B for %d B of messages: %.1f B per message of its own, want at most 30", used, entryBytes, over)
+	}
+	clk.Advance(2 * time.Hour)
+	if got := drainIDs(t, s, 0, clk.Now()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("delivered %d messages, want all %d in order:\n got %v", len(got), len(want), got)
 	}
 }

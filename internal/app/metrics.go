@@ -65,7 +65,8 @@ func newMetrics(w *Worker) *metrics {
 
 		counter("outbound_events_consumed_total", "Records read from the events topic (replays after a crash count again).", nil, ps.Consumed.Load),
 		counter("outbound_events_appended_total", "Events buffered in a window in Redis.", nil, ps.Appended.Load),
-		counter("outbound_events_duplicate_total", "Events whose message_id a window or chat already held.", nil, ps.Duplicates.Load),
+		counter("outbound_events_duplicate_total", "Upstream duplicates dropped: events whose message_id their chat (granularity none) or window already held.",
+			nil, func() int64 { return ps.Duplicates.Load() + w.flusher.Duplicates() }),
 		counter("outbound_events_dead_lettered_total", "Invalid events written to the dead-letter topic.", nil, ps.DeadLettered.Load),
 		counter("outbound_events_skipped_total", skippedHelp, prometheus.Labels{"reason": "attachment"}, ps.SkippedAttachment.Load),
 		counter("outbound_events_skipped_total", skippedHelp, prometheus.Labels{"reason": "no_text"}, ps.SkippedNoText.Load),

@@ -34,6 +34,7 @@ type Worker struct {
 	publisher *control.Publisher
 	notifier  *control.Notifier
 	store     *windowing.Store
+	flusher   *windowing.Flusher
 	sink      *sink.Sink
 	consumer  *processor.Consumer
 	logs      *webhooklog.Log
@@ -96,13 +97,12 @@ func New(cfg Config, log *zap.Logger) (*Worker, error) {
 		BundleLimits: sink.BundleLimits{MaxMessages: cfg.MaxBundleMessages, MaxBytes: cfg.MaxBundleBytes}}); err != nil {
 		return nil, err
 	}
-	flusher, err := windowing.NewFlusher(windowing.FlusherConfig{Store: w.store, Deliverer: w.sink,
-		Logger: log.Named("flusher"), Concurrency: cfg.Concurrency, PerWorkspace: cfg.PerWebhook, Timeouts: timeouts})
-	if err != nil {
+	if w.flusher, err = windowing.NewFlusher(windowing.FlusherConfig{Store: w.store, Deliverer: w.sink,
+		Logger: log.Named("flusher"), Concurrency: cfg.Concurrency, PerWorkspace: cfg.PerWebhook, Timeouts: timeouts}); err != nil {
 		return nil, err
 	}
 	if w.consumer, err = processor.New(processor.Config{Brokers: cfg.Brokers, Kafka: kc, Topic: cfg.EventsTopic, DLQTopic: cfg.DLQTopic,
-		GroupID: cfg.GroupID, Store: w.store, Flusher: flusher, Webhooks: w.registry, Logger: log.Named("processor"),
+		GroupID: cfg.GroupID, Store: w.store, Flusher: w.flusher, Webhooks: w.registry, Logger: log.Named("processor"),
 		SessionTimeout: cfg.SessionTimeout}); err != nil {
 		return nil, err
 	}

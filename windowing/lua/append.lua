@@ -11,9 +11,9 @@
 -- oe, og and oep fields of its state as the caller read them ('' for none);
 -- then one group of 12 per message: offset, chat ref, message id, timestamp
 -- (ms), window start (ms), granularity name, granularity (ms), epoch, flush
--- delay (ms), new chat flag, message record, details record (empty when it
--- equals the previous message's of the same chat in this batch: most of a batch
--- repeats them).
+-- delay (ms), new chat flag, message entry (its id and record), details record
+-- (empty when it equals the previous message's of the same chat in this batch:
+-- most of a batch repeats them).
 -- The caller chose the window keys from the chats' state; if a chat's state
 -- changed since (a flusher sealed a window), the script changes nothing and
 -- returns {-1, -1}: the caller reads the state again.
@@ -23,6 +23,11 @@
 -- from Kafka (see processor).
 -- A window's details are the latest seen; writing them again is skipped when this
 -- batch already wrote the same bytes to the same window.
+-- A window packs its message entries back to back into chunks: the open one in
+-- field '\0o', full ones in '\0c1', '\0c2' ... and their count in '\0k'. A field
+-- per message would cost Redis about 75 B of its own. Upstream duplicates (a
+-- message id again, at a new offset) are therefore kept here and dropped when
+-- the bundle is read (Store.Claim); granularity none drops them on append.
 -- Records at or below the watermark were applied before (a replay after a crash, a
 -- stale buffer after a rebalance, a zombie consumer): they are skipped, so the
 -- batch is idempotent as a whole.
@@ -37,16 +42,27 @@ local function key(label)
   return K[label] or error('append: undeclared key ' .. label)
 end
 local a = 6 + nk
+-- The state of the batch's chats, read once here and kept current below.
+local state = {}
 for _ = 1, tonumber(ARGV[a]) do
-  local st = redis.call('HMGET', key('c' .. ARGV[a + 1]), 'sealed', 'os', 'oe', 'og', 'oep')
+  local c = key('c' .. ARGV[a + 1])
+  local st = redis.call('HMGET', c, 'sealed', 'os', 'oe', 'og', 'oep')
   for j = 1, 5 do
     if (st[j] or '') ~= ARGV[a + 1 + j] then return {-1, -1} end
   end
+  state[c] = st
   a = a + 6
 end
+-- Bytes of entries per chunk. A full chunk fits jemalloc's 16 KiB size class
+-- with its sds header (6 B), and what the class leaves unused, at most one
+-- entry, is spread over the few dozen entries it holds. Smaller chunks waste
+-- more per message; larger ones cost more to copy, as every append rewrites
+-- the open chunk.
+local CHUNK = 16378
 local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
-local chatDet, written = {}, {}
+local chatDet, written, flagged = {}, {}, {}
+local packed, touched = {}, {} -- window key -> entries of this batch; windows in order
 for i = a + 1, #ARGV, 12 do
   -- Track the chat's details before the watermark check: a skipped record may
   -- be the one that carried them.
@@ -65,7 +81,7 @@ for i = a + 1, #ARGV, 12 do
         if redis.call('ZCARD', seen) > cap then redis.call('ZREMRANGEBYRANK', seen, 0, 0) end
         local member = chat .. SEP .. 'none' .. SEP .. off .. SEP .. '0' .. SEP .. epoch
         local b = key('b' .. member)
-        redis.call('HSET', b, id, data, '\0d', det)
+        redis.call('HSET', b, '\0o', data, '\0d', det)
         if isnew == '1' then redis.call('HSET', b, '\0n', '1') end
         redis.call('RPUSH', key('q' .. chat), member)
         waiting('b', chat, 1)
@@ -75,7 +91,7 @@ for i = a + 1, #ARGV, 12 do
       end
     else
       local c = key('c' .. chat)
-      local st = redis.call('HMGET', c, 'sealed', 'os', 'oe', 'og', 'oep')
+      local st = state[c]
       local sealed = tonumber(st[1] or '0')
       local wend = start + g
       if st[4] and st[4] ~= gname and st[5] == epoch and tonumber(st[3]) > sealed
@@ -93,27 +109,48 @@ for i = a + 1, #ARGV, 12 do
       end
       local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
       local w = key('w' .. member)
-      if redis.call('HSETNX', w, id, data) == 1 then
-        if written[w] ~= det then
-          redis.call('HSET', w, '\0d', det)
-          written[w] = det
-        end
-        if isnew == '1' then redis.call('HSET', w, '\0n', '1') end
-        local opened = redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1
-        if opened then
+      local entries = packed[w]
+      if not entries then
+        entries = {}
+        packed[w] = entries
+        touched[#touched + 1] = w
+        if redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1 then
           waiting('w', chat, 1)
           -- a new window: its first message's offset is the one to keep.
           redis.call('ZADD', key('o'), off, member)
+          if start >= tonumber(st[2] or '0') then
+            local from, to = string.format('%d', start), string.format('%d', wend)
+            redis.call('HSET', c, 'os', from, 'oe', to, 'og', gname, 'oep', epoch)
+            st[2], st[3], st[4], st[5] = from, to, gname, epoch
+          end
         end
-        if opened and start >= tonumber(st[2] or '0') then
-          redis.call('HSET', c, 'os', string.format('%d', start), 'oe', string.format('%d', wend), 'og', gname, 'oep', epoch)
-        end
-        applied = applied + 1
-      else
-        dups = dups + 1
       end
+      entries[#entries + 1] = data
+      if written[w] ~= det then
+        redis.call('HSET', w, '\0d', det)
+        written[w] = det
+      end
+      if isnew == '1' and not flagged[w] then
+        redis.call('HSET', w, '\0n', '1')
+        flagged[w] = true
+      end
+      applied = applied + 1
     end
   end
+end
+for _, w in ipairs(touched) do
+  local at = redis.call('HMGET', w, '\0k', '\0o')
+  local full, parts, size = tonumber(at[1] or '0'), {at[2] or nil}, #(at[2] or '')
+  for _, entry in ipairs(packed[w]) do
+    if size > 0 and size + #entry > CHUNK then
+      full = full + 1
+      redis.call('HSET', w, '\0c' .. full, table.concat(parts), '\0k', full)
+      parts, size = {}, 0
+    end
+    parts[#parts + 1] = entry
+    size = size + #entry
+  end
+  redis.call('HSET', w, '\0o', table.concat(parts))
 end
 redis.call('SET', KEYS[1], ARGV[2])
 return {applied, dups}
