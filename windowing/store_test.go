@@ -738,7 +738,10 @@ func TestAWindowPacksItsMessages(t *testing.T) {
 	entryBytes := 0
 	for i := range 400 {
 		e := entry(int64(i), "ws", "c", fmt.Sprintf("wamid.%024d", i), base.Add(time.Duration(i)*time.Second), webhook.H1)
-		e.Message.Text = strings.Repeat("word ", 20+i%7*30) // 100 to 1 000 bytes
+		e.Message.Text = strings.Repeat("word ", 10+i%5*4) // 50 to 130 bytes, one in eight a paragraph
+		if i%8 == 0 {
+			e.Message.Text = strings.Repeat("word ", 120)
+		}
 		entryBytes += len(encodeEntry(e.Message, e.Offset))
 		want = append(want, e.Message.ID)
 		if batch = append(batch, e); len(batch) == 7 || i == 399 {

@@ -53,12 +53,12 @@ for _ = 1, tonumber(ARGV[a]) do
   state[c] = st
   a = a + 6
 end
--- Bytes of entries per chunk. A full chunk fits jemalloc's 16 KiB size class
--- with its sds header (6 B), and what the class leaves unused, at most one
--- entry, is spread over the few dozen entries it holds. Smaller chunks waste
--- more per message; larger ones cost more to copy, as every append rewrites
--- the open chunk.
-local CHUNK = 16378
+-- Bytes of entries per chunk. A full chunk fits jemalloc's 4 KiB size class
+-- with its sds header (6 B), so what the class leaves unused is less than one
+-- entry. Larger chunks waste less per message but cost Redis more CPU, as every
+-- append rewrites the open chunk: 16 KiB chunks made a batch of 1h windows 40 %
+-- dearer in Redis, 4 KiB ones cost what a field per message did.
+local CHUNK = 4090
 local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
 local chatDet, written, flagged = {}, {}, {}
