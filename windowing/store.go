@@ -217,8 +217,11 @@ type Entry struct {
 
 // AppendResult counts what one Append did.
 type AppendResult struct {
-	Applied    int // messages stored
-	Duplicates int // messages of granularity none whose id the chat had seen (upstream duplicates); windows drop theirs when claimed (Flusher.Duplicates)
+	Applied int // messages stored
+	// Duplicates counts the messages of granularity none whose id their chat
+	// had seen (upstream duplicates). A window keeps its duplicates until its
+	// bundle is read (Flusher.Duplicates).
+	Duplicates int
 }
 
 // Watermark returns the last offset of the partition applied to Redis, or -1.

@@ -140,7 +140,8 @@ for i = a + 1, #ARGV, 12 do
 end
 for _, w in ipairs(touched) do
   local at = redis.call('HMGET', w, '\0k', '\0o')
-  local full, parts, size = tonumber(at[1] or '0'), {at[2] or nil}, #(at[2] or '')
+  local open = at[2] or ''
+  local full, parts, size = tonumber(at[1] or '0'), {open}, #open
   for _, entry in ipairs(packed[w]) do
     if size > 0 and size + #entry > CHUNK then
       full = full + 1
