@@ -66,9 +66,10 @@ func (d *decoder) num() int64 {
 
 // encodeEntry is a message as a window packs it: its id, then its record with
 // its arrival order (the record offset), which breaks timestamp ties so a
-// bundle keeps the partition's order. append.lua concatenates entries into chunks of a few KiB, because a hash
-// field of its own costs Redis about 75 B per message: a third of a typical
-// message, and buffered messages are the bulk of Redis memory.
+// bundle keeps the partition's order. append.lua concatenates entries into
+// chunks of a few KiB, because a hash field of its own costs Redis about 75 B
+// per message: a third of a typical message, and buffered messages are the
+// bulk of Redis memory.
 func encodeEntry(m Message, offset int64) []byte {
 	e := encoder{b: make([]byte, 0, 64+len(m.ID)+len(m.Text)+len(m.Permalink))}
 	e.str(m.ID)
@@ -96,8 +97,8 @@ func (e *encoder) message(m Message, offset int64) {
 	e.str(m.Permalink)
 }
 
-// decodeMessage reads a record stored under its id: one hash field per message,
-// as granularity none and windows written before packing store them.
+// decodeMessage reads a record stored under its id, one hash field per message,
+// as windows and bundles written before packing hold them.
 func decodeMessage(id string, b []byte) (Message, int64, error) {
 	d := decoder{b: b}
 	m, offset := d.message(id)

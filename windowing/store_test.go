@@ -40,11 +40,21 @@ func entry(off int64, ws, chat, id string, at time.Time, g webhook.Granularity) 
 // the bundles in claim order.
 func drain(t *testing.T, s *Store, partition int, upTo time.Time) []Bundle {
 	t.Helper()
+	var out []Bundle
+	for _, c := range drainClaimed(t, s, partition, upTo) {
+		out = append(out, c.Bundle)
+	}
+	return out
+}
+
+// drainClaimed is drain returning the claims themselves.
+func drainClaimed(t *testing.T, s *Store, partition int, upTo time.Time) []Claimed {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := s.Seal(ctx, partition, upTo, -1, 10000); err != nil {
 		t.Fatal(err)
 	}
-	var out []Bundle
+	var out []Claimed
 	for {
 		claimed, err := s.Claim(ctx, partition, 100, time.Minute, 0, nil)
 		if err != nil {
@@ -57,7 +67,7 @@ func drain(t *testing.T, s *Store, partition int, upTo time.Time) []Bundle {
 			if err := s.Ack(ctx, c); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, c.Bundle)
+			out = append(out, c)
 		}
 	}
 }
@@ -172,28 +182,12 @@ func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
 				t.Fatalf("duplicate append = %+v, want %d duplicates", res, onAppend)
 			}
 			clk.Advance(base.Add(2 * time.Hour).Sub(clk.Now()))
-			ctx := context.Background()
-			if _, err := s.Seal(ctx, 0, clk.Now(), -1, 100); err != nil {
-				t.Fatal(err)
-			}
 			var texts []string
 			dropped := 0
-			for {
-				claimed, err := s.Claim(ctx, 0, 100, time.Minute, 0, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(claimed) == 0 {
-					break
-				}
-				for _, c := range claimed {
-					dropped += c.duplicates
-					for _, m := range c.Messages {
-						texts = append(texts, m.ID+": "+m.Text)
-					}
-					if err := s.Ack(ctx, c); err != nil {
-						t.Fatal(err)
-					}
+			for _, c := range drainClaimed(t, s, 0, clk.Now()) {
+				dropped += c.duplicates
+				for _, m := range c.Messages {
+					texts = append(texts, m.ID+": "+m.Text)
 				}
 			}
 			if want := "[dup: first copy x: text of x]"; fmt.Sprint(texts) != want {

@@ -315,9 +315,9 @@ type ceilingResult struct {
 
 // redisCeiling writes one HSET per event into keys named like the Store's
 // windows, its field the message id and its value as many bytes as the rest of
-// the message's raw fields take on average (rawBytes): pipelined in batches of the consumer's
-// batch size, one pipeline per partition at a time, as the consumer runs
-// partitions. It is what Redis can absorb of these writes with nothing else to
+// the message's raw fields take on average (rawBytes): pipelined in batches of
+// the consumer's batch size, one pipeline per partition at a time, as the
+// consumer runs partitions. It is what Redis can absorb of these writes with nothing else to
 // do: no Lua, no de-duplication, no due index, no watermark.
 func (r *run) redisCeiling(ctx context.Context, t *ingestTopic) (ceilingResult, error) {
 	rdb, _, drop, err := r.database(ctx, "redis ceiling")
