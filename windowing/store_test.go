@@ -3,6 +3,7 @@ package windowing
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"sort"
 	"strings"
@@ -758,4 +759,86 @@ func TestAWindowPacksItsMessages(t *testing.T) {
 	if got := drainIDs(t, s, 0, clk.Now()); !reflect.DeepEqual(got, want) {
 		t.Fatalf("delivered %d messages, want all %d in order:\n got %v", len(got), len(want), got)
 	}
+}
+
+// TestPackedWindowsMatchAModel appends random batches, as a consumer would see
+// them, to windows of three chats: upstream duplicates (a known id at a new
+// offset, with other text and maybe another hour), messages larger than a
+// chunk, and batches appended twice (a replay). Every bundle must hold exactly
+// the model's messages: per chat and hour, the first copy of each id, ordered
+// by timestamp and then offset.
+func TestPackedWindowsMatchAModel(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			base := utc("2024-01-01T10:00:00Z")
+			clk := clockwork.NewFakeClockAt(base.Add(3 * time.Hour))
+			s := newTestStore(t, clk)
+			r := rand.New(rand.NewPCG(seed, 14))
+			type key struct {
+				chat  string
+				start time.Time
+			}
+			want := map[key][]Message{}
+			firstOf := map[key]map[string]bool{}
+			known := map[string][]string{} // chat -> ids so far
+			var batch []Entry
+			for off := range 600 {
+				chat := fmt.Sprint("c", r.IntN(3))
+				id := fmt.Sprintf("m%03d", off)
+				if ids := known[chat]; len(ids) > 0 && r.IntN(5) == 0 {
+					id = ids[r.IntN(len(ids))]
+				} else {
+					known[chat] = append(known[chat], id)
+				}
+				at := base.Add(time.Duration(r.IntN(3*3600)) * time.Second)
+				e := entry(int64(off), "ws", chat, id, at, webhook.H1)
+				e.Message.Text = fmt.Sprintf("%d ", off) + strings.Repeat("x", r.IntN(200))
+				if r.IntN(20) == 0 {
+					e.Message.Text += strings.Repeat("y", 5000) // alone in a chunk
+				}
+				k := key{chat, at.Truncate(time.Hour)}
+				if firstOf[k] == nil {
+					firstOf[k] = map[string]bool{}
+				}
+				if !firstOf[k][id] {
+					firstOf[k][id] = true
+					want[k] = append(want[k], e.Message)
+				}
+				if batch = append(batch, e); r.IntN(30) == 0 || off == 599 {
+					mustAppend(t, s, 0, batch...)
+					if r.IntN(5) == 0 {
+						mustAppend(t, s, 0, batch...) // a replay changes nothing
+					}
+					batch = nil
+				}
+			}
+			got := map[key][]Message{}
+			for _, b := range drain(t, s, 0, base.Add(5*time.Hour)) {
+				got[key{b.ChatID, b.WindowStart}] = b.Messages
+			}
+			for k, msgs := range want {
+				sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].At.Before(msgs[j].At) })
+				for i := range msgs {
+					msgs[i].At = msgs[i].At.UTC()
+				}
+				if !reflect.DeepEqual(got[k], msgs) {
+					t.Errorf("chat %s, window %s: got %d messages, want %d:\n got %v\nwant %v",
+						k.chat, k.start.Format(time.TimeOnly), len(got[k]), len(msgs), texts(got[k]), texts(msgs))
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d bundles, want %d", len(got), len(want))
+			}
+		})
+	}
+}
+
+// texts abbreviates messages to their ids and the offset their text starts with.
+func texts(msgs []Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		n, _, _ := strings.Cut(m.Text, " ")
+		out[i] = m.ID + "@" + n
+	}
+	return out
 }
