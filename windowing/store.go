@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,28 +293,46 @@ func (s *Store) Checkpoint(ctx context.Context, partition int) (Checkpoint, erro
 // one in Redis makes Append change nothing and return a *LostError.
 func (s *Store) Append(ctx context.Context, partition int, entries []Entry, through, applied int64) (AppendResult, error) {
 	for {
-		res, err := s.appendOnce(ctx, partition, entries, through, applied)
+		res, ahead, err := s.appendOnce(ctx, partition, entries, through, applied)
 		if err != nil {
 			return AppendResult{}, fmt.Errorf("appending %d messages to partition %d: %w", len(entries), partition, err)
 		}
-		if res.Applied >= 0 {
+		switch {
+		case ahead >= 0:
+			// Another consumer of the partition (a zombie, or the owner
+			// before a rebalance) applied records of this batch: they are
+			// skipped, and the rest is appended after them.
+			entries = slices.DeleteFunc(slices.Clone(entries), func(e Entry) bool { return e.Offset <= ahead })
+			applied = ahead
+		case res.Applied >= 0:
 			return res, nil
 		}
-		// A flusher sealed a window of one of the chats between the read of
-		// their state and the script: read again.
+		// Or a flusher sealed a window of one of the chats between the read
+		// of their state and the script: read again.
 	}
 }
 
+// A group is what append.lua applies in one step: the messages of a chat
+// that go to the same window, or a single message.
+type group struct {
+	ref, gname   string
+	g, start, at int64 // at: the timestamp of its first message (ms)
+	epoch, delay int64
+	first        int64 // offset of its first message
+	isNew        bool
+	account      schemas.Account
+	chat         schemas.Chat // IsNewChat cleared: a window flag of its own
+	id           string       // the message id, granularity none only
+	entries      []any
+}
+
 // appendOnce is one attempt of Append: it reads the state of the batch's chats,
-// names every key the script may touch from it, and runs the script, which
-// reports -1 applied if that state changed meanwhile.
-func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, through, applied int64) (AppendResult, error) {
+// names every key the script may touch from it, and runs the script. It
+// reports -1 applied if that state changed meanwhile, and the watermark in
+// Redis as ahead (else -1) if it is past applied.
+func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, through, applied int64) (AppendResult, int64, error) {
 	k := s.keys(partition)
 	now := s.cfg.Clock.Now()
-	type details struct {
-		account schemas.Account
-		chat    schemas.Chat
-	}
 	type chatState struct{ sealed, os, oe, og, oep string }
 	states := map[string]*redis.SliceCmd{}
 	var order []string // chat refs of windowed entries, as first met
@@ -327,7 +346,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	}
 	if len(order) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
-			return AppendResult{}, err
+			return AppendResult{}, -1, err
 		}
 	}
 	read := make(map[string]chatState, len(order))
@@ -337,6 +356,59 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 			v[i], _ = f.(string)
 		}
 		read[ref] = chatState{v[0], v[1], v[2], v[3], v[4]}
+	}
+	// A chat's windowed messages share groups by window when the script's
+	// choice of window cannot depend on their timestamps: they all have the
+	// same granularity and epoch, and the chat's open window is not one of
+	// another granularity under that epoch (append.lua then keeps a window
+	// of the old size). Otherwise each message is a group of its own.
+	type route struct{ gname, epoch string }
+	routes := map[string]route{}
+	packs := map[string]bool{}
+	for _, e := range entries {
+		if e.Granularity == webhook.None {
+			continue
+		}
+		ref := chatRef(e.Workspace, e.Chat.ChatID)
+		r := route{string(e.Granularity), strconv.FormatInt(e.Epoch, 10)}
+		if prev, ok := routes[ref]; !ok {
+			routes[ref] = r
+			st := read[ref]
+			packs[ref] = st.og == "" || st.og == r.gname || st.oep != r.epoch
+		} else if prev != r {
+			packs[ref] = false
+		}
+	}
+
+	var groups []*group
+	byWindow := map[string]*group{}
+	for _, e := range entries {
+		ref := chatRef(e.Workspace, e.Chat.ChatID)
+		length := s.WindowLength(e.Granularity)
+		at := s.Assign(e.Message.At, now)
+		start := WindowStart(at, length).UnixMilli()
+		d := e.Chat
+		d.IsNewChat = false
+		entry := encodeEntry(e.Message, e.Offset)
+		var gr *group
+		window := strings.Join([]string{ref, string(e.Granularity), strconv.FormatInt(start, 10), strconv.FormatInt(e.Epoch, 10)}, sep)
+		if packs[ref] {
+			gr = byWindow[window]
+		}
+		if gr == nil {
+			gr = &group{ref: ref, gname: string(e.Granularity), g: length.Milliseconds(), start: start, at: at.UnixMilli(),
+				epoch: e.Epoch, delay: s.flushDelay(ref, length).Milliseconds(), first: e.Offset}
+			if e.Granularity == webhook.None {
+				gr.id = e.Message.ID
+			}
+			groups = append(groups, gr)
+			if packs[ref] {
+				byWindow[window] = gr
+			}
+		}
+		gr.isNew = gr.isNew || e.Chat.IsNewChat
+		gr.account, gr.chat = e.Account, d // a window's details are its last message's
+		gr.entries = append(gr.entries, entry)
 	}
 
 	keys := []string{k.watermark(), k.due(), k.ready()}
@@ -354,57 +426,52 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		member := strings.Join([]string{ref, gname, strconv.FormatInt(start, 10), strconv.FormatInt(end, 10), epoch}, sep)
 		declare("w"+member, k.window(member))
 	}
-	groups := make([]any, 0, 12*len(entries))
+	type details struct {
+		account schemas.Account
+		chat    schemas.Chat
+	}
 	sent := map[string]details{} // chat ref -> details sent last in this batch
-	for _, e := range entries {
-		ref := chatRef(e.Workspace, e.Chat.ChatID)
-		length := s.WindowLength(e.Granularity)
-		at := s.Assign(e.Message.At, now)
-		start := WindowStart(at, length).UnixMilli()
-		epoch := strconv.FormatInt(e.Epoch, 10)
-		g := length.Milliseconds()
-		if g == 0 {
-			member := strings.Join([]string{ref, "none", strconv.FormatInt(e.Offset, 10), "0", epoch}, sep)
-			declare("s"+ref, k.seen(ref))
-			declare("q"+ref, k.queue(ref))
+	args := make([]any, 0, 6+len(labels)+6*len(order)+12*len(groups)+len(entries))
+	var tail []any
+	for _, gr := range groups {
+		epoch := strconv.FormatInt(gr.epoch, 10)
+		if gr.g == 0 {
+			member := strings.Join([]string{gr.ref, "none", strconv.FormatInt(gr.first, 10), "0", epoch}, sep)
+			declare("s"+gr.ref, k.seen(gr.ref))
+			declare("q"+gr.ref, k.queue(gr.ref))
 			declare("b"+member, k.bundle(member))
 		} else {
-			// The windows the script may pick (see append.lua): the message's
+			// The windows the script may pick (see append.lua): the group's
 			// own, the first after the sealed mark, or the chat's open one.
-			st := read[ref]
-			declare("c"+ref, k.chat(ref))
-			window(ref, string(e.Granularity), start, start+g, epoch)
-			if sealed, _ := strconv.ParseInt(st.sealed, 10, 64); start < sealed {
-				after := sealed - sealed%g
+			st := read[gr.ref]
+			declare("c"+gr.ref, k.chat(gr.ref))
+			window(gr.ref, gr.gname, gr.start, gr.start+gr.g, epoch)
+			if sealed, _ := strconv.ParseInt(st.sealed, 10, 64); gr.start < sealed {
+				after := sealed - sealed%gr.g
 				if after < sealed {
-					after += g
+					after += gr.g
 				}
-				window(ref, string(e.Granularity), after, after+g, epoch)
+				window(gr.ref, gr.gname, after, after+gr.g, epoch)
 			}
 			if st.og != "" {
 				openStart, _ := strconv.ParseInt(st.os, 10, 64)
 				openEnd, _ := strconv.ParseInt(st.oe, 10, 64)
-				window(ref, st.og, openStart, openEnd, st.oep)
+				window(gr.ref, st.og, openStart, openEnd, st.oep)
 			}
 		}
 		isNew := "0"
-		if e.Chat.IsNewChat {
+		if gr.isNew {
 			isNew = "1"
 		}
-		// IsNewChat is a window flag of its own, not part of the details.
-		d := details{e.Account, e.Chat}
-		d.chat.IsNewChat = false
 		var encoded []byte // empty: the script reuses the chat's previous details
-		if prev, ok := sent[ref]; !ok || prev != d {
-			encoded = encodeDetails(e.Account, e.Chat)
-			sent[ref] = d
+		d := details{gr.account, gr.chat}
+		if prev, ok := sent[gr.ref]; !ok || prev != d {
+			encoded = encodeDetails(gr.account, gr.chat)
+			sent[gr.ref] = d
 		}
-		groups = append(groups, e.Offset, ref, e.Message.ID, at.UnixMilli(),
-			start, string(e.Granularity), g,
-			e.Epoch, s.flushDelay(ref, length).Milliseconds(), isNew,
-			encodeEntry(e.Message, e.Offset), encoded)
+		tail = append(tail, gr.ref, gr.gname, gr.g, gr.start, gr.at, epoch, gr.delay, gr.first, isNew, encoded, gr.id, len(gr.entries))
+		tail = append(tail, gr.entries...)
 	}
-	args := make([]any, 0, 6+len(labels)+6*len(order)+len(groups))
 	args = append(args, now.UnixMilli(), through, applied, s.cfg.SeenPerChat, len(labels))
 	args = append(args, labels...)
 	args = append(args, len(order))
@@ -412,15 +479,18 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		st := read[ref]
 		args = append(args, ref, st.sealed, st.os, st.oe, st.og, st.oep)
 	}
-	args = append(args, groups...)
-	res, err := appendScript.Run(ctx, s.cfg.Redis, append(keys, k.waiting()), args...).Int64Slice()
+	args = append(args, tail...)
+	out, err := appendScript.Run(ctx, s.cfg.Redis, append(keys, k.waiting()), args...).Int64Slice()
 	if err != nil {
-		return AppendResult{}, err
+		return AppendResult{}, -1, err
 	}
-	if res[0] == -2 {
-		return AppendResult{}, &LostError{Partition: partition, Applied: applied, Watermark: res[1]}
+	switch out[0] {
+	case -2:
+		return AppendResult{}, -1, &LostError{Partition: partition, Applied: applied, Watermark: out[1]}
+	case -3:
+		return AppendResult{Applied: -1}, out[1], nil
 	}
-	return AppendResult{Applied: int(res[0]), Duplicates: int(res[1])}, nil
+	return AppendResult{Applied: int(out[0]), Duplicates: int(out[1])}, -1, nil
 }
 
 // Seal turns the partition's windows whose flush time is at or before upTo into

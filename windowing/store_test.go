@@ -298,6 +298,60 @@ func TestGranularityChangeKeepsTheOpenWindowSize(t *testing.T) {
 	}
 }
 
+// TestGranularityChangeSplitsABatchByTimestamp: after a change from 6h to 24h,
+// one batch holds messages of the same 24h window, some inside the chat's open
+// 6h window and some after it. Each goes where its timestamp says, even though
+// they share a window of the new size (the store applies such a chat's
+// messages one by one instead of as one group).
+func TestGranularityChangeSplitsABatchByTimestamp(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := clockwork.NewFakeClockAt(base.Add(14 * time.Hour))
+	s := newTestStore(t, clk)
+	mustAppend(t, s, 0, entry(0, "ws", "c", "6h-open", base.Add(6*time.Hour+time.Minute), webhook.H6))
+	mustAppend(t, s, 0,
+		entry(1, "ws", "c", "in-6h", base.Add(7*time.Hour), webhook.H24),
+		entry(2, "ws", "c", "after-6h", base.Add(13*time.Hour), webhook.H24),
+		entry(3, "ws", "c", "in-6h-too", base.Add(8*time.Hour), webhook.H24))
+	clk.Advance(base.Add(48 * time.Hour).Sub(clk.Now()))
+	var got []string
+	for _, b := range drain(t, s, 0, clk.Now()) {
+		got = append(got, fmt.Sprint(b.Granularity, ids(b)))
+	}
+	if want := "[6h[6h-open in-6h in-6h-too] 24h[after-6h]]"; fmt.Sprint(got) != want {
+		t.Fatalf("bundles %v, want %s", got, want)
+	}
+}
+
+// TestAStaleConsumerAppendsOnlyWhatIsNew: a consumer whose view of the
+// watermark is behind (a zombie, or the owner before a rebalance) appends a
+// batch that overlaps what another consumer applied: only its newer records
+// are appended, once, in both granularities.
+func TestAStaleConsumerAppendsOnlyWhatIsNew(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	for _, g := range []webhook.Granularity{webhook.None, webhook.H1} {
+		t.Run(string(g), func(t *testing.T) {
+			clk := clockwork.NewFakeClockAt(base)
+			s := newTestStore(t, clk)
+			var es []Entry
+			for i := range 8 {
+				es = append(es, entry(int64(i), "ws", "c", fmt.Sprint("m", i), base.Add(time.Duration(i)*time.Second), g))
+			}
+			mustAppend(t, s, 0, es[:5]...)
+			res, err := s.Append(context.Background(), 0, es[2:], 7, 1)
+			if err != nil || res.Applied != 3 {
+				t.Fatalf("the stale append = %+v, %v; want the 3 records past the watermark applied", res, err)
+			}
+			if wm, _ := s.Watermark(context.Background(), 0); wm != 7 {
+				t.Fatalf("watermark %d, want 7", wm)
+			}
+			clk.Advance(2 * time.Hour)
+			if got := drainIDs(t, s, 0, clk.Now()); fmt.Sprint(got) != "[m0 m1 m2 m3 m4 m5 m6 m7]" {
+				t.Fatalf("delivered %v, want m0 to m7 once each", got)
+			}
+		})
+	}
+}
+
 func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 	now := utc("2024-01-01T00:00:00Z")
 	clk := clockwork.NewFakeClockAt(now)

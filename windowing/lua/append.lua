@@ -6,21 +6,29 @@
 -- buffered index (first offset of every open window and queued bundle).
 -- ARGV[1] now (ms), ARGV[2] last offset of the batch, ARGV[3] the watermark the
 -- caller last saw, ARGV[4] how many message ids a chat remembers in granularity
--- none, ARGV[5] n, then the n labels of
--- KEYS[4..3+n]; then how many chats, and per chat its ref and the sealed, os,
--- oe, og and oep fields of its state as the caller read them ('' for none);
--- then one group of 12 per message: offset, chat ref, message id, timestamp
--- (ms), window start (ms), granularity name, granularity (ms), epoch, flush
--- delay (ms), new chat flag, message entry (its id and record), details record
--- (empty when it equals the previous message's of the same chat in this batch:
--- most of a batch repeats them).
+-- none, ARGV[5] n, then the n labels of KEYS[4..3+n]; then how many chats, and
+-- per chat its ref and the sealed, os, oe, og and oep fields of its state as the
+-- caller read them ('' for none); then the batch's groups, in the order of
+-- their first offsets. A group is the messages of one chat that the caller
+-- found bound for the same window (or a single message): chat ref, granularity
+-- name, granularity (ms), window start (ms), timestamp of its first message
+-- (ms), epoch, flush delay (ms), offset of its first message, new chat flag,
+-- details record (empty when it equals the chat's previous group's in this
+-- batch: most of a batch repeats them), message id (granularity none only), n,
+-- then its n message entries (id and record), in offset order. The caller
+-- groups a chat's messages only where the window the script picks cannot
+-- depend on their timestamps; what it cannot tell comes one message a group.
 -- The caller chose the window keys from the chats' state; if a chat's state
 -- changed since (a flusher sealed a window), the script changes nothing and
 -- returns {-1, -1}: the caller reads the state again.
 -- A watermark below the one the caller last saw means that Redis lost
 -- acknowledged writes (a failover to a lagging replica, an older AOF): the
 -- script changes nothing and returns {-2, watermark}, and the caller replays
--- from Kafka (see processor).
+-- from Kafka (see processor). A watermark above it means that another consumer
+-- (a zombie, or the owner before a rebalance) applied part of this batch: the
+-- script changes nothing and returns {-3, watermark}, and the caller sends the
+-- rest again. A batch wholly at or below the watermark changes nothing, so the
+-- batch is idempotent as a whole.
 -- A window's details are the latest seen; writing them again is skipped when this
 -- batch already wrote the same bytes to the same window.
 -- A window packs its message entries back to back into chunks: the open one in
@@ -28,13 +36,11 @@
 -- per message would cost Redis about 75 B of its own. Upstream duplicates (a
 -- message id again, at a new offset) are therefore kept here and dropped when
 -- the bundle is read (Store.Claim); granularity none drops them on append.
--- Records at or below the watermark were applied before (a replay after a crash, a
--- stale buffer after a rebalance, a zombie consumer): they are skipped, so the
--- batch is idempotent as a whole.
 -- The last key is the waiting hash (waiting.prelude.lua).
 local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if wm < tonumber(ARGV[3]) then return {-2, wm} end
 if tonumber(ARGV[2]) <= wm then return {0, 0} end
+if wm > tonumber(ARGV[3]) then return {-3, wm} end
 local K = {}
 local nk = tonumber(ARGV[5])
 for i = 1, nk do K[ARGV[5 + i]] = KEYS[3 + i] end
@@ -63,79 +69,77 @@ local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
 local chatDet, written, flagged = {}, {}, {}
 local packed, touched = {}, {} -- window key -> entries of this batch; windows in order
-for i = a + 1, #ARGV, 12 do
-  -- Track the chat's details before the watermark check: a skipped record may
-  -- be the one that carried them.
-  local det = ARGV[i+11]
-  if det == '' then det = chatDet[ARGV[i+1]] else chatDet[ARGV[i+1]] = det end
-  if tonumber(ARGV[i]) > wm then
-    local off, chat, id, ts, start = ARGV[i], ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3]), tonumber(ARGV[i+4])
-    local gname, g, epoch, delay = ARGV[i+5], tonumber(ARGV[i+6]), ARGV[i+7], tonumber(ARGV[i+8])
-    local isnew, data = ARGV[i+9], ARGV[i+10]
-    if g == 0 then
-      -- granularity none: the message is a sealed bundle of one, due now.
-      local seen = key('s' .. chat)
-      if redis.call('ZADD', seen, 'NX', off, id) == 0 then
-        dups = dups + 1
-      else
-        if redis.call('ZCARD', seen) > cap then redis.call('ZREMRANGEBYRANK', seen, 0, 0) end
-        local member = chat .. SEP .. 'none' .. SEP .. off .. SEP .. '0' .. SEP .. epoch
-        local b = key('b' .. member)
-        redis.call('HSET', b, '\0o', data, '\0d', det)
-        if isnew == '1' then redis.call('HSET', b, '\0n', '1') end
-        redis.call('RPUSH', key('q' .. chat), member)
-        waiting('b', chat, 1)
-        redis.call('ZADD', key('o'), off, member)
-        redis.call('ZADD', KEYS[3], 'NX', now, chat)
-        applied = applied + 1
-      end
+local i = a + 1
+while i <= #ARGV do
+  local chat, gname, g, start = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), tonumber(ARGV[i+3])
+  local ts, epoch, delay, off = tonumber(ARGV[i+4]), ARGV[i+5], tonumber(ARGV[i+6]), ARGV[i+7]
+  local isnew, det, id, n = ARGV[i+8], ARGV[i+9], ARGV[i+10], tonumber(ARGV[i+11])
+  local first = i + 12
+  i = first + n
+  if det == '' then det = chatDet[chat] else chatDet[chat] = det end
+  if g == 0 then
+    -- granularity none: the message is a sealed bundle of one, due now.
+    local seen = key('s' .. chat)
+    if redis.call('ZADD', seen, 'NX', off, id) == 0 then
+      dups = dups + 1
     else
-      local c = key('c' .. chat)
-      local st = state[c]
-      local sealed = tonumber(st[1] or '0')
-      local wend = start + g
-      if st[4] and st[4] ~= gname and st[5] == epoch and tonumber(st[3]) > sealed
-          and tonumber(st[2]) <= ts and ts < tonumber(st[3]) then
-        -- the granularity changed while this window was open: it keeps its size.
-        gname, start, wend = st[4], tonumber(st[2]), tonumber(st[3])
-      elseif start < sealed then
-        -- its window was already sealed: never drop, join the chat's first
-        -- window after the sealed mark. Not the window of now: a lagging
-        -- consumer's next messages of this chat may still fall into earlier
-        -- open windows, and would be delivered before this one.
-        start = sealed - sealed % g
-        if start < sealed then start = start + g end
-        wend = start + g
-      end
-      local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
-      local w = key('w' .. member)
-      local entries = packed[w]
-      if not entries then
-        entries = {}
-        packed[w] = entries
-        touched[#touched + 1] = w
-        if redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1 then
-          waiting('w', chat, 1)
-          -- a new window: its first message's offset is the one to keep.
-          redis.call('ZADD', key('o'), off, member)
-          if start >= tonumber(st[2] or '0') then
-            local from, to = string.format('%d', start), string.format('%d', wend)
-            redis.call('HSET', c, 'os', from, 'oe', to, 'og', gname, 'oep', epoch)
-            st[2], st[3], st[4], st[5] = from, to, gname, epoch
-          end
-        end
-      end
-      entries[#entries + 1] = data
-      if written[w] ~= det then
-        redis.call('HSET', w, '\0d', det)
-        written[w] = det
-      end
-      if isnew == '1' and not flagged[w] then
-        redis.call('HSET', w, '\0n', '1')
-        flagged[w] = true
-      end
+      if redis.call('ZCARD', seen) > cap then redis.call('ZREMRANGEBYRANK', seen, 0, 0) end
+      local member = chat .. SEP .. 'none' .. SEP .. off .. SEP .. '0' .. SEP .. epoch
+      local b = key('b' .. member)
+      redis.call('HSET', b, '\0o', ARGV[first], '\0d', det)
+      if isnew == '1' then redis.call('HSET', b, '\0n', '1') end
+      redis.call('RPUSH', key('q' .. chat), member)
+      waiting('b', chat, 1)
+      redis.call('ZADD', key('o'), off, member)
+      redis.call('ZADD', KEYS[3], 'NX', now, chat)
       applied = applied + 1
     end
+  else
+    local c = key('c' .. chat)
+    local st = state[c]
+    local sealed = tonumber(st[1] or '0')
+    local wend = start + g
+    if st[4] and st[4] ~= gname and st[5] == epoch and tonumber(st[3]) > sealed
+        and tonumber(st[2]) <= ts and ts < tonumber(st[3]) then
+      -- the granularity changed while this window was open: it keeps its size.
+      gname, start, wend = st[4], tonumber(st[2]), tonumber(st[3])
+    elseif start < sealed then
+      -- its window was already sealed: never drop, join the chat's first
+      -- window after the sealed mark. Not the window of now: a lagging
+      -- consumer's next messages of this chat may still fall into earlier
+      -- open windows, and would be delivered before this one.
+      start = sealed - sealed % g
+      if start < sealed then start = start + g end
+      wend = start + g
+    end
+    local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
+    local w = key('w' .. member)
+    local entries = packed[w]
+    if not entries then
+      entries = {}
+      packed[w] = entries
+      touched[#touched + 1] = w
+      if redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1 then
+        waiting('w', chat, 1)
+        -- a new window: its first message's offset is the one to keep.
+        redis.call('ZADD', key('o'), off, member)
+        if start >= tonumber(st[2] or '0') then
+          local from, to = string.format('%d', start), string.format('%d', wend)
+          redis.call('HSET', c, 'os', from, 'oe', to, 'og', gname, 'oep', epoch)
+          st[2], st[3], st[4], st[5] = from, to, gname, epoch
+        end
+      end
+    end
+    for j = first, i - 1 do entries[#entries + 1] = ARGV[j] end
+    if written[w] ~= det then
+      redis.call('HSET', w, '\0d', det)
+      written[w] = det
+    end
+    if isnew == '1' and not flagged[w] then
+      redis.call('HSET', w, '\0n', '1')
+      flagged[w] = true
+    end
+    applied = applied + n
   end
 end
 for _, w in ipairs(touched) do
