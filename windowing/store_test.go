@@ -159,46 +159,53 @@ func TestReplayedBatchIsANoOp(t *testing.T) {
 	}
 }
 
+// inNoneAndHourly runs test in granularity none and in 1h windows, each with
+// a store of its own on a fake clock at base.
+func inNoneAndHourly(t *testing.T, base time.Time, test func(t *testing.T, g webhook.Granularity, clk *clockwork.FakeClock, s *Store)) {
+	for _, g := range []webhook.Granularity{webhook.None, webhook.H1} {
+		t.Run(string(g), func(t *testing.T) {
+			clk := clockwork.NewFakeClockAt(base)
+			test(t, g, clk, newTestStore(t, clk))
+		})
+	}
+}
+
 // TestUpstreamDuplicatesAppearOnce: a message id published again at a new offset
 // is delivered once, and counted as a duplicate where it is dropped: on append
 // in granularity none, when its bundle is read for a window (windows pack their
 // messages and keep no index of ids).
 func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
-	for _, g := range []webhook.Granularity{webhook.None, webhook.H1} {
-		t.Run(string(g), func(t *testing.T) {
-			clk := clockwork.NewFakeClockAt(base)
-			s := newTestStore(t, clk)
-			first := entry(0, "ws", "c", "dup", base, g)
-			first.Message.Text = "first copy"
-			mustAppend(t, s, 0, first, entry(1, "ws", "c", "x", base, g))
-			again := entry(5, "ws", "c", "dup", base, g)
-			again.Message.Text = "second copy"
-			res := mustAppend(t, s, 0, again)
-			onAppend := 0
-			if g == webhook.None {
-				onAppend = 1
+	inNoneAndHourly(t, base, func(t *testing.T, g webhook.Granularity, clk *clockwork.FakeClock, s *Store) {
+		first := entry(0, "ws", "c", "dup", base, g)
+		first.Message.Text = "first copy"
+		mustAppend(t, s, 0, first, entry(1, "ws", "c", "x", base, g))
+		again := entry(5, "ws", "c", "dup", base, g)
+		again.Message.Text = "second copy"
+		res := mustAppend(t, s, 0, again)
+		onAppend := 0
+		if g == webhook.None {
+			onAppend = 1
+		}
+		if res.Duplicates != onAppend || res.Applied != 1-onAppend {
+			t.Fatalf("duplicate append = %+v, want %d duplicates", res, onAppend)
+		}
+		clk.Advance(base.Add(2 * time.Hour).Sub(clk.Now()))
+		var texts []string
+		dropped := 0
+		for _, c := range drainClaimed(t, s, 0, clk.Now()) {
+			dropped += c.duplicates
+			for _, m := range c.Messages {
+				texts = append(texts, m.ID+": "+m.Text)
 			}
-			if res.Duplicates != onAppend || res.Applied != 1-onAppend {
-				t.Fatalf("duplicate append = %+v, want %d duplicates", res, onAppend)
-			}
-			clk.Advance(base.Add(2 * time.Hour).Sub(clk.Now()))
-			var texts []string
-			dropped := 0
-			for _, c := range drainClaimed(t, s, 0, clk.Now()) {
-				dropped += c.duplicates
-				for _, m := range c.Messages {
-					texts = append(texts, m.ID+": "+m.Text)
-				}
-			}
-			if want := "[dup: first copy x: text of x]"; fmt.Sprint(texts) != want {
-				t.Fatalf("delivered %v, want %s", texts, want)
-			}
-			if dropped != 1-onAppend {
-				t.Fatalf("reading the bundles dropped %d duplicates, want %d", dropped, 1-onAppend)
-			}
-		})
-	}
+		}
+		if want := "[dup: first copy x: text of x]"; fmt.Sprint(texts) != want {
+			t.Fatalf("delivered %v, want %s", texts, want)
+		}
+		if dropped != 1-onAppend {
+			t.Fatalf("reading the bundles dropped %d duplicates, want %d", dropped, 1-onAppend)
+		}
+	})
 }
 
 // deliverTenOClock returns a store whose chat "c" had its 10:00 hourly window
@@ -328,28 +335,24 @@ func TestGranularityChangeSplitsABatchByTimestamp(t *testing.T) {
 // are appended, once, in both granularities.
 func TestAStaleConsumerAppendsOnlyWhatIsNew(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
-	for _, g := range []webhook.Granularity{webhook.None, webhook.H1} {
-		t.Run(string(g), func(t *testing.T) {
-			clk := clockwork.NewFakeClockAt(base)
-			s := newTestStore(t, clk)
-			var es []Entry
-			for i := range 8 {
-				es = append(es, entry(int64(i), "ws", "c", fmt.Sprint("m", i), base.Add(time.Duration(i)*time.Second), g))
-			}
-			mustAppend(t, s, 0, es[:5]...)
-			res, err := s.Append(context.Background(), 0, es[2:], 7, 1)
-			if err != nil || res.Applied != 3 {
-				t.Fatalf("the stale append = %+v, %v; want the 3 records past the watermark applied", res, err)
-			}
-			if wm, _ := s.Watermark(context.Background(), 0); wm != 7 {
-				t.Fatalf("watermark %d, want 7", wm)
-			}
-			clk.Advance(2 * time.Hour)
-			if got := drainIDs(t, s, 0, clk.Now()); fmt.Sprint(got) != "[m0 m1 m2 m3 m4 m5 m6 m7]" {
-				t.Fatalf("delivered %v, want m0 to m7 once each", got)
-			}
-		})
-	}
+	inNoneAndHourly(t, base, func(t *testing.T, g webhook.Granularity, clk *clockwork.FakeClock, s *Store) {
+		var es []Entry
+		for i := range 8 {
+			es = append(es, entry(int64(i), "ws", "c", fmt.Sprint("m", i), base.Add(time.Duration(i)*time.Second), g))
+		}
+		mustAppend(t, s, 0, es[:5]...)
+		res, err := s.Append(context.Background(), 0, es[2:], 7, 1)
+		if err != nil || res.Applied != 3 {
+			t.Fatalf("the stale append = %+v, %v; want the 3 records past the watermark applied", res, err)
+		}
+		if wm, _ := s.Watermark(context.Background(), 0); wm != 7 {
+			t.Fatalf("watermark %d, want 7", wm)
+		}
+		clk.Advance(2 * time.Hour)
+		if got := drainIDs(t, s, 0, clk.Now()); fmt.Sprint(got) != "[m0 m1 m2 m3 m4 m5 m6 m7]" {
+			t.Fatalf("delivered %v, want m0 to m7 once each", got)
+		}
+	})
 }
 
 func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
