@@ -287,7 +287,9 @@ func (s *Store) Checkpoint(ctx context.Context, partition int) (Checkpoint, erro
 // Append stores a fetched batch of one partition in one atomic script and moves
 // the partition's watermark to through, the batch's last offset (records that
 // were skipped or dead-lettered advance it too). Entries at or below the
-// watermark are ignored, so re-appending a batch after a crash is a no-op. Once
+// watermark are ignored, so re-appending a batch after a crash is a no-op; when
+// another consumer applied part of the batch, the rest goes in a second script
+// call. Once
 // Append returns nil the batch is durable in Redis and its offsets may be
 // committed. applied is the watermark the caller last saw (-1: none); a lower
 // one in Redis makes Append change nothing and return a *LostError.
