@@ -5,8 +5,10 @@
 // Guarantees, each kept by one Lua script touching one partition's hash slot:
 //   - Append applies a fetched batch exactly once: records at or below the
 //     partition's offset watermark are skipped, so replays after a crash, stale
-//     buffers after a rebalance and zombie consumers change nothing. A message
-//     id already in its window is stored once.
+//     buffers after a rebalance and zombie consumers change nothing. A window
+//     packs its messages into chunks and keeps no index of ids, so a message id
+//     already in its window is dropped when the bundle is read (the first copy
+//     stays); granularity none drops it on append.
 //   - Seal turns a due window into an immutable bundle for exactly one caller.
 //     A message racing the seal is either in the bundle or in the chat's next
 //     window, never lost; a message whose window was sealed joins the open one.

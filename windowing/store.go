@@ -364,21 +364,23 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	// same granularity and epoch, and the chat's open window is not one of
 	// another granularity under that epoch (append.lua then keeps a window
 	// of the old size). Otherwise each message is a group of its own.
-	type route struct{ gname, epoch string }
-	routes := map[string]route{}
-	packs := map[string]bool{}
+	type route struct {
+		gname string
+		epoch int64
+		packs bool
+	}
+	routes := map[string]*route{}
 	for _, e := range entries {
 		if e.Granularity == webhook.None {
 			continue
 		}
 		ref := chatRef(e.Workspace, e.Chat.ChatID)
-		r := route{string(e.Granularity), strconv.FormatInt(e.Epoch, 10)}
-		if prev, ok := routes[ref]; !ok {
-			routes[ref] = r
+		if r := routes[ref]; r == nil {
 			st := read[ref]
-			packs[ref] = st.og == "" || st.og == r.gname || st.oep != r.epoch
-		} else if prev != r {
-			packs[ref] = false
+			gname := string(e.Granularity)
+			routes[ref] = &route{gname, e.Epoch, st.og == "" || st.og == gname || st.oep != strconv.FormatInt(e.Epoch, 10)}
+		} else if r.gname != string(e.Granularity) || r.epoch != e.Epoch {
+			r.packs = false
 		}
 	}
 
@@ -393,8 +395,9 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		d.IsNewChat = false
 		entry := encodeEntry(e.Message, e.Offset)
 		var gr *group
-		window := strings.Join([]string{ref, string(e.Granularity), strconv.FormatInt(start, 10), strconv.FormatInt(e.Epoch, 10)}, sep)
-		if packs[ref] {
+		var window string // the group's key, when the chat's messages share groups
+		if r := routes[ref]; r != nil && r.packs {
+			window = strings.Join([]string{ref, string(e.Granularity), strconv.FormatInt(start, 10), strconv.FormatInt(e.Epoch, 10)}, sep)
 			gr = byWindow[window]
 		}
 		if gr == nil {
@@ -404,7 +407,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 				gr.id = e.Message.ID
 			}
 			groups = append(groups, gr)
-			if packs[ref] {
+			if window != "" {
 				byWindow[window] = gr
 			}
 		}
