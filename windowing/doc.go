@@ -8,7 +8,9 @@
 //     buffers after a rebalance and zombie consumers change nothing. A window
 //     packs its messages into chunks and keeps no index of ids, so a message id
 //     already in its window is dropped when the bundle is read (the first copy
-//     stays); granularity none drops it on append.
+//     stays); granularity none drops it on append. The script checks the chat
+//     state the caller names its keys from, so Append can take that state as
+//     the chat's previous batch left it instead of reading it first.
 //   - Seal turns a due window into an immutable bundle for exactly one caller.
 //     A message racing the seal is either in the bundle or in the chat's next
 //     window, never lost; a message whose window was sealed joins the open one.

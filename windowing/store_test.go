@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -438,6 +439,73 @@ func TestExpiredLeaseIsTakenOverAndStaleAckIsANoOp(t *testing.T) {
 	next, _ := s.Claim(ctx, 0, 10, 30*time.Second, 0, nil)
 	if len(next) != 1 || next[0].Messages[0].ID != "b" {
 		t.Fatalf("next bundle lost after a stale ack: %+v", next)
+	}
+}
+
+// countStateReads counts the reads of chat state that s sends.
+func countStateReads(s *Store) *atomic.Int64 {
+	h := &stateReads{}
+	s.cfg.Redis.AddHook(h)
+	return &h.n
+}
+
+type stateReads struct{ n atomic.Int64 }
+
+func (h *stateReads) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *stateReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return next
+}
+func (h *stateReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "hmget" && strings.Contains(fmt.Sprint(c.Args()[1]), ":c:") {
+				h.n.Add(1)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// A chat's next batch takes the chat's state as the previous append left it,
+// without reading it. When that is stale (another worker opened a window of
+// the chat, a flusher sealed one), the script refuses it and the store reads
+// the state again: every message still lands in the window it would have
+// without the shortcut.
+func TestAppendRemembersChatStateAndRereadsWhatChanged(t *testing.T) {
+	base := utc("2024-01-01T10:00:00Z")
+	clk := clockwork.NewFakeClockAt(base.Add(10 * time.Minute))
+	s := newTestStore(t, clk)
+	reads := countStateReads(s)
+	mustAppend(t, s, 0, entry(0, "ws", "c", "m1", base.Add(5*time.Minute), webhook.H1))
+	mustAppend(t, s, 0, entry(1, "ws", "c", "m2", base.Add(6*time.Minute), webhook.H1),
+		entry(2, "ws", "c", "m3", base.Add(7*time.Minute), webhook.H1))
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("two batches of one chat read its state %d times, want once", n)
+	}
+	// Another worker (the partition's owner after a rebalance) opens the
+	// chat's 11:00 window; this store still remembers 10:00 as open.
+	other, err := NewStore(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	mustAppend(t, other, 0, entry(3, "ws", "c", "m4", base.Add(65*time.Minute), webhook.H1))
+	mustAppend(t, s, 0, entry(4, "ws", "c", "m5", base.Add(66*time.Minute), webhook.H1))
+	// The 10:00 window is sealed; a late 10:30 message must join the open
+	// 11:00 window, though this store's memory has no sealed mark.
+	clk.Advance(base.Add(90 * time.Minute).Sub(clk.Now()))
+	if got := drain(t, s, 0, clk.Now()); len(got) != 1 || fmt.Sprint(ids(got[0])) != "[m1 m2 m3]" {
+		t.Fatalf("10:00 window: got %v", got)
+	}
+	mustAppend(t, s, 0, entry(5, "ws", "c", "late", base.Add(30*time.Minute), webhook.H1))
+	clk.Advance(base.Add(3 * time.Hour).Sub(clk.Now()))
+	got := drain(t, s, 0, clk.Now())
+	if len(got) != 1 || fmt.Sprint(ids(got[0])) != "[late m4 m5]" || !got[0].WindowStart.Equal(base.Add(time.Hour)) {
+		t.Fatalf("11:00 window: got %v", got)
+	}
+	// The other store shares the client, so its one read counts too.
+	if n := reads.Load(); n != 4 {
+		t.Fatalf("the chat's state was read %d times, want 4: once by each store at first, then once after each change", n)
 	}
 }
 

@@ -18,9 +18,13 @@
 -- then its n message entries (id and record), in offset order. The caller
 -- groups a chat's messages only where the window the script picks cannot
 -- depend on their timestamps; what it cannot tell comes one message a group.
--- The caller chose the window keys from the chats' state; if a chat's state
--- changed since (a flusher sealed a window), the script changes nothing and
--- returns {-1, -1}: the caller reads the state again.
+-- The caller chose the window keys from the chats' state, as it read it or as
+-- the previous batch left it; if a chat's state is not that (a flusher sealed a
+-- window, another consumer opened one), the script changes nothing and returns
+-- {-1, -1}: the caller reads the state again. Otherwise it returns the counts
+-- of messages applied and duplicates dropped, then the new open window of each
+-- chat whose open window it moved (chat ref, start, end, granularity, epoch),
+-- so that the caller's next batch of the chat needs no read.
 -- A watermark below the one the caller last saw means that Redis lost
 -- acknowledged writes (a failover to a lagging replica, an older AOF): the
 -- script changes nothing and returns {-2, watermark}, and the caller replays
@@ -68,6 +72,7 @@ local CHUNK = 4090
 local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
 local chatDet, written, flagged = {}, {}, {}
+local moved, movedOrder = {}, {} -- chat key -> ref, of the chats whose open window moved
 local packed, touched = {}, {} -- window key -> entries of this batch; windows in order
 local i = a + 1
 while i <= #ARGV do
@@ -127,6 +132,10 @@ while i <= #ARGV do
           local from, to = string.format('%d', start), string.format('%d', wend)
           redis.call('HSET', c, 'os', from, 'oe', to, 'og', gname, 'oep', epoch)
           st[2], st[3], st[4], st[5] = from, to, gname, epoch
+          if not moved[c] then
+            moved[c] = chat
+            movedOrder[#movedOrder + 1] = c
+          end
         end
       end
     end
@@ -158,4 +167,10 @@ for _, w in ipairs(touched) do
   redis.call('HSET', w, '\0o', table.concat(parts))
 end
 redis.call('SET', KEYS[1], ARGV[2])
-return {applied, dups}
+local out = {applied, dups}
+for _, c in ipairs(movedOrder) do
+  local st = state[c]
+  out[#out + 1] = moved[c]
+  for j = 2, 5 do out[#out + 1] = st[j] end
+end
+return out
