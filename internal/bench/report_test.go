@@ -80,3 +80,17 @@ func TestReportJSON(t *testing.T) {
 		}
 	}
 }
+
+// The ingest rows report the round whose ratio is the median, as it ran: the
+// medians of each side would pair a plain run with a windowed run of another
+// moment (here 81 000 / 88 000, 0.92, a ratio no round had).
+func TestIngestRowsReportTheRoundOfMedianRatio(t *testing.T) {
+	plains := []ingestResult{{rate: 80000}, {rate: 88000}, {rate: 93000}}
+	wins := []ingestResult{{rate: 81000}, {rate: 62000}, {rate: 85000}}
+	if got := medianPair(plains, wins); got != 2 {
+		t.Fatalf("round %d, want 3 (ratios 1.01, 0.70, 0.91)", got+1)
+	}
+	if got, want := roundsNote(plains, wins), "80 000 / 81 000 (1.01), 88 000 / 62 000 (0.70), 93 000 / 85 000 (0.91)"; !strings.HasSuffix(got, want) {
+		t.Fatalf("rounds note %q, want it to end with %q", got, want)
+	}
+}
