@@ -15,7 +15,6 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
 
@@ -107,7 +106,7 @@ type Store struct {
 	// stale entry costs a second attempt, never a wrong window. Reading the
 	// state of every chat of every batch cost a round trip per batch: full-scale
 	// windowed ingest ran at a median 0.80-0.83 of the plain consumer with it,
-	// 0.94-0.98 without (docs/performance.md).
+	// 0.87-1.00 without (docs/performance.md).
 	states *lru.Cache[stateKey, chatState]
 }
 
@@ -122,7 +121,7 @@ type stateKey struct {
 	ref       string
 }
 
-// chatState is a chat's hash as append.lua reads it (” for a field not set):
+// chatState is a chat's hash as append.lua reads it, a field not set empty:
 // the sealed mark, and the open window's start, end, granularity and epoch.
 type chatState struct{ sealed, os, oe, og, oep string }
 
