@@ -368,9 +368,11 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	read := map[string]chatState{}
 	reads := map[string]*redis.SliceCmd{}
 	met := map[string]bool{}
+	refs := make([]string, len(entries)) // each entry's chat ref, built once
 	pipe := s.cfg.Redis.Pipeline()
-	for _, e := range entries {
+	for i, e := range entries {
 		ref := chatRef(e.Workspace, e.Chat.ChatID)
+		refs[i] = ref
 		if e.Granularity == webhook.None || met[ref] {
 			continue
 		}
@@ -405,11 +407,11 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		packs bool
 	}
 	routes := map[string]*route{}
-	for _, e := range entries {
+	for i, e := range entries {
 		if e.Granularity == webhook.None {
 			continue
 		}
-		ref := chatRef(e.Workspace, e.Chat.ChatID)
+		ref := refs[i]
 		if r := routes[ref]; r == nil {
 			st := read[ref]
 			gname := string(e.Granularity)
@@ -421,8 +423,8 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 
 	var groups []*group
 	byWindow := map[string]*group{}
-	for _, e := range entries {
-		ref := chatRef(e.Workspace, e.Chat.ChatID)
+	for i, e := range entries {
+		ref := refs[i]
 		length := s.WindowLength(e.Granularity)
 		at := s.Assign(e.Message.At, now)
 		start := WindowStart(at, length).UnixMilli()
