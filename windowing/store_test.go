@@ -360,12 +360,22 @@ func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 	now := utc("2024-01-01T00:00:00Z")
 	clk := clockwork.NewFakeClockAt(now)
 	s := newTestStore(t, clk)
+	ctx := context.Background()
+	// One batch, so that each chat queues more bundles than the append script
+	// passes to one RPUSH (400), and the buffered index gets more than one ZADD.
+	const n = 1300
 	var es []Entry
-	for i := range 50 {
+	for i := range n {
 		// Timestamps deliberately out of order: delivery follows the partition.
 		es = append(es, entry(int64(i), "ws", fmt.Sprint("c", i%3), fmt.Sprint("m", i), now.Add(-time.Duration(i)*time.Second), webhook.None))
 	}
 	mustAppend(t, s, 0, es...)
+	if w, err := s.Waiting(ctx, 1, "ws"); err != nil || w != (Waiting{Bundles: n}) {
+		t.Fatalf("Waiting = %+v, %v; want %d bundles", w, err, n)
+	}
+	if k, err := s.cfg.Redis.ZCard(ctx, s.keys(0).buffered()).Result(); err != nil || k != n {
+		t.Fatalf("buffered index holds %d bundles, %v; want %d", k, err, n)
+	}
 	perChat := map[string][]string{}
 	for _, b := range drain(t, s, 0, now) {
 		if b.Granularity != webhook.None || len(b.Messages) != 1 {
@@ -375,7 +385,7 @@ func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 	}
 	for c, got := range perChat {
 		var want []string
-		for i := range 50 {
+		for i := range n {
 			if fmt.Sprint("c", i%3) == c {
 				want = append(want, fmt.Sprint("m", i))
 			}
@@ -383,6 +393,9 @@ func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("chat %s delivered %v, want %v", c, got, want)
 		}
+	}
+	if cp, err := s.Checkpoint(ctx, 0); err != nil || cp.Oldest != -1 {
+		t.Fatalf("Checkpoint after delivering everything = %+v, %v; want nothing buffered", cp, err)
 	}
 }
 
