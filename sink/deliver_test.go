@@ -167,16 +167,35 @@ func TestFailingReceiverIsDisabledAfterElevenAttempts(t *testing.T) {
 		if q.Response == nil || q.Response.Status != 500 || q.Response.Body != "database is down\n" || q.Body == "" || q.Error == "" {
 			t.Fatalf("request %d lacks the full exchange: %+v", i, q)
 		}
-		// The first attempts of a healthy webhook run concurrently (one per
-		// chat) and may finish in any order; from the first failure on, the
-		// webhook takes one probe at a time, so the 8 newest are strictly ordered.
-		if i > 0 && i < 8 && !q.At.Before(requests[i-1].At) {
-			t.Fatalf("request log not newest first at %d: %s then %s", i, requests[i-1].At, q.At)
-		}
+	}
+	// The log is newest first by when each attempt was recorded. Attempts
+	// admitted while the webhook was healthy (at most one per chat: its first,
+	// claimed before any failure was recorded) run concurrently, and on a busy
+	// machine one may be recorded after later probes; every other attempt is a
+	// probe, one at a time. So all but those three start in log order.
+	if n := longestNewestFirst(requests); n < len(requests)-3 {
+		t.Fatalf("only %d of the %d logged attempts started in log order, want all but the 3 first attempts of the chats", n, len(requests))
 	}
 	if n, _ := sink.ConsecutiveErrors(ctx, r.rdb, r.prefix, "ws", 1); n != 11 {
 		t.Fatalf("consecutive errors = %d, want 11", n)
 	}
+}
+
+// longestNewestFirst is the length of the longest run of log entries, not
+// necessarily adjacent, whose start times fall strictly as the log goes on.
+func longestNewestFirst(requests []webhooklog.Request) int {
+	best := 0
+	longest := make([]int, len(requests)) // longest such run ending at i
+	for i, q := range requests {
+		longest[i] = 1
+		for j := range i {
+			if q.At.Before(requests[j].At) {
+				longest[i] = max(longest[i], longest[j]+1)
+			}
+		}
+		best = max(best, longest[i])
+	}
+	return best
 }
 
 // TestRecoveringReceiverKeepsTheWebhook: five failures, then success: the count
