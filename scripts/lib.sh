@@ -47,10 +47,13 @@ apt_install() {
 	log "$cmd not found; installing Debian's $pkg with apt-get ..."
 	local aptlog t0=$SECONDS
 	aptlog="$(mktemp "${TMPDIR:-/tmp}/$pkg-apt.XXXXXX")"
-	# Lock::Timeout: wait for another apt-get (the other installers run beside
-	# this one) instead of failing. Without an init system a package's service
-	# is not started; where one runs, it does not disturb the tests.
-	local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+	# The other installers run beside this one, and apt-get update fails at
+	# once on the package lists' lock, which DPkg::Lock::Timeout does not
+	# cover: our installs take turns on a lock of their own, and the timeout
+	# waits for anyone else's apt-get. Without an init system a package's
+	# service is not started; where one runs, it does not disturb the tests.
+	local lock="${TMPDIR:-/tmp}/outbound-apt.lock"
+	local apt=(flock -w 900 "$lock" "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
 	if ! { "${apt[@]}" update && "${apt[@]}" install -y --no-install-recommends "$pkg"; } \
 		</dev/null >"$aptlog" 2>&1; then
 		tail -n 30 "$aptlog" >&2
