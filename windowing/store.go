@@ -400,7 +400,8 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	// choice of window cannot depend on their timestamps: they all have the
 	// same granularity and epoch, and the chat's open window is not one of
 	// another granularity under that epoch (append.lua then keeps a window
-	// of the old size). Otherwise each message is a group of its own.
+	// of the old size). Otherwise each message is a group of its own, and so
+	// is every message of granularity none, which the script reads as one.
 	type route struct {
 		gname string
 		epoch int64
@@ -433,7 +434,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		entry := encodeEntry(e.Message, e.Offset)
 		var gr *group
 		var window string // the group's key, when the chat's messages share groups
-		if r := routes[ref]; r != nil && r.packs {
+		if r := routes[ref]; r != nil && r.packs && e.Granularity != webhook.None {
 			window = strings.Join([]string{ref, string(e.Granularity), strconv.FormatInt(start, 10), strconv.FormatInt(e.Epoch, 10)}, sep)
 			gr = byWindow[window]
 		}

@@ -399,6 +399,25 @@ func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 	}
 }
 
+// TestSwitchingToNoneMidBatchQueuesEveryMessage: a batch that holds a chat's
+// last windowed messages and its first of granularity none (the workspace
+// switched) delivers all of them. The none messages used to share a group, of
+// which the script reads one message: the others were lost.
+func TestSwitchingToNoneMidBatchQueuesEveryMessage(t *testing.T) {
+	now := utc("2024-01-01T00:00:00Z")
+	clk := clockwork.NewFakeClockAt(now)
+	s := newTestStore(t, clk)
+	switched := func(e Entry) Entry { e.Epoch = 2; return e }
+	mustAppend(t, s, 0,
+		entry(0, "ws", "c", "w1", now, webhook.H1), entry(1, "ws", "c", "w2", now, webhook.H1),
+		switched(entry(2, "ws", "c", "n1", now, webhook.None)), switched(entry(3, "ws", "c", "n2", now, webhook.None)),
+		switched(entry(4, "ws", "c", "n3", now, webhook.None)))
+	clk.Advance(2 * time.Hour)
+	if got := fmt.Sprint(drainIDs(t, s, 0, clk.Now())); got != "[n1 n2 n3 w1 w2]" {
+		t.Fatalf("delivered %s, want the none messages as they came, then the window: [n1 n2 n3 w1 w2]", got)
+	}
+}
+
 func TestOnlyTheHeadOfAChatIsClaimedAndRetryKeepsOrder(t *testing.T) {
 	now := utc("2024-01-01T00:00:00Z")
 	clk := clockwork.NewFakeClockAt(now)
