@@ -3,6 +3,10 @@ package windowing
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +79,105 @@ func TestAWatermarkBelowTheAppliedOneChangesNothing(t *testing.T) {
 	}
 	if got := drainIDs(t, s, 0, clk.Now()); len(got) != 1 || got[0] != "m1" {
 		t.Fatalf("delivered %v, want m1 alone", got)
+	}
+}
+
+// TestCheckpointNeverPassesAnUndeliveredMessage: whatever mix of granularity
+// none and windows a chat's queue holds (a workspace switching between them),
+// the oldest buffered offset is never above an offset still undelivered, so an
+// offset commit never skips one; once everything is delivered nothing is left
+// buffered, and no key is left but the watermark, the chats' seen ids and the
+// sealed marks of windowed chats.
+func TestCheckpointNeverPassesAnUndeliveredMessage(t *testing.T) {
+	base := utc("2024-02-29T10:00:00Z")
+	clk := clockwork.NewFakeClockAt(base)
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 14))
+	offsetOf := map[string]int64{}
+	var off int64
+	for batch := range 12 {
+		var es []Entry
+		for range 1 + rng.IntN(20) {
+			g := webhook.None
+			if rng.IntN(3) == 0 {
+				g = webhook.H1
+			}
+			id := fmt.Sprint("m", off)
+			es = append(es, entry(off, "ws", fmt.Sprint("c", rng.IntN(4)), id, clk.Now(), g))
+			offsetOf[id] = off
+			off++
+		}
+		mustAppend(t, s, 0, es...)
+		if batch%4 == 3 {
+			clk.Advance(time.Hour)
+		}
+	}
+	clk.Advance(2 * time.Hour)
+	if _, err := s.Seal(ctx, 0, clk.Now(), -1, 10000); err != nil {
+		t.Fatal(err)
+	}
+	pending := map[string]bool{}
+	for id := range offsetOf {
+		pending[id] = true
+	}
+	check := func(when string) {
+		t.Helper()
+		oldest := int64(-1)
+		for id := range pending {
+			if o := offsetOf[id]; oldest < 0 || o < oldest {
+				oldest = o
+			}
+		}
+		cp := checkpoint(t, s, 0)
+		if oldest >= 0 && (cp.Oldest < 0 || cp.Oldest > oldest) {
+			t.Fatalf("%s: checkpoint's oldest buffered offset is %d, but offset %d is undelivered", when, cp.Oldest, oldest)
+		}
+		if oldest < 0 && cp.Oldest != -1 {
+			t.Fatalf("%s: everything delivered, yet offset %d is still buffered", when, cp.Oldest)
+		}
+	}
+	check("before delivery")
+	for {
+		claimed, err := s.Claim(ctx, 0, 1+rng.IntN(3), time.Minute, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(claimed) == 0 {
+			break
+		}
+		for _, c := range claimed {
+			if err := s.Ack(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range ids(c.Bundle) {
+				if !pending[id] {
+					t.Fatalf("message %s delivered twice, or never appended", id)
+				}
+				delete(pending, id)
+			}
+			check(fmt.Sprint("after delivering ", ids(c.Bundle)))
+		}
+	}
+	if len(pending) > 0 {
+		t.Fatalf("%d messages never delivered", len(pending))
+	}
+	k := s.keys(0)
+	left, err := s.cfg.Redis.Keys(ctx, string(k)+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range left {
+		rest := strings.TrimPrefix(key, string(k))
+		if rest == "wm" || strings.HasPrefix(rest, "s:") {
+			continue
+		}
+		if strings.HasPrefix(rest, "c:") {
+			if f, err := s.cfg.Redis.HKeys(ctx, key).Result(); err != nil || slices.Contains(f, "nd") || slices.Contains(f, "na") {
+				t.Fatalf("chat state %q keeps fields %v after its queue drained (%v)", rest, f, err)
+			}
+			continue
+		}
+		t.Fatalf("key %q left after everything was delivered", rest)
 	}
 }

@@ -229,6 +229,20 @@ func (k keys) bundle(member string) string { return string(k) + "b:" + member }
 func (k keys) window(member string) string { return string(k) + "w:" + member }
 func (k keys) chat(chat string) string     { return string(k) + "c:" + chat } // sealed mark, open window
 func (k keys) seen(chat string) string     { return string(k) + "s:" + chat } // message ids, granularity none
+
+// headKey is the key that holds what a queue's head needs besides itself: its
+// bundle, or its chat's state for a message of granularity none.
+func (k keys) headKey(chat, head string) string {
+	if isInline(head) {
+		return k.chat(chat)
+	}
+	return k.bundle(head)
+}
+
+// isInline says whether a queue entry is a message of granularity none itself
+// (append.lua), not the member of a bundle: members start with a workspace id,
+// which never holds a control character.
+func isInline(head string) bool { return strings.HasPrefix(head, "\x00") }
 func (k keys) waiting() string             { return string(k) + "waiting" }   // per workspace: open windows, queued bundles
 
 func chatRef(workspace, chat string) string { return workspace + sep + chat }
@@ -478,16 +492,14 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	var tail []any
 	for _, gr := range groups {
 		epoch := strconv.FormatInt(gr.epoch, 10)
+		declare("c"+gr.ref, k.chat(gr.ref))
 		if gr.g == 0 {
-			member := strings.Join([]string{gr.ref, "none", strconv.FormatInt(gr.first, 10), "0", epoch}, sep)
 			declare("s"+gr.ref, k.seen(gr.ref))
 			declare("q"+gr.ref, k.queue(gr.ref))
-			declare("b"+member, k.bundle(member))
 		} else {
 			// The windows the script may pick (see append.lua): the group's
 			// own, the first after the sealed mark, or the chat's open one.
 			st := read[gr.ref]
-			declare("c"+gr.ref, k.chat(gr.ref))
 			window(gr.ref, gr.gname, gr.start, gr.start+gr.g, epoch)
 			if sealed, _ := strconv.ParseInt(st.sealed, 10, 64); gr.start < sealed {
 				after := sealed - sealed%gr.g
@@ -688,7 +700,7 @@ func (s *Store) claim(ctx context.Context, partition, limit int, lease time.Dura
 	args = append(args, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, len(chats))
 	for i, chat := range chats {
 		head := heads[i].Val() // "" when the queue is empty: the script drops the chat
-		keys = append(keys, k.queue(chat), k.bundle(head))
+		keys = append(keys, k.queue(chat), k.headKey(chat, head))
 		args = append(args, chat, head)
 	}
 	for ws, n := range remaining {
@@ -786,8 +798,23 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 	chat, _ := row[0].(string)
 	member, _ := row[1].(string)
 	fields, _ := row[2].([]any)
-	parts := strings.Split(member, sep)
-	if len(parts) != 6 {
+	var parts []string // workspace, chat, granularity, window start, end, epoch
+	var msgs []stored
+	isNew := false
+	if isInline(member) {
+		// offset, epoch, new chat flag, then the record (append.lua)
+		head := strings.SplitN(member[1:], sep, 4)
+		ws, chatID, ok := strings.Cut(chat, sep)
+		if len(head) != 4 || !ok {
+			return Claimed{}, fmt.Errorf("message %q of chat %q: %w", member, chat, errCorrupt)
+		}
+		entries, err := decodeChunk([]byte(head[3]))
+		if err != nil {
+			return Claimed{}, fmt.Errorf("message %q of chat %q: %w", member, chat, err)
+		}
+		parts = []string{ws, chatID, string(webhook.None), "", "", head[1]}
+		msgs, isNew = entries, head[2] == "1"
+	} else if parts = strings.Split(member, sep); len(parts) != 6 {
 		return Claimed{}, fmt.Errorf("bundle %q: %w", member, errCorrupt)
 	}
 	c := Claimed{partition: partition, chat: chat, member: member}
@@ -798,8 +825,6 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 		return Claimed{}, fmt.Errorf("bundle %q: epoch: %w", member, err)
 	}
 	b.Epoch = epoch
-	var msgs []stored
-	isNew := false
 	for i := 0; i+1 < len(fields); i += 2 {
 		k, _ := fields[i].(string)
 		v, _ := fields[i+1].(string)
@@ -922,10 +947,14 @@ func (s *Store) settled(ctx context.Context, cmd *redis.Cmd, c Claimed, out Outc
 
 func (s *Store) settlement(c Claimed, out Outcome) (*redis.Script, []string, []any) {
 	k := s.keys(c.partition)
-	keys := []string{k.ready(), k.queue(c.chat), k.bundle(c.member)}
 	if out.Done {
-		return ackScript, append(keys, k.buffered(), k.waiting()), []any{c.chat, c.member, s.cfg.Clock.Now().UnixMilli()}
+		keys := []string{k.ready(), k.queue(c.chat), k.chat(c.chat), k.buffered()}
+		if !isInline(c.member) {
+			keys = append(keys, k.bundle(c.member))
+		}
+		return ackScript, append(keys, k.waiting()), []any{c.chat, c.member, s.cfg.Clock.Now().UnixMilli()}
 	}
+	keys := []string{k.ready(), k.queue(c.chat), k.headKey(c.chat, c.member)}
 	if out.PartMessages > 0 {
 		c.Part++
 		c.Sent += out.PartMessages
@@ -1044,10 +1073,10 @@ func (s *Store) dropWorkspace(ctx context.Context, partition int, workspace stri
 	}
 	for _, chat := range chats {
 		members := queues[chat].Val()
-		keys = append(keys, k.queue(chat))
+		keys = append(keys, k.queue(chat), k.chat(chat))
 		args = append(args, chat, len(members))
 		for _, m := range members {
-			keys = append(keys, k.bundle(m))
+			keys = append(keys, k.headKey(chat, m))
 			args = append(args, m)
 		}
 	}

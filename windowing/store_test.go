@@ -361,8 +361,8 @@ func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 	clk := clockwork.NewFakeClockAt(now)
 	s := newTestStore(t, clk)
 	ctx := context.Background()
-	// One batch, so that each chat queues more bundles than the append script
-	// passes to one RPUSH (400), and the buffered index gets more than one ZADD.
+	// One batch, so that each chat queues more messages than the append
+	// script passes to one RPUSH (400).
 	const n = 1300
 	var es []Entry
 	for i := range n {
@@ -373,8 +373,10 @@ func TestNoneKeepsPartitionOrderPerChat(t *testing.T) {
 	if w, err := s.Waiting(ctx, 1, "ws"); err != nil || w != (Waiting{Bundles: n}) {
 		t.Fatalf("Waiting = %+v, %v; want %d bundles", w, err, n)
 	}
-	if k, err := s.cfg.Redis.ZCard(ctx, s.keys(0).buffered()).Result(); err != nil || k != n {
-		t.Fatalf("buffered index holds %d bundles, %v; want %d", k, err, n)
+	// The buffered index holds each chat's first message.
+	if got, err := s.cfg.Redis.ZRangeWithScores(ctx, s.keys(0).buffered(), 0, -1).Result(); err != nil || len(got) != 3 ||
+		got[0].Score != 0 || got[1].Score != 1 || got[2].Score != 2 {
+		t.Fatalf("buffered index = %v, %v; want the offsets 0, 1 and 2 of the three chats", got, err)
 	}
 	perChat := map[string][]string{}
 	for _, b := range drain(t, s, 0, now) {
@@ -821,6 +823,74 @@ func TestWindowBufferedBeforeTheUpgradeIsDeliveredWhole(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("bundle messages:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// queueAsBefore queues a message of granularity none as the version before
+// inline entries did: a bundle of its own, its member in the chat's queue and
+// in the buffered index.
+func queueAsBefore(t *testing.T, s *Store, partition int, e Entry) {
+	t.Helper()
+	ctx := context.Background()
+	k := s.keys(partition)
+	ref := chatRef(e.Workspace, e.Chat.ChatID)
+	member := strings.Join([]string{ref, "none", fmt.Sprint(e.Offset), "0", fmt.Sprint(e.Epoch)}, sep)
+	pipe := s.cfg.Redis.TxPipeline()
+	pipe.ZAddNX(ctx, k.seen(ref), redis.Z{Score: float64(e.Offset), Member: e.Message.ID})
+	pipe.HSet(ctx, k.bundle(member), fieldOpenChunk, encodeEntry(e.Message, e.Offset), fieldDetails, encodeDetails(e.Account, e.Chat))
+	pipe.RPush(ctx, k.queue(ref), member)
+	pipe.ZAdd(ctx, k.buffered(), redis.Z{Score: float64(e.Offset), Member: member})
+	pipe.HIncrBy(ctx, k.waiting(), "b"+e.Workspace, 1)
+	pipe.ZAddNX(ctx, k.ready(), redis.Z{Score: float64(s.cfg.Clock.Now().UnixMilli()), Member: ref})
+	pipe.Set(ctx, k.watermark(), e.Offset, 0)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoneQueuedBeforeTheUpgradeIsDeliveredFirst: messages of granularity
+// none that the previous version queued as bundles of their own are delivered
+// after an upgrade, before the chat's messages queued since, with the same
+// webhook ids; the checkpoint holds the oldest until it is delivered.
+func TestNoneQueuedBeforeTheUpgradeIsDeliveredFirst(t *testing.T) {
+	now := utc("2024-01-01T00:00:00Z")
+	clk := clockwork.NewFakeClockAt(now)
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	queueAsBefore(t, s, 0, entry(0, "ws", "c", "old1", now, webhook.None))
+	queueAsBefore(t, s, 0, entry(1, "ws", "c", "old2", now, webhook.None))
+	mustAppend(t, s, 0, entry(2, "ws", "c", "new1", now, webhook.None), entry(3, "ws", "c", "new2", now, webhook.None),
+		entry(4, "ws", "c", "old1", now, webhook.None)) // an upstream duplicate of a message queued before
+	if w, err := s.Waiting(ctx, 1, "ws"); err != nil || w != (Waiting{Bundles: 4}) {
+		t.Fatalf("Waiting = %+v, %v; want 4 bundles", w, err)
+	}
+	var got []string
+	for {
+		cp := checkpoint(t, s, 0)
+		claimed, err := s.Claim(ctx, 0, 10, time.Minute, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(claimed) == 0 {
+			break
+		}
+		c := claimed[0]
+		if cp.Oldest != int64(len(got)) { // offsets 0-3 go in order
+			t.Fatalf("before delivering %v: oldest buffered offset %d, want %d", ids(c.Bundle), cp.Oldest, len(got))
+		}
+		if c.ID != s.mustClaimID(t, c) || c.Attempt != 1 || c.Chat.FullName != "John Doe" || c.Account.FullName != "Amnon Haha" {
+			t.Fatalf("claimed %+v: want its webhook id, attempt 1 and the chat's details", c)
+		}
+		if err := s.Ack(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids(c.Bundle)...)
+	}
+	if fmt.Sprint(got) != "[old1 old2 new1 new2]" {
+		t.Fatalf("delivered %v, want [old1 old2 new1 new2]", got)
+	}
+	if cp := checkpoint(t, s, 0); cp.Oldest != -1 {
+		t.Fatalf("after delivering everything the oldest buffered offset is %d, want none", cp.Oldest)
 	}
 }
 

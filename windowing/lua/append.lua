@@ -2,8 +2,9 @@
 -- KEYS[1] offset watermark, KEYS[2] due index (windows), KEYS[3] ready index
 -- (chats), then every other key the batch may touch, each named by a label in
 -- ARGV: 'c'/'s'/'q' .. chat ref for a chat's state, dedupe set and queue, 'w' ..
--- member for a window, 'b' .. member for a bundle, 'o' for the partition's
--- buffered index (first offset of every open window and queued bundle).
+-- member for a window, 'o' for the partition's buffered index (first offset of
+-- every open window and queued bundle, and of each chat's first queued message
+-- of granularity none).
 -- ARGV[1] now (ms), ARGV[2] last offset of the batch, ARGV[3] the watermark the
 -- caller last saw, ARGV[4] how many message ids a chat remembers in granularity
 -- none, ARGV[5] n, then the n labels of KEYS[4..3+n]; then how many chats, and
@@ -42,6 +43,12 @@
 -- per message would cost Redis about 75 B of its own. Upstream duplicates (a
 -- message id again, at a new offset) are therefore kept here and dropped when
 -- the bundle is read (Store.Claim); granularity none drops them on append.
+-- A message of granularity none is not a bundle of its own but an entry of its
+-- chat's queue, '\0' .. offset .. SEP .. epoch .. SEP .. new chat flag .. SEP ..
+-- record, and its chat's details are the chat's state field 'nd': a key and an
+-- index entry per message cost Redis three times what the message itself does.
+-- The buffered index holds, under the chat ref, the offset of the chat's first
+-- such entry.
 -- The last key is the waiting hash (waiting.prelude.lua).
 local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if wm < tonumber(ARGV[3]) then return {-2, wm} end
@@ -74,11 +81,11 @@ local CHUNK = 4090
 local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
 local chatDet, written, flagged = {}, {}, {}
--- Granularity none's writes that do not need a call per message: each chat's
--- new bundles go to its queue in one RPUSH, and every new bundle to the
--- buffered index in one ZADD, after the loop. A call from Lua costs Redis about
--- 0.4 µs beyond its work, as does each argument of the script.
-local queued, queuedOrder, buffered = {}, {}, {}
+-- Granularity none's writes that do not need a call per message are made once
+-- per chat after the loop: its queue's RPUSH, the cap of its seen ids, its
+-- details, its buffered offset, its waiting count and its ready entry. A call
+-- from Lua costs Redis about 0.4 µs beyond its work, as does each argument.
+local queued, queuedOrder, firstOff = {}, {}, {}
 local moved, movedOrder = {}, {} -- chat key -> ref, of the chats whose open window moved
 local packed, touched = {}, {} -- window key -> entries of this batch; windows in order
 local i = a + 1
@@ -95,28 +102,18 @@ while i <= #ARGV do
   i = first + n
   if det == '' then det = chatDet[chat] else chatDet[chat] = det end
   if g == 0 then
-    -- granularity none: the message is a sealed bundle of one, due now.
-    local seen = key('s' .. chat)
-    if redis.call('ZADD', seen, 'NX', off, id) == 0 then
+    -- granularity none: the message is due now, behind the chat's queue.
+    if redis.call('ZADD', key('s' .. chat), 'NX', off, id) == 0 then
       dups = dups + 1
     else
-      if redis.call('ZCARD', seen) > cap then redis.call('ZREMRANGEBYRANK', seen, 0, 0) end
-      local member = chat .. SEP .. 'none' .. SEP .. off .. SEP .. '0' .. SEP .. epoch
-      local b = key('b' .. member)
-      if isnew == '1' then
-        redis.call('HSET', b, '\0o', ARGV[first], '\0d', det, '\0n', '1')
-      else
-        redis.call('HSET', b, '\0o', ARGV[first], '\0d', det)
-      end
       local q = queued[chat]
       if not q then
         q = {}
         queued[chat] = q
         queuedOrder[#queuedOrder + 1] = chat
+        firstOff[chat] = off
       end
-      q[#q + 1] = member
-      buffered[#buffered + 1] = off
-      buffered[#buffered + 1] = member
+      q[#q + 1] = '\0' .. off .. SEP .. epoch .. SEP .. isnew .. SEP .. ARGV[first]
       applied = applied + 1
     end
   else
@@ -187,19 +184,29 @@ for _, w in ipairs(touched) do
   redis.call('HSET', w, '\0o', table.concat(parts))
 end
 -- unpack passes its values on Lua's C stack, which holds 8 000: a call takes
--- at most 400 arguments of a list (even, so that pairs stay whole).
+-- at most 400 arguments of a list. Returns the last call's reply.
 local function each400(cmd, k, list)
+  local r
   for j = 1, #list, 400 do
-    redis.call(cmd, k, unpack(list, j, math.min(j + 399, #list)))
+    r = redis.call(cmd, k, unpack(list, j, math.min(j + 399, #list)))
   end
+  return r
 end
 for _, chat in ipairs(queuedOrder) do
-  local q = queued[chat]
-  each400('RPUSH', key('q' .. chat), q)
+  local q, seen = queued[chat], key('s' .. chat)
+  local over = redis.call('ZCARD', seen) - cap
+  if over > 0 then redis.call('ZREMRANGEBYRANK', seen, 0, over - 1) end
+  -- The chat's earlier entries, if any, keep their lower offset; on an empty
+  -- queue the index's entry is this batch's first.
+  if each400('RPUSH', key('q' .. chat), q) == #q then
+    redis.call('ZADD', key('o'), firstOff[chat], chat)
+  else
+    redis.call('ZADD', key('o'), 'NX', firstOff[chat], chat)
+  end
+  redis.call('HSET', key('c' .. chat), 'nd', chatDet[chat])
   waiting('b', chat, #q)
   redis.call('ZADD', KEYS[3], 'NX', now, chat)
 end
-each400('ZADD', key('o'), buffered)
 redis.call('SET', KEYS[1], ARGV[2])
 local out = {applied, dups}
 for _, c in ipairs(movedOrder) do

@@ -1,7 +1,8 @@
 -- Claims chats whose next delivery is due, each with a lease, out of those the
 -- caller read from the ready index.
 -- KEYS[1] ready index, then two per chat: its queue, and the bundle of the head
--- the caller read. ARGV[1] now (ms), ARGV[2] lease end (ms), ARGV[3] most chats
+-- the caller read (its state, when the head is a message of granularity none:
+-- see append.lua). ARGV[1] now (ms), ARGV[2] lease end (ms), ARGV[3] most chats
 -- to claim, ARGV[4] most chats per workspace (0: no cap), ARGV[5] n, then n pairs
 -- of chat ref and the head read ('' for none), then pairs of workspace and the
 -- claims it may still take.
@@ -30,8 +31,16 @@ for j = 0, n - 1 do
       elseif member == head then
         left[ws] = m - 1
         redis.call('ZADD', KEYS[1], ARGV[2], chat)
-        redis.call('HINCRBY', b, '\0a', 1)
-        out[#out + 1] = {chat, member, redis.call('HGETALL', b)}
+        if string.byte(member) == 0 then
+          -- the head's attempts and the chat's details, named as a bundle's
+          local f = {'\0a', tostring(redis.call('HINCRBY', b, 'na', 1))}
+          local d = redis.call('HGET', b, 'nd')
+          if d then f[3], f[4] = '\0d', d end
+          out[#out + 1] = {chat, member, f}
+        else
+          redis.call('HINCRBY', b, '\0a', 1)
+          out[#out + 1] = {chat, member, redis.call('HGETALL', b)}
+        end
       end
     end
   end

@@ -2,10 +2,11 @@
 -- webhook was disabled or deleted: the integration stops), as the caller read
 -- them from the indexes and queues.
 -- KEYS[1] due index, KEYS[2] ready index, then the windows' keys, then per chat
--- its queue and its bundles' keys, then the partition's buffered index (first
--- offsets, for the offset commit) and last the waiting hash. ARGV[1] how many
--- windows, then their members, then per chat its ref and how many bundles, then
--- their members.
+-- its queue, its state and its bundles' keys (its state again for a message of
+-- granularity none, which has none: see append.lua), then the partition's
+-- buffered index (first offsets, for the offset commit) and last the waiting
+-- hash. ARGV[1] how many windows, then their members, then per chat its ref and
+-- how many bundles, then their members.
 -- Returns {windows dropped, bundles dropped}, or {-1, -1} without a change when a
 -- queue no longer holds what the caller read (a seal or an ack ran between): the
 -- caller reads again. A bundle being delivered right now is dropped too; its ack
@@ -17,8 +18,8 @@ local chats = {}
 local a, k = 2 + nw, 3 + nw
 while a <= #ARGV do
   local nb = tonumber(ARGV[a + 1])
-  chats[#chats + 1] = {chat = ARGV[a], q = KEYS[k], args = a + 2, keys = k + 1, n = nb}
-  a, k = a + 2 + nb, k + 1 + nb
+  chats[#chats + 1] = {chat = ARGV[a], q = KEYS[k], c = KEYS[k + 1], args = a + 2, keys = k + 2, n = nb}
+  a, k = a + 2 + nb, k + 2 + nb
 end
 for _, c in ipairs(chats) do
   local q = redis.call('LRANGE', c.q, 0, -1)
@@ -38,9 +39,14 @@ for i = 1, nw do
 end
 for _, c in ipairs(chats) do
   for i = 1, c.n do
-    redis.call('DEL', KEYS[c.keys + i - 1])
-    redis.call('ZREM', buffered, ARGV[c.args + i - 1])
+    local member = ARGV[c.args + i - 1]
+    if string.byte(member) ~= 0 then
+      redis.call('DEL', KEYS[c.keys + i - 1])
+      redis.call('ZREM', buffered, member)
+    end
   end
+  redis.call('ZREM', buffered, c.chat)
+  redis.call('HDEL', c.c, 'na', 'nd')
   bundles = bundles + c.n
   waiting('b', c.chat, -c.n)
   redis.call('DEL', c.q)
