@@ -111,7 +111,7 @@ func (r *run) phaseIngest(ctx context.Context) error {
 		with("same run as ingest_windowed; ceiling: "+ceiling.settings, ceiling.cpu))
 	r.rep.add(row("ingest_none", none.rate, "events/s", "higher", plain.rate, plainName).
 		target(">= 75% of the plain consumer", none.rate >= 0.75*plain.rate).
-		with("granularity none (each message a bundle, claimed and acknowledged by the flusher with a no-op deliverer while ingest runs)",
+		with("granularity none (each message queued for delivery at once, claimed and acknowledged by the flusher with a no-op deliverer while ingest runs)",
 			none.notes, none.cpu))
 	r.rep.add(row("ingest_none_vs_redis", none.rate, "events/s", "higher", ceiling.rate, redisName).
 		with("same run as ingest_none; same ceiling as ingest_windowed_vs_redis"))
