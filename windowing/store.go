@@ -227,8 +227,9 @@ func (k keys) ready() string               { return string(k) + "ready" } // cha
 func (k keys) queue(chat string) string    { return string(k) + "q:" + chat }
 func (k keys) bundle(member string) string { return string(k) + "b:" + member }
 func (k keys) window(member string) string { return string(k) + "w:" + member }
-func (k keys) chat(chat string) string     { return string(k) + "c:" + chat } // sealed mark, open window
+func (k keys) chat(chat string) string     { return string(k) + "c:" + chat } // sealed mark, open window, none details
 func (k keys) seen(chat string) string     { return string(k) + "s:" + chat } // message ids, granularity none
+func (k keys) waiting() string             { return string(k) + "waiting" }   // per workspace: open windows, queued bundles
 
 // headKey is the key that holds what a queue's head needs besides itself: its
 // bundle, or its chat's state for a message of granularity none.
@@ -243,7 +244,6 @@ func (k keys) headKey(chat, head string) string {
 // (append.lua), not the member of a bundle: members start with a workspace id,
 // which never holds a control character.
 func isInline(head string) bool { return strings.HasPrefix(head, "\x00") }
-func (k keys) waiting() string             { return string(k) + "waiting" }   // per workspace: open windows, queued bundles
 
 func chatRef(workspace, chat string) string { return workspace + sep + chat }
 
