@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -683,47 +684,92 @@ func (s *Store) claim(ctx context.Context, partition, limit int, lease time.Dura
 		return nil, wrapClaim(partition, err)
 	}
 	limit = min(limit, len(chats))
-	pipe := s.cfg.Redis.Pipeline()
-	heads := make([]*redis.StringCmd, len(chats))
-	for i, chat := range chats {
-		heads[i] = pipe.LIndex(ctx, k.queue(chat), 0)
+	// First every chat without reading its head: the script claims the heads
+	// that are messages of granularity none and names the others, bundles,
+	// whose keys it needs. The caller's own reads share the round trip.
+	call := func(chats, heads []string, limit int, remaining map[string]int) ([]string, []any) {
+		keys := make([]string, 0, 1+2*len(chats))
+		keys = append(keys, k.ready())
+		args := make([]any, 0, 5+2*len(chats)+2*len(remaining))
+		args = append(args, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, len(chats))
+		for i, chat := range chats {
+			if heads == nil {
+				keys = append(keys, k.queue(chat), k.chat(chat))
+				args = append(args, chat, "")
+			} else {
+				keys = append(keys, k.queue(chat), k.bundle(heads[i]))
+				args = append(args, chat, heads[i])
+			}
+		}
+		for ws, n := range remaining {
+			args = append(args, ws, n)
+		}
+		return keys, args
 	}
+	keys, args := call(chats, nil, limit, remaining)
+	pipe := s.cfg.Redis.Pipeline()
+	first := claimScript.EvalSha(ctx, pipe, keys, args...)
 	if hooks.also != nil {
 		hooks.also(pipe, workspacesOf(chats))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return nil, wrapClaim(partition, err)
 	}
-	keys := make([]string, 0, 1+2*len(chats))
-	keys = append(keys, k.ready())
-	args := make([]any, 0, 5+2*len(chats)+2*len(remaining))
-	args = append(args, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, len(chats))
-	for i, chat := range chats {
-		head := heads[i].Val() // "" when the queue is empty: the script drops the chat
-		keys = append(keys, k.queue(chat), k.headKey(chat, head))
-		args = append(args, chat, head)
+	raw, err := first.Slice()
+	if redis.HasErrorPrefix(err, "NOSCRIPT") { // Redis restarted: a pipeline cannot load it
+		raw, err = claimScript.Run(ctx, s.cfg.Redis, keys, args...).Slice()
 	}
-	for ws, n := range remaining {
-		args = append(args, ws, n)
-	}
-	raw, err := claimScript.Run(ctx, s.cfg.Redis, keys, args...).Slice()
 	if err != nil {
 		return nil, wrapClaim(partition, err)
 	}
-	out := make([]Claimed, 0, len(raw))
-	for _, r := range raw {
-		row, ok := r.([]any)
-		if !ok || len(row) != 3 {
-			return nil, fmt.Errorf("claiming bundles of partition %d: unexpected reply %T", partition, r)
-		}
-		c, err := decodeClaim(partition, row)
-		if err != nil {
-			return nil, fmt.Errorf("decoding bundle of partition %d: %w", partition, err)
-		}
-		c.leaseEnd = leaseEnd
-		out = append(out, c)
+	out, bundles, heads, err := decodeClaims(partition, raw, leaseEnd)
+	if err != nil || len(bundles) == 0 || len(out) == limit {
+		return out, err
 	}
-	return out, nil
+	// Then the chats whose head is a bundle, naming it, within what the first
+	// script left of the limit and of each workspace's headroom.
+	left := maps.Clone(remaining)
+	if left == nil {
+		left = map[string]int{}
+	}
+	for _, c := range out {
+		if n, ok := left[c.Workspace]; ok {
+			left[c.Workspace] = n - 1
+		} else {
+			left[c.Workspace] = perWorkspace - 1
+		}
+	}
+	keys, args = call(bundles, heads, limit-len(out), left)
+	raw, err = claimScript.Run(ctx, s.cfg.Redis, keys, args...).Slice()
+	if err != nil {
+		return out, wrapClaim(partition, err)
+	}
+	more, _, _, err := decodeClaims(partition, raw, leaseEnd)
+	return append(out, more...), err
+}
+
+// decodeClaims reads claim.lua's reply: the bundles claimed, and the chats
+// (with their heads) whose head is a bundle the script was not told of.
+func decodeClaims(partition int, raw []any, leaseEnd time.Time) (out []Claimed, chats, heads []string, err error) {
+	for _, r := range raw {
+		row, _ := r.([]any)
+		switch len(row) {
+		case 2:
+			chat, _ := row[0].(string)
+			head, _ := row[1].(string)
+			chats, heads = append(chats, chat), append(heads, head)
+		case 3:
+			c, err := decodeClaim(partition, row)
+			if err != nil {
+				return out, nil, nil, fmt.Errorf("decoding bundle of partition %d: %w", partition, err)
+			}
+			c.leaseEnd = leaseEnd
+			out = append(out, c)
+		default:
+			return out, nil, nil, fmt.Errorf("claiming bundles of partition %d: unexpected reply %T", partition, r)
+		}
+	}
+	return out, chats, heads, nil
 }
 
 // dueChats reads the due chats that a claim of up to limit may take, in the

@@ -894,6 +894,43 @@ func TestNoneQueuedBeforeTheUpgradeIsDeliveredFirst(t *testing.T) {
 	}
 }
 
+// TestAClaimTakesMessagesAndBundlesWithinTheCap: a claim takes chats whose
+// head is a message of granularity none in one script and chats whose head
+// is a bundle in a second; a workspace's cap holds across both, and both work
+// after Redis lost its scripts (a restart).
+func TestAClaimTakesMessagesAndBundlesWithinTheCap(t *testing.T) {
+	now := utc("2024-01-01T00:00:00Z")
+	clk := clockwork.NewFakeClockAt(now)
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	mustAppend(t, s, 0, entry(0, "ws", "w1", "w1", now, webhook.H1), entry(1, "ws", "w2", "w2", now, webhook.H1))
+	clk.Advance(2 * time.Hour)
+	if n, err := s.Seal(ctx, 0, clk.Now(), -1, 100); err != nil || n != 2 {
+		t.Fatalf("Seal = %d, %v; want 2", n, err)
+	}
+	mustAppend(t, s, 0, entry(2, "ws", "n1", "n1", clk.Now(), webhook.None), entry(3, "ws", "n1", "n1-next", clk.Now(), webhook.None),
+		entry(4, "ws", "n2", "n2", clk.Now(), webhook.None))
+	if err := s.cfg.Redis.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, step := range []struct {
+		perWorkspace, want int
+	}{{3, 3}, {0, 1}, {0, 0}} {
+		claimed, err := s.Claim(ctx, 0, 10, time.Minute, step.perWorkspace, nil)
+		if err != nil || len(claimed) != step.want {
+			t.Fatalf("Claim with a cap of %d took %d chats, %v; want %d", step.perWorkspace, len(claimed), err, step.want)
+		}
+		for _, c := range claimed {
+			got = append(got, ids(c.Bundle)...)
+		}
+	}
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[n1 n2 w1 w2]" {
+		t.Fatalf("claimed %v, want each chat's head once: [n1 n2 w1 w2]", got)
+	}
+}
+
 // TestClaimLooksPastWorkspacesAtTheirCap: chats due at one instant sort by
 // workspace, so one workspace's many chats fill the ready index's first
 // pages; a claim still takes the other workspaces' chats, only the head of
