@@ -49,7 +49,10 @@ func (s signer) mac(purpose string, data string) []byte {
 	return m.Sum(nil)
 }
 
-var b64 = base64.RawURLEncoding
+// b64 refuses encodings whose unused trailing bits are not zero: otherwise a
+// token would have more than one spelling, and a link changed in its last
+// character could still open the page.
+var b64 = base64.RawURLEncoding.Strict()
 
 // token is a signed scope that expires: base64(kind|unix expiry|workspace) "."
 // base64(mac). It is both an owner's link and a session cookie's value. The
