@@ -17,8 +17,8 @@
 -- details record (empty when it equals the chat's previous group's in this
 -- batch: most of a batch repeats them), n, then its n message entries (id and
 -- record), in offset order. A message of granularity none is a group of its
--- own with no window: chat ref, 'none', epoch, offset, new chat flag, details
--- record, message id and entry. The caller
+-- own with no window: chat ref, 'none', offset, details record, message id and
+-- its queue entry (below). The caller
 -- groups a chat's messages only where the window the script picks cannot
 -- depend on their timestamps; what it cannot tell comes one message a group.
 -- The caller chose the window keys from the chats' state, as it read it or as
@@ -45,8 +45,9 @@
 -- the bundle is read (Store.Claim); granularity none drops them on append.
 -- A message of granularity none is not a bundle of its own but an entry of its
 -- chat's queue, '\0' .. offset .. SEP .. epoch .. SEP .. new chat flag .. SEP ..
--- record, and its chat's details are the chat's state field 'nd': a key and an
--- index entry per message cost Redis three times what the message itself does.
+-- record (built by the caller), and its chat's details are the chat's state
+-- field 'nd': a key and an index entry per message cost Redis three times what
+-- the message itself does.
 -- The buffered index holds, under the chat ref, the offset of the chat's first
 -- such entry.
 -- The last key is the waiting hash (waiting.prelude.lua).
@@ -93,7 +94,7 @@ while i <= #ARGV do
   local chat, gname = ARGV[i], ARGV[i+1]
   local g, start, ts, epoch, delay, off, isnew, det, id, n, first
   if gname == 'none' then
-    g, epoch, off, isnew, det, id, n, first = 0, ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], 1, i + 7
+    g, off, det, id, n, first = 0, ARGV[i+2], ARGV[i+3], ARGV[i+4], 1, i + 5
   else
     g, start, ts, epoch = tonumber(ARGV[i+2]), tonumber(ARGV[i+3]), tonumber(ARGV[i+4]), ARGV[i+5]
     delay, off, isnew, det, n = tonumber(ARGV[i+6]), ARGV[i+7], ARGV[i+8], ARGV[i+9], tonumber(ARGV[i+10])
@@ -113,7 +114,7 @@ while i <= #ARGV do
         queuedOrder[#queuedOrder + 1] = chat
         firstOff[chat] = off
       end
-      q[#q + 1] = '\0' .. off .. SEP .. epoch .. SEP .. isnew .. SEP .. ARGV[first]
+      q[#q + 1] = ARGV[first]
       applied = applied + 1
     end
   else
