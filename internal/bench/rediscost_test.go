@@ -18,7 +18,7 @@ import (
 // BenchmarkRedisCostOfNone measures what the immediate path costs Redis
 // itself, apart from the shared machine the bench runs on: a redis-server of
 // its own, INFO commandstats read around each phase. One partition's share of
-// the quick bench's chats (83 of 1 000, in 50 workspaces) get 100 batches of
+// the quick bench's chats (83 of 1 000, in 50 workspaces) gets 100 batches of
 // 500 messages of granularity none, which are then claimed 64 at a time and
 // acknowledged. Reported in µs of Redis per message spent in the scripts of
 // the append, the claims and the acks (see scriptMicros).
