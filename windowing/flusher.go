@@ -68,8 +68,25 @@ type Flusher struct {
 	perWS   map[string]*wsSlots // workspace -> its PerWorkspace delivery slots
 	starved []chan struct{}     // partitions waiting for a free delivery slot
 
+	// handoff passes a claimed chat to a delivery goroutine that finished
+	// its last one and waits for the next (see start).
+	handoff chan delivery
+
 	duplicates atomic.Int64 // see Duplicates
 }
+
+// delivery is a claimed chat on its way to a delivery goroutine, with what its
+// partition's loop waits on.
+type delivery struct {
+	ctx      context.Context
+	c        Claimed
+	inflight *sync.WaitGroup
+	wake     chan struct{}
+}
+
+// deliveryIdle is how long a delivery goroutine waits for the next delivery
+// before it ends.
+const deliveryIdle = time.Second
 
 // wsSlots are one workspace's delivery slots, kept while a bundle of it is
 // claimed and dropped with the last one.
@@ -106,7 +123,7 @@ func NewFlusher(cfg FlusherConfig) (*Flusher, error) {
 		cfg.Clock = cfg.Store.cfg.Clock
 	}
 	return &Flusher{cfg: cfg, slots: semaphore.NewWeighted(int64(cfg.Concurrency)),
-		claimed: map[string]int{}, perWS: map[string]*wsSlots{}}, nil
+		claimed: map[string]int{}, perWS: map[string]*wsSlots{}, handoff: make(chan delivery)}, nil
 }
 
 // Duplicates counts the upstream duplicates dropped from windowed bundles when
@@ -215,18 +232,44 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 				continue
 			}
 			inflight.Add(1)
-			go func() {
-				defer inflight.Done()
-				f.deliverInSlot(ctx, c)
-				f.release()
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			}()
+			f.start(delivery{ctx: ctx, c: c, inflight: inflight, wake: wake})
 		}
 		if len(claimed) < n {
 			return nil
+		}
+	}
+}
+
+// start hands d to a delivery goroutine that waits for one, or starts one. A
+// goroutine per delivery grew its stack from the first frame every time: 4.5 %
+// of the CPU of the delivery bench. One that goes on to the next delivery keeps
+// the stack it grew.
+func (f *Flusher) start(d delivery) {
+	select {
+	case f.handoff <- d:
+	default:
+		go f.deliveries(d)
+	}
+}
+
+// deliveries delivers d, then every delivery handed to it, until none came for
+// deliveryIdle.
+func (f *Flusher) deliveries(d delivery) {
+	idle := time.NewTimer(deliveryIdle)
+	defer idle.Stop()
+	for {
+		f.deliverInSlot(d.ctx, d.c)
+		f.release()
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+		d.inflight.Done()
+		idle.Reset(deliveryIdle)
+		select {
+		case d = <-f.handoff:
+		case <-idle.C:
+			return
 		}
 	}
 }
