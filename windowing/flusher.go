@@ -85,7 +85,8 @@ type delivery struct {
 }
 
 // deliveryIdle is how long a delivery goroutine waits for the next delivery
-// before it ends.
+// before it ends. Real time, not the Clock's: it bounds how long an idle
+// goroutine lives, and no delivery waits on it.
 const deliveryIdle = time.Second
 
 // wsSlots are one workspace's delivery slots, kept while a bundle of it is
@@ -241,9 +242,9 @@ func (f *Flusher) pass(ctx context.Context, partition int, progress Progress, se
 }
 
 // start hands d to a delivery goroutine that waits for one, or starts one. A
-// goroutine per delivery grew its stack from the first frame every time: 4.5 %
-// of the CPU of the delivery bench. One that goes on to the next delivery keeps
-// the stack it grew.
+// goroutine per delivery grew its stack from the first frame every time: about
+// 5 % of the CPU of the delivery bench. One that goes on to the next delivery
+// keeps the stack it grew.
 func (f *Flusher) start(d delivery) {
 	select {
 	case f.handoff <- d:
