@@ -232,6 +232,11 @@ func (r *run) produceSteady(ctx context.Context, topic string, n int) (sched []i
 			failed.Add(int64(len(msgs)))
 		}
 	})
+	// kafka-go makes room for BatchSize messages in every batch it starts:
+	// with fill's 1 000, a batch per partition every few milliseconds
+	// allocated about 200 MB/s, and the collections that caused ran in the
+	// process under test. A batch here holds a few records.
+	w.BatchSize = 64
 	defer w.Close()
 	interval := time.Second / time.Duration(r.sc.LatencyRate)
 	sched = make([]int64, n)
