@@ -90,7 +90,7 @@ func TestIngestRowsReportTheRoundOfMedianRatio(t *testing.T) {
 	if got := medianPair(plains, wins); got != 2 {
 		t.Fatalf("round %d, want 3 (ratios 1.01, 0.70, 0.91)", got+1)
 	}
-	if got, want := roundsNote(plains, wins), "80 000 / 81 000 (1.01), 88 000 / 62 000 (0.70), 93 000 / 85 000 (0.91)"; !strings.HasSuffix(got, want) {
+	if got, want := roundsNote("windowed", plains, wins), "(plain / windowed events/s): 80 000 / 81 000 (1.01), 88 000 / 62 000 (0.70), 93 000 / 85 000 (0.91)"; !strings.HasSuffix(got, want) {
 		t.Fatalf("rounds note %q, want it to end with %q", got, want)
 	}
 }
