@@ -80,12 +80,16 @@ func (k *kafkaEnv) close(ctx context.Context) error {
 
 // writer publishes like an upstream chat service: key = chat id, the Java
 // client's partitioner, acknowledged by the broker. kafka-go's defaults (no
-// acks, 1 s batch timeout) would be neither safe nor quick.
-func (k *kafkaEnv) writer(topic string, async bool, completion func([]kafka.Message, error)) *kafka.Writer {
+// acks, 1 s batch timeout) would be neither safe nor quick. kafka-go makes
+// room for batch messages in every batch it starts, so batch should be about
+// what a batch holds: a fill's 1 000 in the latency phase's steady producer,
+// a few records every few milliseconds, allocated about 200 MB/s in the
+// process under test.
+func (k *kafkaEnv) writer(topic string, batch int, async bool, completion func([]kafka.Message, error)) *kafka.Writer {
 	return &kafka.Writer{
 		Addr: kafka.TCP(k.brokers...), Topic: topic, Transport: k.transport,
 		Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
-		BatchSize: 1000, BatchTimeout: 2 * time.Millisecond, WriteTimeout: 30 * time.Second,
+		BatchSize: batch, BatchTimeout: 2 * time.Millisecond, WriteTimeout: 30 * time.Second,
 		Async: async, Completion: completion,
 	}
 }
@@ -100,7 +104,7 @@ func (k *kafkaEnv) fill(ctx context.Context, topic string, c corpus, from, to in
 		mu    sync.Mutex
 		total sums
 	)
-	w := k.writer(topic, false, nil)
+	w := k.writer(topic, 1000, false, nil)
 	defer w.Close()
 	next := make(chan int)
 	errc := make(chan error, 2)

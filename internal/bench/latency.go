@@ -227,16 +227,12 @@ func (r *run) latencyPlain(ctx context.Context, topic, group, receiverURL string
 // instead of hiding it.
 func (r *run) produceSteady(ctx context.Context, topic string, n int) (sched []int64, errs int64) {
 	var failed atomic.Int64
-	w := r.k.writer(topic, true, func(msgs []kafka.Message, err error) {
+	// A batch holds the few records of a partition's last milliseconds.
+	w := r.k.writer(topic, 64, true, func(msgs []kafka.Message, err error) {
 		if err != nil {
 			failed.Add(int64(len(msgs)))
 		}
 	})
-	// kafka-go makes room for BatchSize messages in every batch it starts:
-	// with fill's 1 000, a batch per partition every few milliseconds
-	// allocated about 200 MB/s, and the collections that caused ran in the
-	// process under test. A batch here holds a few records.
-	w.BatchSize = 64
 	defer w.Close()
 	interval := time.Second / time.Duration(r.sc.LatencyRate)
 	sched = make([]int64, n)
