@@ -15,7 +15,9 @@ import (
 // worker subprocesses and the whole machine (Kafka and whoever else shares it
 // are the rest). A figure whose process sits at 100% of a core is bound by
 // that process; one where the machine is at 100% of all cores is bound by the
-// machine.
+// machine. The machine's figure counts the time the hypervisor took from this
+// virtual machine (steal) as busy, and says how much of it was steal: on a
+// shared host, CPU that none of our processes got.
 type cpuMeter struct {
 	redis *redisEnv
 	pids  []int
@@ -24,15 +26,14 @@ type cpuMeter struct {
 	self    float64
 	rds     float64
 	workers float64
-	busy    float64
-	total   float64
+	machine machineTimes
 }
 
 func startCPU(ctx context.Context, r *redisEnv, pids ...int) *cpuMeter {
 	m := &cpuMeter{redis: r, pids: pids, wall: time.Now(), self: selfCPU()}
 	m.rds, _ = r.cpuSeconds(ctx)
 	m.workers = pidsCPU(pids)
-	m.busy, m.total = machineCPU()
+	m.machine = machineCPU()
 	return m
 }
 
@@ -45,14 +46,15 @@ func (m *cpuMeter) stop(ctx context.Context) string {
 	}
 	pct := func(sec float64) string { return strconv.Itoa(int(100*sec/wall+0.5)) + "%" }
 	rds, _ := m.redis.cpuSeconds(ctx)
-	busy, total := machineCPU()
+	mc := machineCPU()
 	parts := []string{"bench process " + pct(selfCPU()-m.self), "redis " + pct(rds-m.rds)}
 	if len(m.pids) > 0 {
 		parts = append(parts, "workers "+pct(pidsCPU(m.pids)-m.workers))
 	}
-	if total > m.total {
-		cores := float64(numCPU())
-		parts = append(parts, fmt.Sprintf("machine %d/%d%%", int(100*cores*(busy-m.busy)/(total-m.total)+0.5), 100*numCPU()))
+	if total := mc.total - m.machine.total; total > 0 {
+		share := func(sec float64) int { return int(100*float64(numCPU())*sec/total + 0.5) }
+		parts = append(parts, fmt.Sprintf("machine %d/%d%%", share(mc.busy-m.machine.busy), 100*numCPU()),
+			fmt.Sprintf("steal %d%%", share(mc.steal-m.machine.steal)))
 	}
 	return "cpu: " + strings.Join(parts, ", ")
 }
@@ -81,18 +83,21 @@ func pidsCPU(pids []int) float64 {
 	return sec
 }
 
-// machineCPU returns the busy and total CPU seconds of all cores since boot.
-func machineCPU() (busy, total float64) {
+// machineTimes are CPU seconds of all cores since boot: busy (steal
+// included), of which steal, and in all.
+type machineTimes struct{ busy, steal, total float64 }
+
+func machineCPU() machineTimes {
 	fs, err := procfs.NewDefaultFS()
 	if err != nil {
-		return 0, 0
+		return machineTimes{}
 	}
 	st, err := fs.Stat()
 	if err != nil {
-		return 0, 0
+		return machineTimes{}
 	}
 	c := st.CPUTotal
 	// Guest time is already counted in user time; idle and iowait are not busy.
-	total = c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal
-	return total - c.Idle - c.Iowait, total
+	total := c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal
+	return machineTimes{busy: total - c.Idle - c.Iowait, steal: c.Steal, total: total}
 }

@@ -20,8 +20,8 @@ func TestProcReadings(t *testing.T) {
 	if !ok || rss <= 0 || peak < rss {
 		t.Errorf("rssOf(self) = %d, %d, %v: want 0 < rss <= peak", rss, peak, ok)
 	}
-	if busy, total := machineCPU(); busy <= 0 || total <= busy {
-		t.Errorf("machineCPU() = %v, %v: want 0 < busy < total", busy, total)
+	if m := machineCPU(); m.busy <= 0 || m.total <= m.busy || m.steal < 0 || m.steal > m.busy {
+		t.Errorf("machineCPU() = %+v: want 0 < busy < total and 0 <= steal <= busy", m)
 	}
 	// The loop itself burns the CPU that pidsCPU must see.
 	for deadline := time.Now().Add(5 * time.Second); pidsCPU([]int{os.Getpid()}) == 0; {
