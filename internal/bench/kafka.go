@@ -82,9 +82,9 @@ func (k *kafkaEnv) close(ctx context.Context) error {
 // client's partitioner, acknowledged by the broker. kafka-go's defaults (no
 // acks, 1 s batch timeout) would be neither safe nor quick. kafka-go makes
 // room for batch messages in every batch it starts, so batch should be about
-// what a batch holds: a fill's 1 000 in the latency phase's steady producer,
-// a few records every few milliseconds, allocated about 200 MB/s in the
-// process under test.
+// what a batch holds: the latency phase's steady producer, whose batches hold
+// a few records, allocated about 200 MB/s in the process under test with a
+// fill's 1 000.
 func (k *kafkaEnv) writer(topic string, batch int, async bool, completion func([]kafka.Message, error)) *kafka.Writer {
 	return &kafka.Writer{
 		Addr: kafka.TCP(k.brokers...), Topic: topic, Transport: k.transport,
