@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
@@ -36,14 +35,6 @@ func BenchmarkRedisFootprint(b *testing.B) {
 	srv := redistest.Start(b)
 	rdb := srv.Client()
 	ctx := context.Background()
-	used := func() int64 {
-		info, err := rdb.InfoMap(ctx, "memory").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, _ := strconv.ParseInt(info["Memory"]["used_memory"], 10, 64)
-		return n
-	}
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC) // inside one 24h window
 	clock := clockwork.NewFakeClockAt(at)
 	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Clock: clock})
@@ -79,13 +70,13 @@ func BenchmarkRedisFootprint(b *testing.B) {
 		b.Fatal(err)
 	}
 	offsets, raw = make([]int64, partitions), 0
-	m0 := used()
+	m0 := usedMemory(b, rdb)
 	appendRound(0)
-	m1 := used()
+	m1 := usedMemory(b, rdb)
 	for round := 1; round < perChat; round++ {
 		appendRound(round)
 	}
-	m2 := used()
+	m2 := usedMemory(b, rdb)
 	clock.Advance(48 * time.Hour) // past every close, grace and stagger
 	var bundles []windowing.Bundle
 	for p := range partitions {
@@ -93,7 +84,7 @@ func BenchmarkRedisFootprint(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	m3 := used()
+	m3 := usedMemory(b, rdb)
 	for p := range partitions { // bodies for the request log, without acking
 		claimed, err := store.Claim(ctx, p, logWorkspaces, time.Hour, 0, nil)
 		if err != nil {
@@ -104,7 +95,7 @@ func BenchmarkRedisFootprint(b *testing.B) {
 		}
 	}
 	logs := webhooklog.New(rdb, "")
-	m4 := used()
+	m4 := usedMemory(b, rdb)
 	var bodies int64
 	for w := range logWorkspaces {
 		ws := fmt.Sprintf("ws_log_%03d", w)
@@ -131,7 +122,7 @@ func BenchmarkRedisFootprint(b *testing.B) {
 			}
 		}
 	}
-	m5 := used()
+	m5 := usedMemory(b, rdb)
 
 	n := float64(chats)
 	perMsg := float64(m2-m1) / (n * (perChat - 1))

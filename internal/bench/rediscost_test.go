@@ -112,3 +112,59 @@ func scriptMicros(b *testing.B, rdb *redis.Client) float64 {
 	}
 	return total
 }
+
+// BenchmarkRedisCostOfWindows measures what windowed ingest costs Redis: one
+// partition's share of the full bench's chats (166 of 2 000, in 100
+// workspaces) gets 100 batches of 500 messages into 1h windows, about three
+// messages per chat and batch, as in the bench. Reported in µs of Redis per
+// message spent in the append script.
+//
+//	go test ./internal/bench -run '^$' -bench RedisCostOfWindows -benchtime 1x
+func BenchmarkRedisCostOfWindows(b *testing.B) {
+	const batches, batch = 100, 500
+	const partitions, perPartition = 12, 2000 / 12
+	srv := redistest.Start(b)
+	rdb := srv.Client()
+	ctx := context.Background()
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Clock: clockwork.NewFakeClockAt(at)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := corpus{workspaces: 100, chats: 2000}
+	for range b.N {
+		if err := rdb.FlushAll(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
+		var offset int64
+		before := usedMemory(b, rdb)
+		scriptMicros(b, rdb)
+		for range batches {
+			es := make([]windowing.Entry, batch)
+			for j := range es {
+				i := int(offset)
+				es[j] = entry(k.event(i, i%perPartition*partitions, at), offset, webhook.H1, 1)
+				offset++
+			}
+			if _, err := store.Append(ctx, 0, es, offset-1, offset-1-batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(scriptMicros(b, rdb)/float64(batches*batch), "append-µs/msg")
+		b.ReportMetric(float64(usedMemory(b, rdb)-before)/float64(batches*batch), "B/msg")
+	}
+}
+
+// usedMemory is Redis's used_memory (INFO memory).
+func usedMemory(b *testing.B, rdb *redis.Client) int64 {
+	b.Helper()
+	info, err := rdb.InfoMap(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := strconv.ParseInt(info["Memory"]["used_memory"], 10, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
