@@ -66,10 +66,11 @@ func (d *decoder) num() int64 {
 
 // encodeEntry is a message as a window packs it: its id, then its record with
 // its arrival order (the record offset), which breaks timestamp ties so a
-// bundle keeps the partition's order. append.lua concatenates entries into
-// chunks of a few KiB, because a hash field of its own costs Redis about 75 B
-// per message: a third of a typical message, and buffered messages are the
-// bulk of Redis memory.
+// bundle keeps the partition's order. append.lua pushes each entry to its
+// window's list, which Redis packs at a few bytes per element, because a hash
+// field of its own costs Redis about 75 B per message: a third of a typical
+// message, and buffered messages are the bulk of Redis memory. Windows written
+// before lists concatenated entries into chunks (decodeChunk reads both).
 func encodeEntry(m Message, offset int64) []byte {
 	e := encoder{b: make([]byte, 0, 64+len(m.ID)+len(m.Text)+len(m.Permalink))}
 	e.str(m.ID)

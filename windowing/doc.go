@@ -6,7 +6,7 @@
 //   - Append applies a fetched batch exactly once: records at or below the
 //     partition's offset watermark are skipped, so replays after a crash, stale
 //     buffers after a rebalance and zombie consumers change nothing. A window
-//     packs its messages into chunks and keeps no index of ids, so a message id
+//     keeps its messages in a list and no index of ids, so a message id
 //     already in its window is dropped when the bundle is read (the first copy
 //     stays); granularity none drops it on append. The script checks the chat
 //     state the caller names its keys from, so Append can take that state as

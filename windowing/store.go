@@ -59,12 +59,15 @@ const sep = "\x1f"
 // never be mistaken for these. The store relies on that rather than checking
 // again.
 const (
-	fieldDetails    = "\x00d"
-	fieldNewChat    = "\x00n"
-	fieldAttempt    = "\x00a"
-	fieldPart       = "\x00p" // "part sent": see Bundle.Part
-	fieldOpenChunk  = "\x00o" // the chunk of message entries appended to
-	fieldFullChunks = "\x00k" // how many full chunks "\x00c1", "\x00c2" ... there are
+	fieldDetails  = "\x00d"
+	fieldNewChat  = "\x00n"
+	fieldAttempt  = "\x00a"
+	fieldPart     = "\x00p" // "part sent": see Bundle.Part
+	fieldMessages = "\x00l" // its messages are in a list of their own (keys.messages)
+	// Windows written before lists packed their messages into chunks: the
+	// open one, and how many full ones "\x00c1", "\x00c2" ... there are.
+	fieldOpenChunk  = "\x00o"
+	fieldFullChunks = "\x00k"
 	fullChunkPrefix = "\x00c"
 )
 
@@ -228,9 +231,13 @@ func (k keys) ready() string               { return string(k) + "ready" } // cha
 func (k keys) queue(chat string) string    { return string(k) + "q:" + chat }
 func (k keys) bundle(member string) string { return string(k) + "b:" + member }
 func (k keys) window(member string) string { return string(k) + "w:" + member }
-func (k keys) chat(chat string) string     { return string(k) + "c:" + chat } // sealed mark, open window, none details
-func (k keys) seen(chat string) string     { return string(k) + "s:" + chat } // message ids, granularity none
-func (k keys) waiting() string             { return string(k) + "waiting" }   // per workspace: open windows, queued bundles
+
+// messages is a window's list of message entries, in arrival order. It keeps
+// its name when the window becomes a bundle, so a seal need not move it.
+func (k keys) messages(member string) string { return string(k) + "m:" + member }
+func (k keys) chat(chat string) string       { return string(k) + "c:" + chat } // sealed mark, open window, none details
+func (k keys) seen(chat string) string       { return string(k) + "s:" + chat } // message ids, granularity none
+func (k keys) waiting() string               { return string(k) + "waiting" }   // per workspace: open windows, queued bundles
 
 // headKey is the key that holds what a queue's head needs besides itself: its
 // bundle, or its chat's state for a message of granularity none.
@@ -495,6 +502,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	window := func(ref, gname string, start, end int64, epoch string) {
 		member := strings.Join([]string{ref, gname, strconv.FormatInt(start, 10), strconv.FormatInt(end, 10), epoch}, sep)
 		declare("w"+member, k.window(member))
+		declare("m"+member, k.messages(member))
 	}
 	type details struct {
 		account schemas.Account
@@ -702,16 +710,16 @@ func (s *Store) claim(ctx context.Context, partition, limit int, lease time.Dura
 	// that are messages of granularity none and names the others, bundles,
 	// whose keys it needs. The caller's own reads share the round trip.
 	call := func(chats, heads []string, limit int, remaining map[string]int) ([]string, []any) {
-		keys := make([]string, 0, 1+2*len(chats))
+		keys := make([]string, 0, 1+3*len(chats))
 		keys = append(keys, k.ready())
 		args := make([]any, 0, 5+2*len(chats)+2*len(remaining))
 		args = append(args, now.UnixMilli(), leaseEnd.UnixMilli(), limit, perWorkspace, len(chats))
 		for i, chat := range chats {
 			if heads == nil {
-				keys = append(keys, k.queue(chat), k.chat(chat))
+				keys = append(keys, k.queue(chat), k.chat(chat), k.chat(chat))
 				args = append(args, chat, "")
 			} else {
-				keys = append(keys, k.queue(chat), k.bundle(heads[i]))
+				keys = append(keys, k.queue(chat), k.bundle(heads[i]), k.messages(heads[i]))
 				args = append(args, chat, heads[i])
 			}
 		}
@@ -772,7 +780,7 @@ func decodeClaims(partition int, raw []any, leaseEnd time.Time) (out []Claimed, 
 			chat, _ := row[0].(string)
 			head, _ := row[1].(string)
 			chats, heads = append(chats, chat), append(heads, head)
-		case 3:
+		case 3, 4:
 			c, err := decodeClaim(partition, row)
 			if err != nil {
 				return out, nil, nil, fmt.Errorf("decoding bundle of partition %d: %w", partition, err)
@@ -854,6 +862,9 @@ func wrapClaim(partition int, err error) error {
 	return nil
 }
 
+// decodeClaim reads one claimed head of claim.lua's reply: chat ref, head,
+// the fields of its bundle (or of the message's chat), then a bundle's list
+// of messages.
 func decodeClaim(partition int, row []any) (Claimed, error) {
 	chat, _ := row[0].(string)
 	member, _ := row[1].(string)
@@ -901,7 +912,7 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 			if _, err := fmt.Sscan(v, &b.Part, &b.Sent); err != nil {
 				return Claimed{}, fmt.Errorf("bundle %q: progress %q: %w", member, v, err)
 			}
-		case k == fieldFullChunks:
+		case k == fieldFullChunks || k == fieldMessages:
 		case k == fieldOpenChunk || strings.HasPrefix(k, fullChunkPrefix):
 			entries, err := decodeChunk([]byte(v))
 			if err != nil {
@@ -914,6 +925,17 @@ func decodeClaim(partition int, row []any) (Claimed, error) {
 				return Claimed{}, fmt.Errorf("bundle %q: message %q: %w", member, k, err)
 			}
 			msgs = append(msgs, stored{m, off})
+		}
+	}
+	if len(row) > 3 {
+		list, _ := row[3].([]any)
+		for _, e := range list {
+			v, _ := e.(string)
+			entries, err := decodeChunk([]byte(v))
+			if err != nil {
+				return Claimed{}, fmt.Errorf("bundle %q: message list: %w", member, err)
+			}
+			msgs = append(msgs, entries...)
 		}
 	}
 	msgs, c.duplicates = firstOfEachID(msgs)
@@ -1010,7 +1032,7 @@ func (s *Store) settlement(c Claimed, out Outcome) (*redis.Script, []string, []a
 	if out.Done {
 		keys := []string{k.ready(), k.queue(c.chat), k.chat(c.chat), k.buffered()}
 		if !isInline(c.member) {
-			keys = append(keys, k.bundle(c.member))
+			keys = append(keys, k.bundle(c.member), k.messages(c.member))
 		}
 		return ackScript, append(keys, k.waiting()), []any{c.chat, c.member, s.cfg.Clock.Now().UnixMilli()}
 	}
@@ -1113,7 +1135,7 @@ func (s *Store) dropWorkspace(ctx context.Context, partition int, workspace stri
 	args := []any{0}
 	for _, member := range dueCmd.Val() {
 		if mine(member) {
-			keys = append(keys, k.window(member))
+			keys = append(keys, k.window(member), k.messages(member))
 			args = append(args, member)
 		}
 	}
@@ -1136,7 +1158,11 @@ func (s *Store) dropWorkspace(ctx context.Context, partition int, workspace stri
 		keys = append(keys, k.queue(chat), k.chat(chat))
 		args = append(args, chat, len(members))
 		for _, m := range members {
-			keys = append(keys, k.headKey(chat, m))
+			if isInline(m) {
+				keys = append(keys, k.chat(chat), k.chat(chat))
+			} else {
+				keys = append(keys, k.bundle(m), k.messages(m))
+			}
 			args = append(args, m)
 		}
 	}

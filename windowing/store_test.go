@@ -2,6 +2,7 @@ package windowing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -631,10 +632,22 @@ func TestDropWorkspaceRemovesOnlyItsPendingWork(t *testing.T) {
 		entry(0, "ws", "c1", "a", base, webhook.H1), entry(1, "ws", "c2", "b", base, webhook.H1), // two open windows
 		entry(2, "ws", "c3", "c", base, webhook.None), entry(3, "ws", "c3", "d", base, webhook.None), // two queued bundles
 		entry(4, "ws2", "c1", "keep", base, webhook.None), entry(5, "ws-other", "c1", "keep-too", base, webhook.H1),
+		entry(6, "ws", "c4", "e", base.Add(-2*time.Hour), webhook.H1), // a window sealed below
 	)
+	if n, err := s.Seal(ctx, 0, base, -1, 10); err != nil || n != 1 {
+		t.Fatalf("Seal = %d, %v; want the earlier window sealed", n, err)
+	}
 	windows, bundles, err := s.DropWorkspace(ctx, 0, "ws")
-	if err != nil || windows != 2 || bundles != 2 {
-		t.Fatalf("DropWorkspace = %d windows, %d bundles, %v; want 2, 2", windows, bundles, err)
+	if err != nil || windows != 2 || bundles != 3 {
+		t.Fatalf("DropWorkspace = %d windows, %d bundles, %v; want 2, 3", windows, bundles, err)
+	}
+	// Nothing of the workspace's windows, bundles and queues stays behind.
+	k := s.keys(0)
+	for _, kind := range []string{"w:", "m:", "b:", "q:"} {
+		left, err := s.cfg.Redis.Keys(ctx, string(k)+kind+"ws"+sep+"*").Result()
+		if err != nil || len(left) > 0 {
+			t.Fatalf("keys of ws left after the drop: %q (%v)", left, err)
+		}
 	}
 	clk.Advance(base.Add(3 * time.Hour).Sub(clk.Now()))
 	var left []string
@@ -794,14 +807,17 @@ func TestWindowBufferedBeforeTheUpgradeIsDeliveredWhole(t *testing.T) {
 	old.Message = v1Message
 	mustAppend(t, s, 0, old)
 	// Store the record as the previous version did: in a field of its own
-	// named by its id, not packed into a chunk.
+	// named by its id, not in the window's list.
 	member := strings.Join([]string{chatRef("ws", "c"), "1h", fmt.Sprint(base.UnixMilli()),
 		fmt.Sprint(base.Add(time.Hour).UnixMilli()), "1"}, sep)
-	w := s.keys(0).window(member)
-	if n, err := s.cfg.Redis.HDel(ctx, w, fieldOpenChunk).Result(); err != nil || n != 1 {
-		t.Fatalf("removing the packed record: %d fields removed, %v (want 1)", n, err)
+	k := s.keys(0)
+	if n, err := s.cfg.Redis.Del(ctx, k.messages(member)).Result(); err != nil || n != 1 {
+		t.Fatalf("removing the window's list: %d removed, %v (want 1)", n, err)
 	}
-	if err := s.cfg.Redis.HSet(ctx, w, v1Message.ID, v1Record).Err(); err != nil {
+	if err := s.cfg.Redis.HDel(ctx, k.window(member), fieldMessages).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cfg.Redis.HSet(ctx, k.window(member), v1Message.ID, v1Record).Err(); err != nil {
 		t.Fatal(err)
 	}
 	first := entry(8, "ws", "c", "new-first", base.Add(time.Minute), webhook.H1)
@@ -823,6 +839,63 @@ func TestWindowBufferedBeforeTheUpgradeIsDeliveredWhole(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("bundle messages:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestWindowPackedInChunksBeforeTheUpgradeIsDeliveredWhole: a window that the
+// version before lists packed into chunks of its hash (full ones and the open
+// one) and that this version appends to delivers both, in order, and leaves no
+// key behind once acknowledged.
+func TestWindowPackedInChunksBeforeTheUpgradeIsDeliveredWhole(t *testing.T) {
+	base := utc("2024-01-01T10:00:00Z")
+	clk := clockwork.NewFakeClockAt(base)
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	var before []Entry
+	for i := range 3 {
+		before = append(before, entry(int64(i), "ws", "c", fmt.Sprint("old", i), base.Add(time.Duration(i)*time.Minute), webhook.H1))
+	}
+	mustAppend(t, s, 0, before...)
+	// Rewrite the window as that version left it: its first message in a
+	// full chunk, the other two in the open one, and no list.
+	member := strings.Join([]string{chatRef("ws", "c"), "1h", fmt.Sprint(base.UnixMilli()),
+		fmt.Sprint(base.Add(time.Hour).UnixMilli()), "1"}, sep)
+	k := s.keys(0)
+	entries, err := s.cfg.Redis.LRange(ctx, k.messages(member), 0, -1).Result()
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("the window's list holds %d entries (%v), want 3", len(entries), err)
+	}
+	pipe := s.cfg.Redis.TxPipeline()
+	pipe.Del(ctx, k.messages(member))
+	pipe.HDel(ctx, k.window(member), fieldMessages)
+	pipe.HSet(ctx, k.window(member), fullChunkPrefix+"1", entries[0], fieldFullChunks, 1, fieldOpenChunk, entries[1]+entries[2])
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late := entry(3, "ws", "c", "new-late", base.Add(30*time.Minute), webhook.H1)
+	early := entry(4, "ws", "c", "new-early", base.Add(90*time.Second), webhook.H1)
+	mustAppend(t, s, 0, late, early)
+
+	clk.Advance(2 * time.Hour)
+	want := []string{"old0", "old1", "new-early", "old2", "new-late"}
+	if got := drainIDs(t, s, 0, clk.Now()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	for _, key := range []string{k.window(member), k.bundle(member), k.messages(member)} {
+		if n, err := s.cfg.Redis.Exists(ctx, key).Result(); err != nil || n != 0 {
+			t.Errorf("%q left after its bundle was acknowledged (%v)", key, err)
+		}
+	}
+}
+
+// TestTheListMarkerIsRefusedByTheDecoderBefore: a version before lists reads
+// every hash field that is not one of its own as a message under its id
+// (decodeMessage, which this version still runs for such fields). The field
+// that says a bundle's messages are in a list must fail that decoding, so that
+// such a worker refuses the bundle, and does not deliver it without them.
+func TestTheListMarkerIsRefusedByTheDecoderBefore(t *testing.T) {
+	if _, _, err := decodeMessage(fieldMessages, nil); !errors.Is(err, errCorrupt) {
+		t.Fatalf("decoding the list marker as a message: %v, want errCorrupt", err)
 	}
 }
 
@@ -1010,9 +1083,13 @@ func TestAWindowPacksItsMessages(t *testing.T) {
 	}
 	member := strings.Join([]string{chatRef("ws", "c"), "1h", fmt.Sprint(base.UnixMilli()),
 		fmt.Sprint(base.Add(time.Hour).UnixMilli()), "1"}, sep)
-	used, err := s.cfg.Redis.MemoryUsage(context.Background(), s.keys(0).window(member), 0).Result()
-	if err != nil {
-		t.Fatal(err)
+	var used int64
+	for _, key := range []string{s.keys(0).window(member), s.keys(0).messages(member)} {
+		n, err := s.cfg.Redis.MemoryUsage(context.Background(), key, 0).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		used += n
 	}
 	over := float64(used-int64(entryBytes)) / 400
 	t.Logf("the window takes %d B for %d B of messages: %.1f B per message of its own", used, entryBytes, over)

@@ -1,10 +1,10 @@
 -- Finishes the head of a chat's queue (delivered, or dropped on purpose).
 -- KEYS[1] ready index, KEYS[2] the chat's queue, KEYS[3] the chat's state,
 -- KEYS[4] the partition's buffered index (first offsets, for the offset commit),
--- then the head's bundle unless the head is a message of granularity none (see
--- append.lua); ARGV[1] chat ref, ARGV[2] the head, ARGV[3] now (ms). A stale ack
--- (the head is another: another worker took over after a lease ran out and
--- finished it) changes nothing.
+-- then the head's bundle and its list of messages unless the head is a message
+-- of granularity none (see append.lua); ARGV[1] chat ref, ARGV[2] the head,
+-- ARGV[3] now (ms). A stale ack (the head is another: another worker took over
+-- after a lease ran out and finished it) changes nothing.
 -- The chat's entry in the buffered index follows its first message of
 -- granularity none while those lead its queue. Behind a sealed bundle it keeps
 -- the offset it had, lower than it needs: an offset commit held back a little
@@ -17,7 +17,7 @@ waiting('b', chat, -1)
 if string.byte(ARGV[2]) == 0 then
   redis.call('HDEL', KEYS[3], 'na')
 else
-  redis.call('DEL', KEYS[5])
+  redis.call('DEL', KEYS[5], KEYS[6])
   redis.call('ZREM', KEYS[4], ARGV[2])
 end
 local head = redis.call('LINDEX', q, 0)

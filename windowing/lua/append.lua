@@ -2,9 +2,9 @@
 -- KEYS[1] offset watermark, KEYS[2] due index (windows), KEYS[3] ready index
 -- (chats), then every other key the batch may touch, each named by a label in
 -- ARGV: 'c'/'s'/'q' .. chat ref for a chat's state, dedupe set and queue, 'w' ..
--- member for a window, 'o' for the partition's buffered index (first offset of
--- every open window and queued bundle, and of each chat's first queued message
--- of granularity none).
+-- member for a window and 'm' .. member for its list of messages, 'o' for the
+-- partition's buffered index (first offset of every open window and queued
+-- bundle, and of each chat's first queued message of granularity none).
 -- ARGV[1] now (ms), ARGV[2] last offset of the batch, ARGV[3] the watermark the
 -- caller last saw, ARGV[4] how many message ids a chat remembers in granularity
 -- none, ARGV[5] n, then the n labels of KEYS[4..3+n]; then how many chats, and
@@ -38,11 +38,19 @@
 -- batch is idempotent as a whole.
 -- A window's details are the latest seen; writing them again is skipped when this
 -- batch already wrote the same bytes to the same window.
--- A window packs its message entries back to back into chunks: the open one in
--- field '\0o', full ones in '\0c1', '\0c2' ... and their count in '\0k'. A field
--- per message would cost Redis about 75 B of its own. Upstream duplicates (a
--- message id again, at a new offset) are therefore kept here and dropped when
--- the bundle is read (Store.Claim); granularity none drops them on append.
+-- A window's message entries (id and record) are the elements of a list beside
+-- its hash, in arrival order, which keeps its name when the window is sealed
+-- into a bundle; the hash holds the rest (details, new chat flag, and the field
+-- '\0l', which makes a version before lists refuse the bundle rather than
+-- deliver it without them). Redis packs a list's elements back to back into
+-- listpacks of a few KiB at a few bytes each, where a hash field per message
+-- would cost it about 75 B of its own, and a push moves no bytes through Lua.
+-- The version before packed entries into chunks of the hash ('\0o', '\0c1' ...),
+-- which every batch read into Lua and wrote back; Redis hashes every byte of
+-- every string that enters Lua, and that cost a third of this script's time.
+-- Store.Claim still reads windows written so. Upstream duplicates (a message id
+-- again, at a new offset) are kept here and dropped when the bundle is read
+-- (Store.Claim); granularity none drops them on append.
 -- A message of granularity none is not a bundle of its own but an entry of its
 -- chat's queue, '\0' .. offset .. SEP .. epoch .. SEP .. new chat flag .. SEP ..
 -- record (built by the caller), and its chat's details are the chat's state
@@ -73,12 +81,6 @@ for _ = 1, tonumber(ARGV[a]) do
   state[c] = st
   a = a + 6
 end
--- Bytes of entries per chunk. A full chunk fits jemalloc's 4 KiB size class
--- with its sds header (6 B), so what the class leaves unused is less than one
--- entry. Larger chunks waste less per message but cost Redis more CPU, as every
--- append rewrites the open chunk: 16 KiB chunks made a batch of 1h windows 40 %
--- dearer in Redis, 4 KiB ones cost what a field per message did.
-local CHUNK = 4090
 local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
 local chatDet, written, flagged = {}, {}, {}
@@ -88,7 +90,7 @@ local chatDet, written, flagged = {}, {}, {}
 -- from Lua costs Redis about 0.4 µs beyond its work, as does each argument.
 local queued, queuedOrder, firstOff = {}, {}, {}
 local moved, movedOrder = {}, {} -- chat key -> ref, of the chats whose open window moved
-local packed, touched = {}, {} -- window key -> entries of this batch; windows in order
+local packed, touched = {}, {} -- messages' list -> entries of this batch; lists in order
 local i = a + 1
 while i <= #ARGV do
   local chat, gname = ARGV[i], ARGV[i+1]
@@ -136,12 +138,12 @@ while i <= #ARGV do
       wend = start + g
     end
     local member = chat .. SEP .. gname .. SEP .. string.format('%d', start) .. SEP .. string.format('%d', wend) .. SEP .. epoch
-    local w = key('w' .. member)
-    local entries = packed[w]
+    local w, l = key('w' .. member), key('m' .. member)
+    local entries = packed[l]
     if not entries then
       entries = {}
-      packed[w] = entries
-      touched[#touched + 1] = w
+      packed[l] = entries
+      touched[#touched + 1] = {l, w}
       if redis.call('ZADD', KEYS[2], 'NX', wend + delay, member) == 1 then
         waiting('w', chat, 1)
         -- a new window: its first message's offset is the one to keep.
@@ -169,21 +171,6 @@ while i <= #ARGV do
     applied = applied + n
   end
 end
-for _, w in ipairs(touched) do
-  local at = redis.call('HMGET', w, '\0k', '\0o')
-  local open = at[2] or ''
-  local full, parts, size = tonumber(at[1] or '0'), {open}, #open
-  for _, entry in ipairs(packed[w]) do
-    if size > 0 and size + #entry > CHUNK then
-      full = full + 1
-      redis.call('HSET', w, '\0c' .. full, table.concat(parts), '\0k', full)
-      parts, size = {}, 0
-    end
-    parts[#parts + 1] = entry
-    size = size + #entry
-  end
-  redis.call('HSET', w, '\0o', table.concat(parts))
-end
 -- unpack passes its values on Lua's C stack, which holds 8 000: a call takes
 -- at most 400 arguments of a list. Returns the last call's reply.
 local function each400(cmd, k, list)
@@ -192,6 +179,10 @@ local function each400(cmd, k, list)
     r = redis.call(cmd, k, unpack(list, j, math.min(j + 399, #list)))
   end
   return r
+end
+for _, t in ipairs(touched) do
+  local l, w = t[1], t[2]
+  if each400('RPUSH', l, packed[l]) == #packed[l] then redis.call('HSET', w, '\0l', '') end
 end
 for _, chat in ipairs(queuedOrder) do
   local q, seen = queued[chat], key('s' .. chat)

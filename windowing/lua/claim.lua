@@ -1,7 +1,8 @@
 -- Claims chats whose next delivery is due, each with a lease, out of those the
 -- caller read from the ready index.
--- KEYS[1] ready index, then two per chat: its queue, and the bundle of the head
--- the caller read, or the chat's state when it read no head. ARGV[1] now (ms),
+-- KEYS[1] ready index, then three per chat: its queue, the bundle of the head
+-- the caller read and the bundle's list of messages, or the chat's state twice
+-- when it read no head. ARGV[1] now (ms),
 -- ARGV[2] lease end (ms), ARGV[3] most chats to claim, ARGV[4] most chats per
 -- workspace (0: no cap), ARGV[5] n, then n pairs of chat ref and the head read
 -- ('' for none), then pairs of workspace and the claims it may still take.
@@ -23,7 +24,7 @@ local out, taken = {}, 0
 for j = 0, n - 1 do
   if taken >= limit then break end
   local chat, head = ARGV[6 + 2 * j], ARGV[7 + 2 * j]
-  local q, b = KEYS[2 + 2 * j], KEYS[3 + 2 * j]
+  local q, b, list = KEYS[2 + 3 * j], KEYS[3 + 3 * j], KEYS[4 + 3 * j]
   local score = redis.call('ZSCORE', KEYS[1], chat)
   if score and tonumber(score) <= now then
     local ws = string.sub(chat, 1, (string.find(chat, '\31', 1, true) or 0) - 1)
@@ -47,7 +48,7 @@ for j = 0, n - 1 do
           out[#out + 1] = {chat, member, f}
         else
           redis.call('HINCRBY', b, '\0a', 1)
-          out[#out + 1] = {chat, member, redis.call('HGETALL', b)}
+          out[#out + 1] = {chat, member, redis.call('HGETALL', b), redis.call('LRANGE', list, 0, -1)}
         end
       end
     end
