@@ -25,44 +25,24 @@ import (
 //
 //	go test ./internal/bench -run '^$' -bench RedisCostOfNone -benchtime 1x
 func BenchmarkRedisCostOfNone(b *testing.B) {
-	const batches, batch, claim = 100, 500, 64
-	const partitions, perPartition = 12, 1000 / 12
-	srv := redistest.Start(b)
-	rdb := srv.Client()
+	const claim = 64
+	rdb, store := newCostStore(b)
 	ctx := context.Background()
-	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	clock := clockwork.NewFakeClockAt(at)
-	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Clock: clock})
-	if err != nil {
-		b.Fatal(err)
-	}
-	k := corpus{workspaces: 50, chats: 1000}
 	for range b.N {
 		if err := rdb.FlushAll(ctx).Err(); err != nil {
 			b.Fatal(err)
 		}
-		var offset int64
 		scriptMicros(b, rdb) // from here
-		for range batches {
-			es := make([]windowing.Entry, batch)
-			for j := range es {
-				i := int(offset)
-				es[j] = entry(k.event(i, i%perPartition*partitions, at), offset, webhook.None, 1)
-				offset++
-			}
-			if _, err := store.Append(ctx, 0, es, offset-1, offset-1-batch); err != nil {
-				b.Fatal(err)
-			}
-		}
+		appendShare(b, store, corpus{workspaces: 50, chats: 1000}, webhook.None)
 		appendCost := scriptMicros(b, rdb)
 		var claims, acks float64
-		for n := 0; n < batches*batch; {
+		for n := 0; n < costBatches*costBatch; {
 			claimed, err := store.Claim(ctx, 0, claim, time.Hour, 0, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
 			if len(claimed) == 0 {
-				b.Fatalf("nothing to claim after %d of %d messages", n, batches*batch)
+				b.Fatalf("nothing to claim after %d of %d messages", n, costBatches*costBatch)
 			}
 			claims += scriptMicros(b, rdb)
 			for _, c := range claimed {
@@ -73,7 +53,7 @@ func BenchmarkRedisCostOfNone(b *testing.B) {
 			acks += scriptMicros(b, rdb)
 			n += len(claimed)
 		}
-		msgs := float64(batches * batch)
+		msgs := float64(costBatches * costBatch)
 		b.ReportMetric(appendCost/msgs, "append-µs/msg")
 		b.ReportMetric(claims/msgs, "claim-µs/msg")
 		b.ReportMetric(acks/msgs, "ack-µs/msg")
@@ -121,37 +101,54 @@ func scriptMicros(b *testing.B, rdb *redis.Client) float64 {
 //
 //	go test ./internal/bench -run '^$' -bench RedisCostOfWindows -benchtime 1x
 func BenchmarkRedisCostOfWindows(b *testing.B) {
-	const batches, batch = 100, 500
-	const partitions, perPartition = 12, 2000 / 12
-	srv := redistest.Start(b)
-	rdb := srv.Client()
+	rdb, store := newCostStore(b)
 	ctx := context.Background()
-	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Clock: clockwork.NewFakeClockAt(at)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	k := corpus{workspaces: 100, chats: 2000}
 	for range b.N {
 		if err := rdb.FlushAll(ctx).Err(); err != nil {
 			b.Fatal(err)
 		}
-		var offset int64
 		before := usedMemory(b, rdb)
 		scriptMicros(b, rdb)
-		for range batches {
-			es := make([]windowing.Entry, batch)
-			for j := range es {
-				i := int(offset)
-				es[j] = entry(k.event(i, i%perPartition*partitions, at), offset, webhook.H1, 1)
-				offset++
-			}
-			if _, err := store.Append(ctx, 0, es, offset-1, offset-1-batch); err != nil {
-				b.Fatal(err)
-			}
+		appendShare(b, store, corpus{workspaces: 100, chats: 2000}, webhook.H1)
+		msgs := float64(costBatches * costBatch)
+		b.ReportMetric(scriptMicros(b, rdb)/msgs, "append-µs/msg")
+		b.ReportMetric(float64(usedMemory(b, rdb)-before)/msgs, "B/msg")
+	}
+}
+
+// What the Redis cost benchmarks append: batches of the consumer's size.
+const costBatches, costBatch = 100, 500
+
+// costAt is the time of every message the cost benchmarks append, and their
+// store's clock.
+var costAt = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// newCostStore starts a redis-server of the benchmark's own and a Store on it.
+func newCostStore(b *testing.B) (*redis.Client, *windowing.Store) {
+	rdb := redistest.Start(b).Client()
+	store, err := windowing.NewStore(windowing.Config{Redis: rdb, Clock: clockwork.NewFakeClockAt(costAt)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rdb, store
+}
+
+// appendShare appends costBatches batches of costBatch messages of
+// granularity g to partition 0, from its share of k's chats as the bench
+// spreads them over 12 partitions.
+func appendShare(b *testing.B, store *windowing.Store, k corpus, g webhook.Granularity) {
+	const partitions = 12
+	perPartition := k.chats / partitions
+	for offset := int64(0); offset < costBatches*costBatch; {
+		es := make([]windowing.Entry, costBatch)
+		for j := range es {
+			i := int(offset)
+			es[j] = entry(k.event(i, i%perPartition*partitions, costAt), offset, g, 1)
+			offset++
 		}
-		b.ReportMetric(scriptMicros(b, rdb)/float64(batches*batch), "append-µs/msg")
-		b.ReportMetric(float64(usedMemory(b, rdb)-before)/float64(batches*batch), "B/msg")
+		if _, err := store.Append(context.Background(), 0, es, offset-1, offset-1-costBatch); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
