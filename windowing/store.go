@@ -224,20 +224,17 @@ func (s *Store) keys(partition int) keys {
 	return keys(s.cfg.Prefix + ":{p" + strconv.Itoa(partition) + "}:")
 }
 
-func (k keys) watermark() string           { return string(k) + "wm" }
-func (k keys) buffered() string            { return string(k) + "buf" }   // first offset of each open window and queued bundle
-func (k keys) due() string                 { return string(k) + "due" }   // open windows by flush time
-func (k keys) ready() string               { return string(k) + "ready" } // chats with a queued bundle by due time
-func (k keys) queue(chat string) string    { return string(k) + "q:" + chat }
-func (k keys) bundle(member string) string { return string(k) + "b:" + member }
-func (k keys) window(member string) string { return string(k) + "w:" + member }
-
-// messages is a window's list of message entries, in arrival order. It keeps
-// its name when the window becomes a bundle, so a seal need not move it.
-func (k keys) messages(member string) string { return string(k) + "m:" + member }
-func (k keys) chat(chat string) string       { return string(k) + "c:" + chat } // sealed mark, open window, none details
-func (k keys) seen(chat string) string       { return string(k) + "s:" + chat } // message ids, granularity none
-func (k keys) waiting() string               { return string(k) + "waiting" }   // per workspace: open windows, queued bundles
+func (k keys) watermark() string             { return string(k) + "wm" }
+func (k keys) buffered() string              { return string(k) + "buf" }   // first offset of each open window and queued bundle
+func (k keys) due() string                   { return string(k) + "due" }   // open windows by flush time
+func (k keys) ready() string                 { return string(k) + "ready" } // chats with a queued bundle by due time
+func (k keys) queue(chat string) string      { return string(k) + "q:" + chat }
+func (k keys) bundle(member string) string   { return string(k) + "b:" + member }
+func (k keys) window(member string) string   { return string(k) + "w:" + member }
+func (k keys) messages(member string) string { return string(k) + "m:" + member } // a window's and then its bundle's (append.lua)
+func (k keys) chat(chat string) string       { return string(k) + "c:" + chat }   // sealed mark, open window, none details
+func (k keys) seen(chat string) string       { return string(k) + "s:" + chat }   // message ids, granularity none
+func (k keys) waiting() string               { return string(k) + "waiting" }     // per workspace: open windows, queued bundles
 
 // headKey is the key that holds what a queue's head needs besides itself: its
 // bundle, or its chat's state for a message of granularity none.

@@ -12,7 +12,8 @@
 -- and the script returns -1.
 -- Removing the window from the due index is the claim: whoever removes it seals it,
 -- so two flushers (or a zombie) can never seal one window twice. The window's hash
--- becomes an immutable bundle queued behind the chat's earlier bundles, and the
+-- becomes an immutable bundle queued behind the chat's earlier bundles (its list
+-- of messages keeps its name: see append.lua), and the
 -- chat's sealed mark routes any later message of that period to the open window.
 -- The last key is the waiting hash (waiting.prelude.lua).
 if tonumber(redis.call('GET', KEYS[3]) or '-1') < tonumber(ARGV[2]) then return -1 end
