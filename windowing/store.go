@@ -262,6 +262,14 @@ func noneEntry(offset int64, epoch, isNew string, entry []byte) []byte {
 	return append(append(b, sep...), entry...)
 }
 
+// newChatFlag is how append.lua reads a new chat flag.
+func newChatFlag(isNew bool) string {
+	if isNew {
+		return "1"
+	}
+	return "0"
+}
+
 func chatRef(workspace, chat string) string { return workspace + sep + chat }
 
 // Entry is one deliverable message on its way into a window.
@@ -383,7 +391,7 @@ type group struct {
 	isNew        bool
 	account      schemas.Account
 	chat         schemas.Chat // IsNewChat cleared: a window flag of its own
-	id           string       // the message id, granularity none only
+	ids          []any        // granularity none only: each message's offset and id
 	entries      []any
 }
 
@@ -431,8 +439,9 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	// choice of window cannot depend on their timestamps: they all have the
 	// same granularity and epoch, and the chat's open window is not one of
 	// another granularity under that epoch (append.lua then keeps a window
-	// of the old size). Otherwise each message is a group of its own, and so
-	// is every message of granularity none, which the script reads as one.
+	// of the old size). Otherwise each message is a group of its own. A
+	// chat's messages of granularity none are one group: they all join the
+	// chat's queue.
 	type route struct {
 		gname string
 		epoch int64
@@ -454,7 +463,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 	}
 
 	var groups []*group
-	byWindow := map[string]*group{}
+	shared := map[string]*group{} // by window, or by chat for granularity none
 	for i, e := range entries {
 		ref := refs[i]
 		length := s.WindowLength(e.Granularity)
@@ -462,26 +471,34 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		start := WindowStart(at, length).UnixMilli()
 		d := e.Chat
 		d.IsNewChat = false
-		entry := encodeEntry(e.Message, e.Offset)
 		var gr *group
-		var window string // the group's key, when the chat's messages share groups
-		if r := routes[ref]; r != nil && r.packs && e.Granularity != webhook.None {
-			window = strings.Join([]string{ref, string(e.Granularity), strconv.FormatInt(start, 10), strconv.FormatInt(e.Epoch, 10)}, sep)
-			gr = byWindow[window]
+		var share string // the group's key, when the chat's messages share groups
+		if e.Granularity == webhook.None {
+			share = ref // a window's key has more parts: the two never meet
+		} else if r := routes[ref]; r.packs {
+			share = strings.Join([]string{ref, string(e.Granularity), strconv.FormatInt(start, 10), strconv.FormatInt(e.Epoch, 10)}, sep)
+		}
+		if share != "" {
+			gr = shared[share]
 		}
 		if gr == nil {
 			gr = &group{ref: ref, gname: string(e.Granularity), g: length.Milliseconds(), start: start, at: at.UnixMilli(),
 				epoch: e.Epoch, delay: s.flushDelay(ref, length).Milliseconds(), first: e.Offset}
-			if e.Granularity == webhook.None {
-				gr.id = e.Message.ID
-			}
 			groups = append(groups, gr)
-			if window != "" {
-				byWindow[window] = gr
+			if share != "" {
+				shared[share] = gr
 			}
 		}
 		gr.isNew = gr.isNew || e.Chat.IsNewChat
 		gr.account, gr.chat = e.Account, d // a window's details are its last message's
+		entry := encodeEntry(e.Message, e.Offset)
+		if e.Granularity == webhook.None {
+			// Its queue entry is built here, not in the script, where it
+			// would be one more copy of the record for Redis to make and
+			// collect.
+			gr.ids = append(gr.ids, e.Offset, e.Message.ID)
+			entry = noneEntry(e.Offset, strconv.FormatInt(e.Epoch, 10), newChatFlag(e.Chat.IsNewChat), entry)
+		}
 		gr.entries = append(gr.entries, entry)
 	}
 
@@ -506,7 +523,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		chat    schemas.Chat
 	}
 	sent := map[string]details{} // chat ref -> details sent last in this batch
-	args := make([]any, 0, 6+len(labels)+6*len(order)+12*len(groups)+len(entries))
+	args := make([]any, 0, 6+len(labels)+6*len(order)+12*len(groups)+3*len(entries))
 	var tail []any
 	for _, gr := range groups {
 		epoch := strconv.FormatInt(gr.epoch, 10)
@@ -532,10 +549,6 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 				window(gr.ref, st.og, openStart, openEnd, st.oep)
 			}
 		}
-		isNew := "0"
-		if gr.isNew {
-			isNew = "1"
-		}
 		var encoded []byte // empty: the script reuses the chat's previous details
 		d := details{gr.account, gr.chat}
 		if prev, ok := sent[gr.ref]; !ok || prev != d {
@@ -543,14 +556,11 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 			sent[gr.ref] = d
 		}
 		if gr.g == 0 {
-			// A message of granularity none is a group of its own, and needs
-			// no window: each argument less saves Redis about 0.4 µs. Its
-			// queue entry is built here, not in the script, where it would be
-			// one more copy of the record for Redis to make and collect.
-			tail = append(tail, gr.ref, gr.gname, gr.first, encoded, gr.id, noneEntry(gr.first, epoch, isNew, gr.entries[0].([]byte)))
-			continue
+			tail = append(tail, gr.ref, gr.gname, len(gr.entries), encoded)
+			tail = append(tail, gr.ids...)
+		} else {
+			tail = append(tail, gr.ref, gr.gname, gr.g, gr.start, gr.at, epoch, gr.delay, gr.first, newChatFlag(gr.isNew), encoded, len(gr.entries))
 		}
-		tail = append(tail, gr.ref, gr.gname, gr.g, gr.start, gr.at, epoch, gr.delay, gr.first, isNew, encoded, len(gr.entries))
 		tail = append(tail, gr.entries...)
 	}
 	args = append(args, now.UnixMilli(), through, applied, s.cfg.SeenPerChat, len(labels))

@@ -210,6 +210,78 @@ func TestUpstreamDuplicatesAppearOnce(t *testing.T) {
 	})
 }
 
+// A chat's messages of granularity none go to Redis as one group, whose ids
+// are added at once; a duplicate among them, of an earlier batch or of the
+// same one, must still be the only message dropped, and the partition's
+// oldest buffered offset must be the first message kept.
+func TestNoneDropsDuplicatesInsideABatch(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := clockwork.NewFakeClockAt(base)
+	s := newTestStore(t, clk)
+	ctx := context.Background()
+	copyOf := func(off int64, id, text string) Entry {
+		e := entry(off, "ws", "c", id, base, webhook.None)
+		e.Message.Text = text
+		return e
+	}
+	appendWant := func(applied, dups int, oldest int64, es ...Entry) {
+		t.Helper()
+		if res := mustAppend(t, s, 0, es...); res.Applied != applied || res.Duplicates != dups {
+			t.Fatalf("append of %d = %+v, want %d applied and %d duplicates", len(es), res, applied, dups)
+		}
+		cp, err := s.Checkpoint(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Oldest != oldest {
+			t.Fatalf("oldest buffered offset = %d, want %d", cp.Oldest, oldest)
+		}
+	}
+	deliver := func(want string) {
+		t.Helper()
+		var texts []string
+		for _, c := range drainClaimed(t, s, 0, clk.Now()) {
+			for _, m := range c.Messages {
+				texts = append(texts, m.ID+": "+m.Text)
+			}
+		}
+		if fmt.Sprint(texts) != want {
+			t.Fatalf("delivered %v, want %s", texts, want)
+		}
+	}
+	appendWant(2, 1, 0, copyOf(0, "a", "first"), copyOf(1, "b", "first"), copyOf(2, "a", "again in the batch"))
+	appendWant(1, 1, 0, copyOf(3, "b", "again a batch later"), copyOf(4, "c", "first"))
+	deliver("[a: first b: first c: first]")
+	// The queue is empty: the batch's first message is a duplicate, and the
+	// second is where the partition's consumption now waits.
+	appendWant(1, 1, 6, copyOf(5, "c", "again after delivery"), copyOf(6, "d", "first"))
+	deliver("[d: first]")
+}
+
+// A chat remembers the ids of its last SeenPerChat messages of granularity
+// none: an id older than those is delivered again.
+func TestNoneRemembersSeenPerChatIds(t *testing.T) {
+	base := utc("2024-01-01T00:00:00Z")
+	clk := clockwork.NewFakeClockAt(base)
+	s, err := NewStore(Config{Redis: testenv.Redis(t), Prefix: testenv.KeyPrefix(), Clock: clk, SeenPerChat: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := func(off int64, id string) Entry { return entry(off, "ws", "c", id, base, webhook.None) }
+	mustAppend(t, s, 0, e(0, "a"), e(1, "b"), e(2, "c"))
+	res := mustAppend(t, s, 0, e(3, "c"), e(4, "b"), e(5, "a"))
+	if res.Applied != 1 || res.Duplicates != 2 {
+		t.Fatalf("append = %+v, want a (forgotten) applied and b, c dropped", res)
+	}
+	var got []string
+	for _, b := range drain(t, s, 0, clk.Now()) {
+		got = append(got, ids(b)...)
+	}
+	if fmt.Sprint(got) != "[a b c a]" {
+		t.Fatalf("delivered %v, want [a b c a]", got)
+	}
+}
+
 // deliverTenOClock returns a store whose chat "c" had its 10:00 hourly window
 // (one on-time message) delivered at 11:30, with the clock at 11:30, and that
 // delivered bundle.

@@ -16,11 +16,12 @@
 -- (ms), epoch, flush delay (ms), offset of its first message, new chat flag,
 -- details record (empty when it equals the chat's previous group's in this
 -- batch: most of a batch repeats them), n, then its n message entries (id and
--- record), in offset order. A message of granularity none is a group of its
--- own with no window: chat ref, 'none', offset, details record, message id and
--- its queue entry (below). The caller
--- groups a chat's messages only where the window the script picks cannot
--- depend on their timestamps; what it cannot tell comes one message a group.
+-- record), in offset order. A chat's messages of granularity none are one
+-- group with no window: chat ref, 'none', n, details record, then the n pairs
+-- of offset and message id, then their n queue entries (below). The caller
+-- groups a chat's windowed messages only where the window the script picks
+-- cannot depend on their timestamps; what it cannot tell comes one message a
+-- group.
 -- The caller chose the window keys from the chats' state, as it read it or as
 -- the previous batch left it; if a chat's state is not that (a flusher sealed a
 -- window, another consumer opened one), the script changes nothing and returns
@@ -84,42 +85,75 @@ end
 local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
 local applied, dups = 0, 0
 local chatDet, written, flagged = {}, {}, {}
--- Granularity none's writes that do not need a call per message are made once
--- per chat after the loop: its queue's RPUSH, the cap of its seen ids, its
--- details, its buffered offset, its waiting count and its ready entry. A call
--- from Lua costs Redis about 0.4 µs beyond its work, as does each argument.
-local queued, queuedOrder, firstOff = {}, {}, {}
 local moved, movedOrder = {}, {} -- chat key -> ref, of the chats whose open window moved
 local packed, touched = {}, {} -- messages' list -> entries of this batch; lists in order
+-- Calls cmd on key k (and option opt, if any) with list[from..to], at most
+-- 400 of them a call: unpack passes its values on Lua's C stack, which holds
+-- 8 000. Returns the last call's reply and the sum of the replies.
+local function each400(cmd, k, opt, list, from, to)
+  local r, sum = 0, 0
+  for j = from, to, 400 do
+    local last = math.min(j + 399, to)
+    if opt then r = redis.call(cmd, k, opt, unpack(list, j, last)) else r = redis.call(cmd, k, unpack(list, j, last)) end
+    sum = sum + r
+  end
+  return r, sum
+end
+-- Queues a chat's messages of granularity none, due now, behind its queue:
+-- the n pairs of offset and id from ARGV[p] on, then their n entries. Each
+-- call from Lua, and each value it passes, costs Redis beyond the command's
+-- own work, so the ids and entries go to Redis straight from ARGV: one ZADD
+-- of every id and one RPUSH of every entry (a call per message cost a fifth
+-- more; docs/performance.md). A duplicate id (seen before, or twice in the
+-- group) makes the ZADD add fewer than n; only then is each id's score read,
+-- and a message is new where its id now holds its own offset (no offset is
+-- applied twice: the watermark refuses a replay).
+local function queueNone(chat, n, det, p)
+  local seen, e = key('s' .. chat), p + 2 * n
+  local list, from, to = ARGV, e, e + n - 1
+  local _, added = each400('ZADD', seen, 'NX', ARGV, p, e - 1)
+  local first = ARGV[p]
+  if added < n then
+    list, from, to, first = {}, 1, 0, nil
+    for j = 0, n - 1 do
+      local off = ARGV[p + 2 * j]
+      if tonumber(redis.call('ZSCORE', seen, ARGV[p + 2 * j + 1])) == tonumber(off) then
+        to = to + 1
+        list[to] = ARGV[e + j]
+        first = first or off
+      end
+    end
+    dups = dups + n - to
+  end
+  if to < from then return end
+  applied = applied + to - from + 1
+  local over = redis.call('ZCARD', seen) - cap
+  if over > 0 then redis.call('ZREMRANGEBYRANK', seen, 0, over - 1) end
+  -- The chat's earlier entries, if any, keep their lower offset; on an empty
+  -- queue the index's entry is this group's first.
+  if each400('RPUSH', key('q' .. chat), false, list, from, to) == to - from + 1 then
+    redis.call('ZADD', key('o'), first, chat)
+  else
+    redis.call('ZADD', key('o'), 'NX', first, chat)
+  end
+  redis.call('HSET', key('c' .. chat), 'nd', det)
+  waiting('b', chat, to - from + 1)
+  redis.call('ZADD', KEYS[3], 'NX', now, chat)
+end
 local i = a + 1
 while i <= #ARGV do
   local chat, gname = ARGV[i], ARGV[i+1]
-  local g, start, ts, epoch, delay, off, isnew, det, id, n, first
   if gname == 'none' then
-    g, off, det, id, n, first = 0, ARGV[i+2], ARGV[i+3], ARGV[i+4], 1, i + 5
+    local n, det = tonumber(ARGV[i+2]), ARGV[i+3]
+    if det == '' then det = chatDet[chat] else chatDet[chat] = det end
+    queueNone(chat, n, det, i + 4)
+    i = i + 4 + 3 * n
   else
-    g, start, ts, epoch = tonumber(ARGV[i+2]), tonumber(ARGV[i+3]), tonumber(ARGV[i+4]), ARGV[i+5]
-    delay, off, isnew, det, n = tonumber(ARGV[i+6]), ARGV[i+7], ARGV[i+8], ARGV[i+9], tonumber(ARGV[i+10])
-    first = i + 11
-  end
-  i = first + n
-  if det == '' then det = chatDet[chat] else chatDet[chat] = det end
-  if g == 0 then
-    -- granularity none: the message is due now, behind the chat's queue.
-    if redis.call('ZADD', key('s' .. chat), 'NX', off, id) == 0 then
-      dups = dups + 1
-    else
-      local q = queued[chat]
-      if not q then
-        q = {}
-        queued[chat] = q
-        queuedOrder[#queuedOrder + 1] = chat
-        firstOff[chat] = off
-      end
-      q[#q + 1] = ARGV[first]
-      applied = applied + 1
-    end
-  else
+    local g, start, ts, epoch = tonumber(ARGV[i+2]), tonumber(ARGV[i+3]), tonumber(ARGV[i+4]), ARGV[i+5]
+    local delay, off, isnew, det, n = tonumber(ARGV[i+6]), ARGV[i+7], ARGV[i+8], ARGV[i+9], tonumber(ARGV[i+10])
+    local first = i + 11
+    i = first + n
+    if det == '' then det = chatDet[chat] else chatDet[chat] = det end
     local c = key('c' .. chat)
     local st = state[c]
     local sealed = tonumber(st[1] or '0')
@@ -171,33 +205,9 @@ while i <= #ARGV do
     applied = applied + n
   end
 end
--- unpack passes its values on Lua's C stack, which holds 8 000: a call takes
--- at most 400 arguments of a list. Returns the last call's reply.
-local function each400(cmd, k, list)
-  local r
-  for j = 1, #list, 400 do
-    r = redis.call(cmd, k, unpack(list, j, math.min(j + 399, #list)))
-  end
-  return r
-end
 for _, t in ipairs(touched) do
   local l, w = t[1], t[2]
-  if each400('RPUSH', l, packed[l]) == #packed[l] then redis.call('HSET', w, '\0l', '') end
-end
-for _, chat in ipairs(queuedOrder) do
-  local q, seen = queued[chat], key('s' .. chat)
-  local over = redis.call('ZCARD', seen) - cap
-  if over > 0 then redis.call('ZREMRANGEBYRANK', seen, 0, over - 1) end
-  -- The chat's earlier entries, if any, keep their lower offset; on an empty
-  -- queue the index's entry is this batch's first.
-  if each400('RPUSH', key('q' .. chat), q) == #q then
-    redis.call('ZADD', key('o'), firstOff[chat], chat)
-  else
-    redis.call('ZADD', key('o'), 'NX', firstOff[chat], chat)
-  end
-  redis.call('HSET', key('c' .. chat), 'nd', chatDet[chat])
-  waiting('b', chat, #q)
-  redis.call('ZADD', KEYS[3], 'NX', now, chat)
+  if each400('RPUSH', l, false, packed[l], 1, #packed[l]) == #packed[l] then redis.call('HSET', w, '\0l', '') end
 end
 redis.call('SET', KEYS[1], ARGV[2])
 local out = {applied, dups}
