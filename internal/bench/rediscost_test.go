@@ -18,8 +18,9 @@ import (
 // BenchmarkRedisCostOfNone measures what the immediate path costs Redis
 // itself, apart from the shared machine the bench runs on: a redis-server of
 // its own, INFO commandstats read around each phase. One partition's share of
-// the quick bench's chats (83 of 1 000, in 50 workspaces) gets 100 batches of
-// 500 messages of granularity none, which are then claimed 64 at a time and
+// the full bench's chats (166 of 2 000, in 100 workspaces) gets 100 batches
+// of 500 messages of granularity none, about three messages per chat and
+// batch as in the bench, which are then claimed 64 at a time and
 // acknowledged. Reported in µs of Redis per message spent in the scripts of
 // the append, the claims and the acks (see scriptMicros).
 //
@@ -33,7 +34,7 @@ func BenchmarkRedisCostOfNone(b *testing.B) {
 			b.Fatal(err)
 		}
 		scriptMicros(b, rdb) // from here
-		appendShare(b, store, corpus{workspaces: 50, chats: 1000}, webhook.None)
+		appendShare(b, store, corpus{workspaces: 100, chats: 2000}, webhook.None)
 		appendCost := scriptMicros(b, rdb)
 		var claims, acks float64
 		for n := 0; n < costBatches*costBatch; {
