@@ -94,6 +94,11 @@ type Config struct {
 	// drop upstream duplicates (default 1000). Windowed granularities de-duplicate
 	// on the window itself.
 	SeenPerChat int
+	// SeenFor is how long a chat remembers those ids after its latest message
+	// of granularity none (default 24h, the longest window: windowed
+	// granularities drop a duplicate within its window). Without it the ids
+	// of every chat that was ever on none would stay in Redis for good.
+	SeenFor time.Duration
 	// Clock decides which windows are due and when a claim's lease ends (default
 	// the real clock); tests move a fake one instead of sleeping.
 	Clock clockwork.Clock
@@ -152,8 +157,11 @@ func NewStore(cfg Config) (*Store, error) {
 	if cfg.FutureSkew == 0 {
 		cfg.FutureSkew = 5 * time.Minute
 	}
-	if cfg.Grace < 0 || cfg.MaxSpread < 0 || cfg.FutureSkew < 0 {
-		return nil, errors.New("windowing: Grace, MaxSpread and FutureSkew must not be negative")
+	if cfg.SeenFor == 0 {
+		cfg.SeenFor = 24 * time.Hour
+	}
+	if cfg.Grace < 0 || cfg.MaxSpread < 0 || cfg.FutureSkew < 0 || cfg.SeenFor < 0 {
+		return nil, errors.New("windowing: Grace, MaxSpread, FutureSkew and SeenFor must not be negative")
 	}
 	if cfg.SeenPerChat == 0 {
 		cfg.SeenPerChat = 1000
@@ -523,7 +531,7 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		chat    schemas.Chat
 	}
 	sent := map[string]details{} // chat ref -> details sent last in this batch
-	args := make([]any, 0, 6+len(labels)+6*len(order)+12*len(groups)+3*len(entries))
+	args := make([]any, 0, 7+len(labels)+6*len(order)+12*len(groups)+3*len(entries))
 	var tail []any
 	for _, gr := range groups {
 		epoch := strconv.FormatInt(gr.epoch, 10)
@@ -563,7 +571,8 @@ func (s *Store) appendOnce(ctx context.Context, partition int, entries []Entry, 
 		}
 		tail = append(tail, gr.entries...)
 	}
-	args = append(args, now.UnixMilli(), through, applied, s.cfg.SeenPerChat, len(labels))
+	seenFor := max(s.Scaled(s.cfg.SeenFor).Milliseconds(), 1)
+	args = append(args, now.UnixMilli(), through, applied, s.cfg.SeenPerChat, seenFor, len(labels))
 	args = append(args, labels...)
 	args = append(args, len(order))
 	for _, ref := range order {

@@ -259,11 +259,13 @@ func TestNoneDropsDuplicatesInsideABatch(t *testing.T) {
 }
 
 // A chat remembers the ids of its last SeenPerChat messages of granularity
-// none: an id older than those is delivered again.
-func TestNoneRemembersSeenPerChatIds(t *testing.T) {
+// none, for SeenFor after its latest: an id older than those is delivered
+// again, and the ids of a chat gone quiet leave Redis.
+func TestNoneRemembersSeenPerChatIdsForSeenFor(t *testing.T) {
 	base := utc("2024-01-01T00:00:00Z")
 	clk := clockwork.NewFakeClockAt(base)
-	s, err := NewStore(Config{Redis: testenv.Redis(t), Prefix: testenv.KeyPrefix(), Clock: clk, SeenPerChat: 2})
+	rdb := testenv.Redis(t)
+	s, err := NewStore(Config{Redis: rdb, Prefix: testenv.KeyPrefix(), Clock: clk, SeenPerChat: 2, SeenFor: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +281,15 @@ func TestNoneRemembersSeenPerChatIds(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[a b c a]" {
 		t.Fatalf("delivered %v, want [a b c a]", got)
+	}
+	// Redis expires the ids on its own clock: their time to live is what an
+	// operator can check.
+	ttl, err := rdb.PTTL(context.Background(), s.keys(0).seen(chatRef("ws", "c"))).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("the chat's seen ids expire in %v, want SeenFor, 1h", ttl)
 	}
 }
 

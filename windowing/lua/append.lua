@@ -7,7 +7,8 @@
 -- bundle, and of each chat's first queued message of granularity none).
 -- ARGV[1] now (ms), ARGV[2] last offset of the batch, ARGV[3] the watermark the
 -- caller last saw, ARGV[4] how many message ids a chat remembers in granularity
--- none, ARGV[5] n, then the n labels of KEYS[4..3+n]; then how many chats, and
+-- none and ARGV[5] for how long (ms), ARGV[6] n, then the n labels of
+-- KEYS[4..3+n]; then how many chats, and
 -- per chat its ref and the sealed, os, oe, og and oep fields of its state as the
 -- caller read them ('' for none); then the batch's groups, in the order of
 -- their first offsets. A group is the messages of one chat that the caller
@@ -65,12 +66,12 @@ if wm < tonumber(ARGV[3]) then return {-2, wm} end
 if tonumber(ARGV[2]) <= wm then return {0, 0} end
 if wm > tonumber(ARGV[3]) then return {-3, wm} end
 local K = {}
-local nk = tonumber(ARGV[5])
-for i = 1, nk do K[ARGV[5 + i]] = KEYS[3 + i] end
+local nk = tonumber(ARGV[6])
+for i = 1, nk do K[ARGV[6 + i]] = KEYS[3 + i] end
 local function key(label)
   return K[label] or error('append: undeclared key ' .. label)
 end
-local a = 6 + nk
+local a = 7 + nk
 -- The state of the batch's chats, read once here and kept current below.
 local state = {}
 for _ = 1, tonumber(ARGV[a]) do
@@ -82,7 +83,7 @@ for _ = 1, tonumber(ARGV[a]) do
   state[c] = st
   a = a + 6
 end
-local now, cap, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), '\31'
+local now, cap, seenFor, SEP = tonumber(ARGV[1]), tonumber(ARGV[4]), ARGV[5], '\31'
 local applied, dups = 0, 0
 local chatDet, written, flagged = {}, {}, {}
 local moved, movedOrder = {}, {} -- chat key -> ref, of the chats whose open window moved
@@ -103,11 +104,11 @@ end
 -- the n pairs of offset and id from ARGV[p] on, then their n entries. Each
 -- call from Lua, and each value it passes, costs Redis beyond the command's
 -- own work, so the ids and entries go to Redis straight from ARGV: one ZADD
--- of every id and one RPUSH of every entry (a call per message cost a fifth
--- more; docs/performance.md). A duplicate id (seen before, or twice in the
--- group) makes the ZADD add fewer than n; only then is each id's score read,
--- and a message is new where its id now holds its own offset (no offset is
--- applied twice: the watermark refuses a replay).
+-- of every id and one RPUSH of every entry (a call per message cost up to a
+-- fifth more; docs/performance.md). A duplicate id (seen before, or twice in
+-- the group) makes the ZADD add fewer than n; only then is each id's score
+-- read, and a message is new where its id now holds its own offset (no
+-- offset is applied twice: the watermark refuses a replay).
 local function queueNone(chat, n, det, p)
   local seen, e = key('s' .. chat), p + 2 * n
   local list, from, to = ARGV, e, e + n - 1
@@ -129,6 +130,8 @@ local function queueNone(chat, n, det, p)
   applied = applied + to - from + 1
   local over = redis.call('ZCARD', seen) - cap
   if over > 0 then redis.call('ZREMRANGEBYRANK', seen, 0, over - 1) end
+  -- the ids of a chat that goes quiet go with it, not stay for good
+  redis.call('PEXPIRE', seen, seenFor)
   -- The chat's earlier entries, if any, keep their lower offset; on an empty
   -- queue the index's entry is this group's first.
   if each400('RPUSH', key('q' .. chat), false, list, from, to) == to - from + 1 then
