@@ -244,13 +244,14 @@ func (k keys) chat(chat string) string       { return string(k) + "c:" + chat } 
 func (k keys) seen(chat string) string       { return string(k) + "s:" + chat }   // message ids, granularity none
 func (k keys) waiting() string               { return string(k) + "waiting" }     // per workspace: open windows, queued bundles
 
-// headKey is the key that holds what a queue's head needs besides itself: its
-// bundle, or its chat's state for a message of granularity none.
-func (k keys) headKey(chat, head string) string {
+// headKeys are the keys that hold what a queue's head needs besides itself:
+// its bundle and the bundle's list of messages, or, for a message of
+// granularity none, its chat's state (twice, so that every head names two).
+func (k keys) headKeys(chat, head string) (string, string) {
 	if isInline(head) {
-		return k.chat(chat)
+		return k.chat(chat), k.chat(chat)
 	}
-	return k.bundle(head)
+	return k.bundle(head), k.messages(head)
 }
 
 // isInline says whether a queue entry is a message of granularity none itself
@@ -1052,7 +1053,8 @@ func (s *Store) settlement(c Claimed, out Outcome) (*redis.Script, []string, []a
 		}
 		return ackScript, append(keys, k.waiting()), []any{c.chat, c.member, s.cfg.Clock.Now().UnixMilli()}
 	}
-	keys := []string{k.ready(), k.queue(c.chat), k.headKey(c.chat, c.member)}
+	head, _ := k.headKeys(c.chat, c.member)
+	keys := []string{k.ready(), k.queue(c.chat), head}
 	if out.PartMessages > 0 {
 		c.Part++
 		c.Sent += out.PartMessages
@@ -1174,11 +1176,8 @@ func (s *Store) dropWorkspace(ctx context.Context, partition int, workspace stri
 		keys = append(keys, k.queue(chat), k.chat(chat))
 		args = append(args, chat, len(members))
 		for _, m := range members {
-			if isInline(m) {
-				keys = append(keys, k.chat(chat), k.chat(chat))
-			} else {
-				keys = append(keys, k.bundle(m), k.messages(m))
-			}
+			head, list := k.headKeys(chat, m)
+			keys = append(keys, head, list)
 			args = append(args, m)
 		}
 	}
